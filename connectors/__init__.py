@@ -1,0 +1,1 @@
+"""Built-in connectors, installed as ``ent_migrate.connectors``."""

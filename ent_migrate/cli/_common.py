@@ -1,0 +1,116 @@
+"""What every command shares: global options, JSON or Rich output, progress bars, exit codes."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from ent_migrate.config import Config, load_config
+
+__all__ = [
+    "EXIT_CODES",
+    "EXIT_DIFFERENCES",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_UNREACHABLE",
+    "EXIT_USAGE",
+    "Settings",
+    "console",
+    "emit",
+    "err_console",
+    "progress",
+    "settings",
+    "track",
+]
+
+EXIT_OK, EXIT_DIFFERENCES, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 4
+EXIT_CODES = {
+    EXIT_OK: "ok",
+    EXIT_DIFFERENCES: "differences or problems found",
+    EXIT_USAGE: "usage or configuration error",
+    EXIT_UNREACHABLE: "a source or target unreachable",
+    EXIT_INTERRUPTED: "interrupted, resumable (re-run the same command)",
+}
+
+console = Console()
+err_console = Console(stderr=True)
+log = logging.getLogger("ent_migrate")
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass
+class Settings:
+    config_path: Path | None = None
+    state_url: str | None = None
+    quiet: bool = False
+    _config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
+
+
+settings = Settings()
+
+
+def emit(data: Any, as_json: bool, render: Callable[[], None] | None = None) -> None:
+    """Print *data* as JSON (machine output, alone on stdout) or call *render* for people."""
+    if as_json:
+        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True, default=str) + "\n")
+        sys.stdout.flush()
+    elif render is not None:
+        render()
+    else:
+        console.print_json(data=data)
+
+
+def _progress_enabled() -> bool:
+    return not settings.quiet and err_console.is_terminal and not os.environ.get("CI")
+
+
+@contextmanager
+def progress(description: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
+    """A Rich progress bar on stderr (only on a terminal); yields ``advance(n)``."""
+    if not _progress_enabled():
+
+        def ignore(n: int = 1) -> None:
+            pass
+
+        yield ignore
+        return
+    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn()]
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task(description, total=total)
+
+        def advance(n: int = 1) -> None:
+            bar.advance(task, n)
+
+        yield advance
+
+
+def track(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
+    with progress(description, total) as advance:
+        for item in items:
+            yield item
+            advance(1)

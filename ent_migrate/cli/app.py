@@ -1,0 +1,92 @@
+"""The Typer application and ``main``, which turns every user error into a message and an exit code.
+
+Exit codes: 0 ok · 1 differences or problems found · 2 usage or configuration error ·
+3 a source or target unreachable · 4 interrupted, resumable.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ent_migrate import __version__
+from ent_migrate.cli._common import EXIT_CODES, EXIT_INTERRUPTED, EXIT_USAGE, err_console, settings
+from ent_migrate.errors import EntMigrateError
+
+__all__ = ["app", "main"]
+
+_EPILOG = "Exit codes: " + " · ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES.items())
+
+app = typer.Typer(
+    name="ent-migrate",
+    help="Move ENT accounts, relations, mail and documents between vendors, and prove nothing was lost.",
+    epilog=_EPILOG,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,  # a user's mistake never shows a traceback
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"ent-migrate {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global(
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="TOML configuration file.", envvar="ENT_MIGRATE_CONFIG")
+    ] = None,
+    state: Annotated[
+        str | None,
+        typer.Option("--state", help="State store URL (sqlite:///file.db, postgresql+psycopg://...).",
+                     envvar="ENT_MIGRATE_STATE"),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs (pseudonymous).")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True)] = False,
+) -> None:
+    settings.config_path = config
+    settings.state_url = state
+    settings.quiet = quiet
+    settings._config = None
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+
+
+# Each command group lives in its own module and registers itself on ``app`` when imported.
+_COMMAND_MODULES = ("_connectors", "_db", "_inspect", "_fixtures", "_pipeline")
+for _name in _COMMAND_MODULES:
+    try:
+        importlib.import_module(f"ent_migrate.cli.{_name}")
+    except ModuleNotFoundError as exc:  # a module not written yet must not break the others
+        if exc.name != f"ent_migrate.cli.{_name}":
+            raise
+
+
+def main() -> None:
+    """Console entry point."""
+    try:
+        result = app(standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        err_console.print("[yellow]interrupted[/]: the state is saved; re-run the same command to resume")
+        sys.exit(EXIT_INTERRUPTED)
+    except typer.TyperException as exc:  # usage errors: unknown option, bad value
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()
+        else:
+            err_console.print(f"error: {exc.format_message()}", highlight=False, markup=False)
+        sys.exit(EXIT_USAGE)
+    except EntMigrateError as exc:
+        err_console.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    sys.exit(result if isinstance(result, int) else 0)

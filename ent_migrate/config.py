@@ -1,0 +1,125 @@
+"""The TOML configuration file, and the rule that secrets only come from the environment.
+
+Sections: ``[state]`` (url), ``[source.NAME]`` and ``[target.NAME]`` (``spec`` plus the connector's
+options), ``[mapping]``, ``[safety]`` (thresholds), ``[run]``, ``[report]``, ``[privacy]``.
+
+A value may reference the environment as ``${VAR}``. A key that holds a secret (password, secret,
+token, key, credential...) must be *only* such a reference: a literal secret in a file is refused
+with a message saying how to pass it, because config files get copied, mailed and committed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ent_migrate.errors import ConfigError
+
+__all__ = ["SECTIONS", "Config", "expand_env", "is_secret_key", "load_config"]
+
+SECTIONS = ("state", "source", "target", "mapping", "safety", "run", "report", "privacy")
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_SECRET_WORDS = ("password", "passwd", "secret", "token", "credential", "api_key", "apikey", "private_key")
+
+
+def is_secret_key(key: str) -> bool:
+    lowered = key.lower()
+    return any(word in lowered for word in _SECRET_WORDS) or lowered in {"key", "hmac_key", "pseudonym_key"}
+
+
+def expand_env(value: str, where: str) -> str:
+    """Replace each ``${VAR}`` by the environment's value; a missing variable is an error."""
+
+    def repl(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in os.environ:
+            raise ConfigError(f"{where}: environment variable {name} is not set")
+        return os.environ[name]
+
+    return _ENV_REF.sub(repl, value)
+
+
+def _walk(data: Any, path: str, source: str) -> Any:
+    if isinstance(data, dict):
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            sub = f"{path}.{key}" if path else key
+            if is_secret_key(key) and isinstance(value, str) and not _ENV_REF.fullmatch(value.strip()):
+                env = "ENT_MIGRATE_" + re.sub(r"[^A-Z0-9]+", "_", sub.upper()).strip("_")
+                raise ConfigError(
+                    f"{source}: {sub} holds a literal secret; secrets are never written in a config file. "
+                    f'Export it (export {env}=...) and write {key} = "${{{env}}}"'
+                )
+            out[key] = _walk(value, sub, source)
+        return out
+    if isinstance(data, list):
+        return [_walk(v, f"{path}[{i}]", source) for i, v in enumerate(data)]
+    if isinstance(data, str):
+        return expand_env(data, f"{source}: {path}")
+    return data
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    path: Path | None
+    data: Mapping[str, Any]
+
+    def section(self, name: str) -> Mapping[str, Any]:
+        value = self.data.get(name, {})
+        return value if isinstance(value, Mapping) else {}
+
+    def endpoint(self, role: str, name: str | None = None) -> tuple[str, dict[str, Any]]:
+        """The spec and options of ``[source.NAME]`` / ``[target.NAME]`` (the only one if no name)."""
+        table = self.section(role)
+        if not table:
+            raise ConfigError(f"{self.where}: no [{role}.NAME] section")
+        if name is None:
+            if len(table) != 1:
+                raise ConfigError(f"{self.where}: several [{role}.*] sections; name one with --{role}")
+            name = next(iter(table))
+        if name not in table:
+            raise ConfigError(f"{self.where}: no [{role}.{name}] section")
+        options = dict(table[name])
+        spec = options.pop("spec", None)
+        if not isinstance(spec, str):
+            raise ConfigError(f'{self.where}: [{role}.{name}] needs spec = "NAME:LOCATION"')
+        if self.path is not None:
+            spec = _relative_spec(spec, self.path.parent)
+        return spec, options
+
+    @property
+    def where(self) -> str:
+        return str(self.path) if self.path else "configuration"
+
+
+def _relative_spec(spec: str, base: Path) -> str:
+    """A relative file location in a config file is relative to the file, not to the caller."""
+    name, sep, location = spec.partition(":")
+    if sep and location and not location.startswith(("/", "//")) and name not in ("memory",):
+        return f"{name}:{(base / location).resolve()}"
+    return spec
+
+
+def load_config(path: Path | None) -> Config:
+    if path is None:
+        return Config(None, {})
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the configuration ({exc.strerror})") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    unknown = sorted(set(data) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(f"{path}: unknown section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}")
+    return Config(path, _walk(data, "", str(path)))

@@ -1,0 +1,321 @@
+"""The one contract every connector implements, like an rclone backend.
+
+A connector is a class with a ``name``, the ``roles`` it can play (source, target) and the
+``capabilities`` it declares. It implements exactly the methods its capabilities call for —
+no more, no less: :func:`implemented_capabilities` derives what a class really implements from
+which methods it overrides, and the registry refuses a class whose declaration differs.
+
+Capability → methods (source side / target side):
+
+=============  =====================================  ==========================================
+accounts       ``read_accounts``                      ``write_account``
+groups         ``read_groups``                        ``write_group``
+relations      ``read_relations``                     ``write_relation``
+mail           ``read_mail`` + ``open_blob``          ``write_mail``
+documents      ``read_documents`` + ``open_blob``     ``write_document``
+incremental    ``read_changes``                       —
+delete         —                                      ``delete``
+read-back      —                                      the source-side readers, on a target
+blob-hash      ``blob_sha256`` (hash without download)
+=============  =====================================  ==========================================
+
+To write a new connector, copy ``connectors/memory`` and keep its order and names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Mapping
+from enum import StrEnum
+from typing import IO, Any, ClassVar
+
+from ent_migrate.model import (
+    Document,
+    Function,
+    Group,
+    Guardianship,
+    Mailbox,
+    Membership,
+    Message,
+    Person,
+    Production,
+    Record,
+    RecordKind,
+    Structure,
+)
+from ent_migrate.problems import Problems
+
+__all__ = [
+    "CAPABILITY_KINDS",
+    "Action",
+    "Capability",
+    "Change",
+    "CheckResult",
+    "Connector",
+    "Operation",
+    "Role",
+    "TargetRules",
+    "capability_for_kind",
+    "implemented_capabilities",
+]
+
+
+class Role(StrEnum):
+    SOURCE = "source"
+    TARGET = "target"
+
+
+class Capability(StrEnum):
+    ACCOUNTS = "accounts"
+    GROUPS = "groups"
+    RELATIONS = "relations"
+    MAIL = "mail"
+    DOCUMENTS = "documents"
+    INCREMENTAL = "incremental"
+    DELETE = "delete"
+    READ_BACK = "read-back"
+    BLOB_HASH = "blob-hash"
+
+
+DATA_CAPABILITIES = (
+    Capability.ACCOUNTS,
+    Capability.GROUPS,
+    Capability.RELATIONS,
+    Capability.MAIL,
+    Capability.DOCUMENTS,
+)
+
+CAPABILITY_KINDS: Mapping[Capability, tuple[RecordKind, ...]] = {
+    Capability.ACCOUNTS: (RecordKind.STRUCTURE, RecordKind.PERSON, RecordKind.FUNCTION),
+    Capability.GROUPS: (RecordKind.GROUP,),
+    Capability.RELATIONS: (RecordKind.MEMBERSHIP, RecordKind.GUARDIANSHIP),
+    Capability.MAIL: (RecordKind.MAILBOX, RecordKind.MESSAGE),
+    Capability.DOCUMENTS: (RecordKind.DOCUMENT, RecordKind.PRODUCTION),
+}
+
+_READERS = {
+    Capability.ACCOUNTS: "read_accounts",
+    Capability.GROUPS: "read_groups",
+    Capability.RELATIONS: "read_relations",
+    Capability.MAIL: "read_mail",
+    Capability.DOCUMENTS: "read_documents",
+}
+_WRITERS = {
+    Capability.ACCOUNTS: "write_account",
+    Capability.GROUPS: "write_group",
+    Capability.RELATIONS: "write_relation",
+    Capability.MAIL: "write_mail",
+    Capability.DOCUMENTS: "write_document",
+}
+
+
+def capability_for_kind(kind: RecordKind) -> Capability:
+    """The data capability that carries records of *kind*."""
+    for capability, kinds in CAPABILITY_KINDS.items():
+        if kind in kinds:
+            return capability
+    raise ValueError(kind)  # pragma: no cover - every kind is in the table
+
+
+class Action(StrEnum):
+    """What plan decides for one item."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    DISABLE = "disable"
+    DELETE = "delete"
+    MOVE = "move"
+    SKIP = "skip"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Operation:
+    """One write to a target. ``op_id`` is deterministic (uuid5), so a retry or a resumed run sends
+    the same key and a target can treat the write as an upsert."""
+
+    op_id: str
+    action: Action
+    kind: RecordKind
+    key: str
+    record: Record | None  # the desired record; None for delete
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Change:
+    """One change from an incremental source (``read_changes``)."""
+
+    cursor: str
+    deleted: bool
+    kind: RecordKind
+    key: str
+    record: Record | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CheckResult:
+    """What ``connectors check`` reports: reachability, credentials, capabilities."""
+
+    reachable: bool
+    authenticated: bool | None  # None when the connector has no credentials to check
+    detail: str = ""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TargetRules:
+    """Validation rules a target declares; plan applies them so apply does not fail on them."""
+
+    required: Mapping[RecordKind, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    login_max_length: int | None = None
+    login_pattern: str | None = None  # a full-match regular expression
+
+
+class Connector:
+    """Base class of every connector. Subclasses set the class variables and override the methods
+    their capabilities call for; the defaults raise ``NotImplementedError``."""
+
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    roles: ClassVar[frozenset[Role]] = frozenset()
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    #: how LOCATION is written, shown by ``connectors about``
+    location_help: ClassVar[str] = ""
+
+    def __init__(self, location: str, options: Mapping[str, Any] | None = None) -> None:
+        self.location = location
+        self.options: Mapping[str, Any] = dict(options or {})
+        #: problems found while reading (bad records are counted and listed here, never raised)
+        self.problems = Problems()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def check(self) -> CheckResult:
+        """Reachability and credentials. The default says reachable; network connectors override."""
+        return CheckResult(reachable=True, authenticated=None)
+
+    def close(self) -> None:
+        """Release connections and files."""
+
+    def __enter__(self) -> Connector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- source side -------------------------------------------------------------------------
+    def read_accounts(self) -> Iterator[Structure | Person | Function]:
+        raise NotImplementedError
+
+    def read_groups(self) -> Iterator[Group]:
+        raise NotImplementedError
+
+    def read_relations(self) -> Iterator[Membership | Guardianship]:
+        raise NotImplementedError
+
+    def read_mail(self) -> Iterator[Mailbox | Message]:
+        raise NotImplementedError
+
+    def read_documents(self) -> Iterator[Document | Production]:
+        raise NotImplementedError
+
+    def open_blob(self, record: Message | Document | Production) -> IO[bytes]:
+        """The bytes of a message, document or production, as a readable binary stream."""
+        raise NotImplementedError
+
+    def read_changes(self, since: str | None) -> Iterator[Change]:
+        raise NotImplementedError
+
+    def blob_sha256(self, record: Message | Document | Production) -> str:
+        """SHA-256 of a blob as the system itself reports it, without downloading it."""
+        raise NotImplementedError
+
+    # -- target side -------------------------------------------------------------------------
+    def rules(self) -> TargetRules:
+        return TargetRules()
+
+    def write_account(self, op: Operation) -> None:
+        raise NotImplementedError
+
+    def write_group(self, op: Operation) -> None:
+        raise NotImplementedError
+
+    def write_relation(self, op: Operation) -> None:
+        raise NotImplementedError
+
+    def write_mail(self, op: Operation, blob: IO[bytes] | None) -> None:
+        raise NotImplementedError
+
+    def write_document(self, op: Operation, blob: IO[bytes] | None) -> None:
+        raise NotImplementedError
+
+    def delete(self, kind: RecordKind, key: str) -> None:
+        raise NotImplementedError
+
+    # -- generic helpers built on the above ----------------------------------------------------
+    def read(self, capability: Capability) -> Iterator[Record]:
+        """Records of one data capability, through its reader."""
+        reader = getattr(self, _READERS[capability])
+        yield from reader()
+
+    def write(self, op: Operation, blob: IO[bytes] | None = None) -> None:
+        """Send one create/update/disable/move operation to the writer of its capability; deletes
+        go to :meth:`delete`."""
+        if op.action is Action.DELETE:
+            self.delete(op.kind, op.key)
+            return
+        capability = capability_for_kind(op.kind)
+        writer = getattr(self, _WRITERS[capability])
+        if capability in (Capability.MAIL, Capability.DOCUMENTS):
+            writer(op, blob)
+        else:
+            writer(op)
+
+
+def _overrides(cls: type[Connector], method: str) -> bool:
+    return getattr(cls, method) is not getattr(Connector, method)
+
+
+def implemented_capabilities(cls: type[Connector]) -> frozenset[Capability]:
+    """The capabilities *cls* really implements, derived from the methods it overrides."""
+    found: set[Capability] = set()
+    source, target = Role.SOURCE in cls.roles, Role.TARGET in cls.roles
+    for capability in DATA_CAPABILITIES:
+        reads = _overrides(cls, _READERS[capability])
+        writes = _overrides(cls, _WRITERS[capability])
+        if capability in (Capability.MAIL, Capability.DOCUMENTS) and reads:
+            reads = _overrides(cls, "open_blob")
+        if (source and reads) or (target and writes):
+            found.add(capability)
+    if _overrides(cls, "read_changes"):
+        found.add(Capability.INCREMENTAL)
+    if _overrides(cls, "delete"):
+        found.add(Capability.DELETE)
+    if _overrides(cls, "blob_sha256"):
+        found.add(Capability.BLOB_HASH)
+    data = found & set(DATA_CAPABILITIES)
+    if target and data and all(_overrides(cls, _READERS[c]) for c in data):
+        found.add(Capability.READ_BACK)
+    return frozenset(found)
+
+
+def missing_methods(cls: type[Connector]) -> list[str]:
+    """Methods a declared capability calls for that *cls* does not override (for messages)."""
+    missing: list[str] = []
+    for capability in sorted(cls.capabilities):
+        names: list[str] = []
+        if capability in _READERS:
+            if Role.SOURCE in cls.roles or Capability.READ_BACK in cls.capabilities:
+                names.append(_READERS[capability])
+            if Role.TARGET in cls.roles:
+                names.append(_WRITERS[capability])
+            if capability in (Capability.MAIL, Capability.DOCUMENTS) and Role.SOURCE in cls.roles:
+                names.append("open_blob")
+        else:
+            names.append(
+                {
+                    Capability.INCREMENTAL: "read_changes",
+                    Capability.DELETE: "delete",
+                    Capability.BLOB_HASH: "blob_sha256",
+                    Capability.READ_BACK: "read_* on a target",
+                }[capability]
+            )
+        missing.extend(n for n in names if n in dir(Connector) and not _overrides(cls, n))
+    return missing

@@ -1,0 +1,97 @@
+"""The exception tree.
+
+Every error a user can cause is an :class:`EntMigrateError`; the CLI turns it into a one-line message
+and an exit code, never a traceback::
+
+    EntMigrateError                      exit 2 unless said otherwise
+    ├── ConfigError                      bad config file, literal secret, unknown option
+    ├── SpecError                        a NAME:LOCATION connector spec that cannot be resolved
+    ├── RegistryError                    duplicate connector name, capability declared ≠ implemented
+    ├── SchemaOutdatedError              state store behind the migrations ("ent-migrate db upgrade")
+    ├── InputError                       a source file that cannot be read at all (names file and line)
+    │   └── UnsafeArchiveError           zip-slip, link, bomb, tampered manifest member
+    ├── ThresholdExceededError           exit 1: plan or apply over a safety threshold
+    └── ConnectorError                   a source or target failed
+        ├── UnreachableError             exit 3: cannot connect or authenticate
+        ├── TransientError               retried with backoff (carries an optional retry_after)
+        └── TerminalError                fails only its item; the run goes on
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "ConnectorError",
+    "EntMigrateError",
+    "InputError",
+    "RegistryError",
+    "SchemaOutdatedError",
+    "SpecError",
+    "TerminalError",
+    "ThresholdExceededError",
+    "TransientError",
+    "UnreachableError",
+    "UnsafeArchiveError",
+]
+
+
+class EntMigrateError(Exception):
+    """Base of every error a user can cause or meet; carries the CLI exit code."""
+
+    exit_code = 2
+
+
+class ConfigError(EntMigrateError):
+    """The configuration is wrong; the message says what to change."""
+
+
+class SpecError(EntMigrateError):
+    """A connector spec (``NAME:LOCATION``) names no registered connector or has a bad location."""
+
+
+class RegistryError(EntMigrateError):
+    """The connector registry is inconsistent (duplicate name, capability mismatch)."""
+
+
+class SchemaOutdatedError(EntMigrateError):
+    """The state store schema is not at the head revision."""
+
+
+class InputError(EntMigrateError):
+    """A source cannot be read at all. ``where`` is ``file:line`` or a record reference."""
+
+    def __init__(self, message: str, where: str | None = None) -> None:
+        super().__init__(f"{where}: {message}" if where else message)
+        self.where = where
+
+
+class UnsafeArchiveError(InputError):
+    """An archive or package member is unsafe or does not match its manifest."""
+
+
+class ThresholdExceededError(EntMigrateError):
+    """A safety threshold (deletions, updates) would be exceeded."""
+
+    exit_code = 1
+
+
+class ConnectorError(EntMigrateError):
+    """A connector failed."""
+
+
+class UnreachableError(ConnectorError):
+    """A source or target cannot be reached or refuses the credentials."""
+
+    exit_code = 3
+
+
+class TransientError(ConnectorError):
+    """A failure worth retrying; ``retry_after`` (seconds) is honoured when the server gives one."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class TerminalError(ConnectorError):
+    """A failure that retrying will not fix; it fails only the item concerned."""

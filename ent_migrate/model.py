@@ -1,0 +1,378 @@
+"""The canonical model: frozen, typed records that no connector format leaks into.
+
+Every record has a canonical serialisation (sorted keys, NFC text, ISO dates, no insignificant
+whitespace) and ``fingerprint = sha256(canonical bytes)``. Change detection, verification and
+reports all rest on it, so it must be identical in every process and on every machine: it depends
+only on field values, never on dict order, Unicode normal form or the Python hash seed.
+
+Identity: each record has a ``key`` that is stable across reads of the same source and unique
+within its ``kind``. People are keyed by their source id; structures by UAI; groups by
+``UAI$code``; links by the keys they join.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import types
+import typing
+import unicodedata
+from collections.abc import Iterable, Mapping
+from enum import StrEnum
+from typing import Any, ClassVar, Union
+
+__all__ = [
+    "RECORD_TYPES",
+    "Document",
+    "Function",
+    "Group",
+    "GroupKind",
+    "Guardianship",
+    "Mailbox",
+    "Membership",
+    "Message",
+    "Person",
+    "Production",
+    "Profile",
+    "Record",
+    "RecordKind",
+    "Structure",
+    "canonical_bytes",
+    "canonical_dict",
+    "fingerprint",
+    "nfc",
+    "record_from_dict",
+]
+
+
+class RecordKind(StrEnum):
+    """The kinds of canonical record, in dependency order (a kind only refers to earlier ones)."""
+
+    STRUCTURE = "structure"
+    PERSON = "person"
+    FUNCTION = "function"
+    GROUP = "group"
+    MEMBERSHIP = "membership"
+    GUARDIANSHIP = "guardianship"
+    MAILBOX = "mailbox"
+    MESSAGE = "message"
+    DOCUMENT = "document"
+    PRODUCTION = "production"
+
+
+class Profile(StrEnum):
+    """A person's profile. The SDET ``National_*`` codes are a mapping concern, not the model's."""
+
+    STUDENT = "student"
+    GUARDIAN = "guardian"
+    TEACHER = "teacher"
+    STAFF = "staff"
+
+
+class GroupKind(StrEnum):
+    """A class (division) or a group (regroupement, option group)."""
+
+    CLASS = "class"
+    GROUP = "group"
+
+
+def nfc(text: str) -> str:
+    """Return *text* in Unicode NFC, the only form the model stores."""
+    return unicodedata.normalize("NFC", text)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class _Record:
+    kind: ClassVar[RecordKind]
+
+    @property
+    def key(self) -> str:
+        raise NotImplementedError
+
+    def fingerprint(self) -> str:
+        return fingerprint(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return canonical_dict(self)
+
+    def __post_init__(self) -> None:
+        # Normalise text on the way in so that equality, keys and fingerprints agree.
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, str):
+                object.__setattr__(self, field.name, nfc(value))
+            elif isinstance(value, tuple) and all(isinstance(v, str) for v in value):
+                object.__setattr__(self, field.name, tuple(nfc(v) for v in value))
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Structure(_Record):
+    """A school or other structure, identified by its UAI (7 digits + check letter)."""
+
+    kind: ClassVar[RecordKind] = RecordKind.STRUCTURE
+    uai: str
+    name: str = ""
+    type: str = ""  # e.g. ECOLE ELEMENTAIRE, COLLEGE
+    jointure: str | None = None
+    city: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.uai
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Person(_Record):
+    """An account holder: pupil, guardian, teacher or staff."""
+
+    kind: ClassVar[RecordKind] = RecordKind.PERSON
+    id: str  # stable source id (e.g. académie-prefixed jointure)
+    profile: Profile
+    last_name: str
+    first_name: str
+    birth_date: dt.date | None = None
+    ine: str | None = None
+    emails: tuple[str, ...] = ()
+    structures: tuple[str, ...] = ()  # UAIs the person is attached to
+    login: str | None = None
+    other_first_names: tuple[str, ...] = ()
+    civility: str | None = None
+    source_ids: tuple[str, ...] = ()  # other ids the same person has in other sources
+
+    @property
+    def key(self) -> str:
+        return self.id
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Function(_Record):
+    """A staff member's function in a structure (e.g. ENS with a discipline)."""
+
+    kind: ClassVar[RecordKind] = RecordKind.FUNCTION
+    person_id: str
+    uai: str
+    code: str
+    discipline: str | None = None
+    label: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.person_id}|{self.uai}|{self.code}|{self.discipline or ''}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Group(_Record):
+    """A class or group, keyed by UAI + code."""
+
+    kind: ClassVar[RecordKind] = RecordKind.GROUP
+    uai: str
+    code: str
+    group_kind: GroupKind = GroupKind.CLASS
+    name: str = ""
+    level: str | None = None  # CP, CE1, ..., 6e, 3e
+
+    @property
+    def key(self) -> str:
+        return f"{self.uai}${self.code}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Membership(_Record):
+    """A person in a class or group (pupil, or teacher teaching it)."""
+
+    kind: ClassVar[RecordKind] = RecordKind.MEMBERSHIP
+    person_id: str
+    uai: str
+    group_code: str
+    subject: str | None = None  # a teacher's subject in that group
+
+    @property
+    def key(self) -> str:
+        return f"{self.person_id}|{self.uai}${self.group_code}|{self.subject or ''}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Guardianship(_Record):
+    """A guardian ↔ pupil edge with the legal-responsibility level and kinship code."""
+
+    kind: ClassVar[RecordKind] = RecordKind.GUARDIANSHIP
+    guardian_id: str
+    student_id: str
+    legal_level: int | None = None  # 1 représentant légal, 2 personne en charge, 3 contact; 0 none
+    kinship: str | None = None  # BCN N_LIEN_ELEVE_RESPONSABLE code (new codes: 10 mère, 20 père ...)
+
+    @property
+    def key(self) -> str:
+        return f"{self.guardian_id}|{self.student_id}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Mailbox(_Record):
+    """A mail folder of one account."""
+
+    kind: ClassVar[RecordKind] = RecordKind.MAILBOX
+    owner_id: str
+    name: str  # folder path, "/"-separated, e.g. INBOX or INBOX/Archives
+
+    @property
+    def key(self) -> str:
+        return f"{self.owner_id}|{self.name}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Message(_Record):
+    """One mail message; its bytes are a blob addressed by ``sha256``."""
+
+    kind: ClassVar[RecordKind] = RecordKind.MESSAGE
+    owner_id: str
+    mailbox: str
+    message_id: str  # RFC 5322 Message-ID, or a derived id when absent
+    sha256: str
+    size: int
+    flags: tuple[str, ...] = ()
+    date: dt.datetime | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.owner_id}|{self.mailbox}|{self.message_id}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Document(_Record):
+    """A file in a person's space; its bytes are a blob addressed by ``sha256``."""
+
+    kind: ClassVar[RecordKind] = RecordKind.DOCUMENT
+    owner_id: str
+    path: str  # "/"-separated, relative to the owner's space
+    sha256: str
+    size: int
+    media_type: str = "application/octet-stream"
+    modified: dt.datetime | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.owner_id}|{self.path}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Production(_Record):
+    """A pad, blog, wiki, mind map, timeline or wall, kept in a reusable open format."""
+
+    kind: ClassVar[RecordKind] = RecordKind.PRODUCTION
+    owner_id: str
+    app: str  # pad | blog | wiki | mindmap | timeline | wall
+    title: str
+    format: str  # media type of the open export, e.g. text/html, text/markdown
+    sha256: str
+    size: int
+    source_ref: str = ""  # the item's id in the source application
+
+    @property
+    def key(self) -> str:
+        return f"{self.owner_id}|{self.app}|{self.source_ref or self.title}"
+
+
+Record = Union[  # noqa: UP007 - a runtime alias used in isinstance checks and annotations alike
+    Structure, Person, Function, Group, Membership, Guardianship, Mailbox, Message, Document, Production
+]
+
+RECORD_TYPES: Mapping[RecordKind, type[Record]] = types.MappingProxyType(
+    {
+        cls.kind: cls
+        for cls in (
+            Structure,
+            Person,
+            Function,
+            Group,
+            Membership,
+            Guardianship,
+            Mailbox,
+            Message,
+            Document,
+            Production,
+        )
+    }
+)
+
+
+def _encode(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, str):
+        return nfc(value)
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.UTC)
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, tuple | list):
+        return [_encode(v) for v in value]
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def canonical_dict(record: _Record) -> dict[str, Any]:
+    """The record as plain JSON types, with its ``kind``; text in NFC, dates in ISO 8601."""
+    out: dict[str, Any] = {"kind": str(record.kind)}
+    for field in dataclasses.fields(record):
+        out[field.name] = _encode(getattr(record, field.name))
+    return out
+
+
+def canonical_bytes(record: _Record) -> bytes:
+    """Sorted keys, compact separators, UTF-8 — the bytes that are fingerprinted."""
+    return json.dumps(
+        canonical_dict(record), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    ).encode("utf-8")
+
+
+def fingerprint(record: _Record) -> str:
+    """SHA-256 of the canonical bytes, as 64 lowercase hex digits."""
+    return hashlib.sha256(canonical_bytes(record)).hexdigest()
+
+
+def _decode(annotation: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin = typing.get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return _decode(args[0], value)
+    if origin is tuple:
+        (item,) = {a for a in typing.get_args(annotation) if a is not Ellipsis}
+        return tuple(_decode(item, v) for v in value)
+    if annotation is dt.datetime:
+        return dt.datetime.fromisoformat(value)
+    if annotation is dt.date:
+        return dt.date.fromisoformat(value)
+    if isinstance(annotation, type) and issubclass(annotation, StrEnum | int | str):
+        return annotation(value)
+    return value
+
+
+_HINTS: dict[type[Any], dict[str, Any]] = {}
+
+
+def record_from_dict(data: Mapping[str, Any]) -> Record:
+    """Rebuild a record from :func:`canonical_dict` output (the inverse, exactly).
+
+    Raises ``KeyError``/``ValueError``/``TypeError`` on a malformed dict; callers that read user
+    files turn those into problems naming the file and line.
+    """
+    cls = RECORD_TYPES[RecordKind(data["kind"])]
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    kwargs = {}
+    for field in dataclasses.fields(cls):
+        if field.name in data:
+            kwargs[field.name] = _decode(hints[field.name], data[field.name])
+    return cls(**kwargs)
+
+
+def iter_kinds(kinds: Iterable[str | RecordKind]) -> list[RecordKind]:
+    """Normalise a user-given list of kinds, in dependency order."""
+    wanted = {RecordKind(k) for k in kinds}
+    return [k for k in RecordKind if k in wanted]

@@ -1,0 +1,104 @@
+"""Problems found in input: a stable vocabulary of codes (documented in docs/problems.md), counted,
+with a few ``file:line`` examples each.
+
+Readers never raise for a bad record: they report a problem here, keep every readable record, and go
+on. Examples name places (file and line, or a record's position), never personal data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from enum import StrEnum
+from typing import Any
+
+__all__ = ["PROBLEM_CODES", "Problem", "Problems", "Severity"]
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+#: code → (default severity, one-line meaning). docs/problems.md is the long form; a test checks
+#: that both list the same codes.
+PROBLEM_CODES: dict[str, tuple[Severity, str]] = {
+    "xml.malformed": (Severity.ERROR, "the XML is not well-formed; records before the fault are kept"),
+    "xml.dtd-forbidden": (Severity.ERROR, "a DOCTYPE with an internal subset or entity declarations"),
+    "encoding.unsupported": (Severity.ERROR, "an unknown encoding, or bytes that do not match it"),
+    "archive.unsafe-member": (Severity.ERROR, "an archive member with .., an absolute path, a link, or over a cap"),
+    "record.missing-field": (Severity.ERROR, "a required field is missing or empty"),
+    "record.invalid": (Severity.ERROR, "a record that cannot be understood at all"),
+    "date.invalid": (Severity.ERROR, "a date not in the format the file uses"),
+    "ine.missing": (Severity.WARNING, "a pupil without INE"),
+    "ine.duplicate": (Severity.ERROR, "two pupils with the same INE"),
+    "uai.missing": (Severity.ERROR, "a structure or attachment without UAI"),
+    "uai.mismatch": (Severity.ERROR, "the file's UAI is not the expected one"),
+    "ref.dangling": (Severity.ERROR, "a link to a record the source does not hold"),
+    "guardian.orphan": (Severity.WARNING, "a guardian no pupil links to"),
+    "link.unresolved": (Severity.ERROR, "a name-based link that matches nobody"),
+    "link.ambiguous": (Severity.ERROR, "a name-based link that matches several people"),
+    "pupil.left": (Severity.WARNING, "a pupil who has left (DATE_SORTIE), not migrated as active"),
+    "pupil.not-arrived": (Severity.WARNING, "a pupil not yet arrived (no ID_NATIONAL)"),
+    "pupil.inactive": (Severity.WARNING, "a pupil in the pseudo-division Inactifs"),
+    "pupil.no-class": (Severity.WARNING, "a pupil in a group but in no class"),
+    "file.unknown": (Severity.WARNING, "a file the source does not recognise, ignored"),
+}
+
+_MAX_EXAMPLES = 5
+
+
+@dataclasses.dataclass
+class Problem:
+    code: str
+    severity: Severity
+    count: int = 0
+    examples: list[str] = dataclasses.field(default_factory=list)
+    details: list[str] = dataclasses.field(default_factory=list)  # e.g. which field
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "code": self.code,
+            "severity": str(self.severity),
+            "count": self.count,
+            "examples": list(self.examples),
+        }
+        if self.details:
+            out["details"] = list(self.details)
+        return out
+
+
+class Problems:
+    """A collector: ``problems.add("ine.missing", "Eleve_0000.xml:120")``."""
+
+    def __init__(self) -> None:
+        self._by_code: dict[str, Problem] = {}
+
+    def add(self, code: str, where: str, detail: str | None = None, severity: Severity | None = None) -> None:
+        if code not in PROBLEM_CODES:
+            raise ValueError(f"unknown problem code {code!r}: add it to PROBLEM_CODES and docs/problems.md")
+        problem = self._by_code.get(code)
+        if problem is None:
+            problem = self._by_code[code] = Problem(code, severity or PROBLEM_CODES[code][0])
+        problem.count += 1
+        if len(problem.examples) < _MAX_EXAMPLES:
+            problem.examples.append(where)
+        if detail and detail not in problem.details and len(problem.details) < _MAX_EXAMPLES * 4:
+            problem.details.append(detail)
+
+    def __iter__(self) -> Iterator[Problem]:
+        return iter(sorted(self._by_code.values(), key=lambda p: p.code))
+
+    def __len__(self) -> int:
+        return len(self._by_code)
+
+    def count(self, code: str) -> int:
+        problem = self._by_code.get(code)
+        return problem.count if problem else 0
+
+    @property
+    def has_errors(self) -> bool:
+        return any(p.severity is Severity.ERROR for p in self._by_code.values())
+
+    def to_list(self) -> list[dict[str, Any]]:
+        return [p.to_dict() for p in self]

@@ -1,0 +1,1 @@
+"""Declarative mappings shipped with the tool, installed as ``ent_migrate.mappings``."""

@@ -1,0 +1,1 @@
+"""Alembic environment and numbered revisions, installed as ``ent_migrate.migrations``."""
