@@ -47,6 +47,7 @@ from ent_migrate.problems import Problems
 
 __all__ = [
     "CAPABILITY_KINDS",
+    "DATA_CAPABILITIES",
     "Action",
     "Capability",
     "Change",
@@ -179,6 +180,8 @@ class Connector:
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
     #: how LOCATION is written, shown by ``connectors about``
     location_help: ClassVar[str] = ""
+    #: how many writes apply may send at once; 1 unless the connector is safe to call from threads
+    max_concurrency: ClassVar[int] = 1
 
     def __init__(self, location: str, options: Mapping[str, Any] | None = None) -> None:
         self.location = location

@@ -140,6 +140,7 @@ class Person(_Record):
     other_first_names: tuple[str, ...] = ()
     civility: str | None = None
     source_ids: tuple[str, ...] = ()  # other ids the same person has in other sources
+    active: bool = True  # False once the account is disabled (gone from the source, kept on the target)
 
     @property
     def key(self) -> str:

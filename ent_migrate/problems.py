@@ -25,6 +25,7 @@ class Severity(StrEnum):
 PROBLEM_CODES: dict[str, tuple[Severity, str]] = {
     "xml.malformed": (Severity.ERROR, "the XML is not well-formed; records before the fault are kept"),
     "xml.dtd-forbidden": (Severity.ERROR, "a DOCTYPE with an internal subset or entity declarations"),
+    "xml.entity-undefined": (Severity.WARNING, "an entity neither XML nor HTML defines, kept as literal text"),
     "encoding.unsupported": (Severity.ERROR, "an unknown encoding, or bytes that do not match it"),
     "archive.unsafe-member": (Severity.ERROR, "an archive member with .., an absolute path, a link, or over a cap"),
     "record.missing-field": (Severity.ERROR, "a required field is missing or empty"),
@@ -42,6 +43,7 @@ PROBLEM_CODES: dict[str, tuple[Severity, str]] = {
     "pupil.not-arrived": (Severity.WARNING, "a pupil not yet arrived (no ID_NATIONAL)"),
     "pupil.inactive": (Severity.WARNING, "a pupil in the pseudo-division Inactifs"),
     "pupil.no-class": (Severity.WARNING, "a pupil in a group but in no class"),
+    "delete.not-applied": (Severity.WARNING, "a deleteRequest: never applied by a full read, offered as a change"),
     "file.unknown": (Severity.WARNING, "a file the source does not recognise, ignored"),
 }
 

@@ -9,7 +9,7 @@ Options (``[source.NAME]`` / ``[target.NAME]`` in the config, or keyword options
                      store outlives its process — this is what the kill -9 tests use
 ``transient_error``  probability that a write fails with a retryable error before it is made
 ``timeout``          probability that a write is made but the caller sees a retryable timeout
-``terminal_error``   probability that a write fails for good (decided per operation id, so a
+``terminal_error``   probability that a write fails for good (decided per item and action, so a
                      resumed run meets exactly the same terminal failures as an uninterrupted one)
 ``seed``             seed of the fault draws (default 0)
 ``fail_on_write``    any write raises — proves that a stage never writes
@@ -95,6 +95,7 @@ class MemoryConnector(Connector):
     roles: ClassVar[frozenset[Role]] = frozenset({Role.SOURCE, Role.TARGET})
     capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
     location_help: ClassVar[str] = "memory: or memory:NAME (a named in-process store)"
+    max_concurrency: ClassVar[int] = 8
 
     _stores: ClassVar[dict[str, MemoryStore]] = {}
     _lock: ClassVar[threading.Lock] = threading.Lock()
@@ -237,7 +238,9 @@ class MemoryConnector(Connector):
         return bool(self.timeout) and self._draw(f"timeout|{op_key}|{attempt}") < self.timeout
 
     def _write(self, op: Operation, blob: IO[bytes] | None) -> None:
-        timeout_after = self._fault(op.op_id)
+        # Faults are drawn per item and action, not per op id (which names the run): an interrupted
+        # and resumed run meets exactly the faults an uninterrupted run meets.
+        timeout_after = self._fault(f"{op.action}|{op.kind}|{op.key}")
         assert op.record is not None, "writes carry a record; deletes go to delete()"
         data = blob.read() if blob is not None else None
         with self._lock:

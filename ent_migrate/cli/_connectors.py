@@ -75,8 +75,9 @@ def check(spec: str, as_json: JsonOpt = False) -> None:
     name, _ = parse_spec(spec)
     cls = connector_class(name)
     result: dict[str, Any] = {"spec": spec, "name": name, "roles": sorted(str(r) for r in cls.roles)}
+    options = _options_for(spec)  # outside the try: a bad config file is a usage error (2), not "unreachable"
     try:
-        with open_connector(spec, _options_for(spec)) as connector:
+        with open_connector(spec, options) as connector:
             outcome = connector.check()
         result.update(reachable=outcome.reachable, authenticated=outcome.authenticated, detail=outcome.detail)
     except EntMigrateError as exc:

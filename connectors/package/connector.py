@@ -1,0 +1,265 @@
+"""The ``package`` connector: the open reversibility package (docs/package-format.md), both ways.
+
+Location: ``package:/path/to/dir`` or ``package:/path/to/file.zip``.
+
+As a source it refuses, with an :class:`~ent_migrate.errors.UnsafeArchiveError` naming the member,
+any package that is unsafe (paths, links, caps) or does not match its manifest; records are streamed
+line by line. As a target it writes a folder crash-safely (see ``writer.py``); a ``.zip`` target is
+written as the folder ``<file>.zip.work`` and packed atomically at :meth:`close`. A directory that
+holds ``.ent-migrate/`` is an unfinished target: it is compacted before it is read.
+
+Options:
+
+``created_at``  the manifest's ``created_at`` (ISO 8601 UTC), for byte-identical output in tests;
+                default: the time of writing
+``limits``      overrides of :class:`ent_migrate.archive.Limits` fields, e.g. ``{max_ratio = 200}``
+``verify``      ``full`` (default: every blob's SHA-256 is checked on open) or ``lazy`` (blobs are
+                checked as they are read; for packages of terabytes)
+``durable``     ``true`` (default): every write is fsync'd and survives a kill. ``false`` skips the
+                fsyncs (fixture generation): files are still replaced atomically
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import os
+import shutil
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any, ClassVar
+
+from ent_migrate.archive import Limits, extract_all
+from ent_migrate.connectors.package.layout import WORK_DIR, blob_path
+from ent_migrate.connectors.package.reader import PackageReader
+from ent_migrate.connectors.package.writer import PackageDirectory, fsync_dir, pack_zip
+from ent_migrate.contract import Action, Capability, CheckResult, Connector, Operation, Role
+from ent_migrate.errors import ConfigError, InputError, TerminalError
+from ent_migrate.model import (
+    Document,
+    Function,
+    Group,
+    Guardianship,
+    Mailbox,
+    Membership,
+    Message,
+    Person,
+    Production,
+    RecordKind,
+    Structure,
+)
+
+__all__ = ["PackageConnector"]
+
+
+def _limits(raw: object) -> Limits:
+    if raw is None:
+        return Limits()
+    if isinstance(raw, Limits):
+        return raw
+    if not isinstance(raw, Mapping):
+        raise ConfigError("package option limits must be a table of Limits fields")
+    known = {field.name for field in dataclasses.fields(Limits)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(f"package option limits: unknown field(s) {', '.join(unknown)} (known: {sorted(known)})")
+    return dataclasses.replace(Limits(), **dict(raw))
+
+
+class PackageConnector(Connector):
+    # -- identity ------------------------------------------------------------------------------
+    name: ClassVar[str] = "package"
+    summary: ClassVar[str] = "Open reversibility package (folder or .zip): manifest, JSON Lines, blobs, EML."
+    roles: ClassVar[frozenset[Role]] = frozenset({Role.SOURCE, Role.TARGET})
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {
+            Capability.ACCOUNTS,
+            Capability.GROUPS,
+            Capability.RELATIONS,
+            Capability.MAIL,
+            Capability.DOCUMENTS,
+            Capability.DELETE,
+            Capability.READ_BACK,
+            Capability.BLOB_HASH,
+        }
+    )
+    location_help: ClassVar[str] = "package:/path/to/dir or package:/path/to/file.zip"
+
+    # -- configuration -------------------------------------------------------------------------
+    def __init__(self, location: str, options: Mapping[str, Any] | None = None) -> None:
+        super().__init__(location, options)
+        if not location:
+            raise ConfigError("package needs a location: package:/path/to/dir or package:/path/to/file.zip")
+        self.path = Path(location).expanduser()
+        self.is_zip = self.path.suffix.lower() == ".zip"
+        # A zip target is built as a folder next to it, then packed: the folder is what resumes.
+        self.root = self.path.with_name(self.path.name + ".work") if self.is_zip else self.path
+        created_at = self.options.get("created_at")
+        self.created_at = str(created_at) if created_at is not None else None
+        self.limits = _limits(self.options.get("limits"))
+        self.verify = str(self.options.get("verify", "full"))
+        if self.verify not in ("full", "lazy"):
+            raise ConfigError(f"package option verify must be 'full' or 'lazy', not {self.verify!r}")
+        self.durable = bool(self.options.get("durable", True))
+        self._writer: PackageDirectory | None = None
+        self._reader: PackageReader | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def check(self) -> CheckResult:
+        if self.path.exists() or self.root.exists():
+            return CheckResult(reachable=True, authenticated=None, detail="package found")
+        parent = self.path.parent
+        return CheckResult(reachable=parent.is_dir(), authenticated=None, detail="package not written yet")
+
+    def close(self) -> None:
+        """Finish a target: compact the folder, and pack it when the location is a ``.zip``."""
+        self._drop_reader()
+        if self._writer is not None:
+            self._writer.close()
+        self._writer = None
+        if self.root.is_dir() and (self.root / WORK_DIR).exists():
+            self._directory().compact()
+        if self.is_zip and self.root.is_dir():
+            pack_zip(self.root, self.path, durable=self.durable)
+            # Renamed first: a kill during the removal must not leave a half-deleted work folder that
+            # the next run would take for the package.
+            trash = self._trash()
+            os.replace(self.root, trash)
+            if self.durable:
+                fsync_dir(self.root.parent)
+            shutil.rmtree(trash)
+        if self.is_zip:
+            self._clear_litter()
+
+    def start(self) -> None:
+        """Open as a target now, so that :meth:`close` writes a package even if nothing is written."""
+        self._target().begin()
+
+    def release(self) -> None:
+        """Let go of files without finishing a target (an aborted write): the folder stays unfinished."""
+        self._drop_reader()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    # -- source side ---------------------------------------------------------------------------
+    def read_accounts(self) -> Iterator[Structure | Person | Function]:
+        for kind in (RecordKind.STRUCTURE, RecordKind.PERSON, RecordKind.FUNCTION):
+            for record in self._open_reader().records(kind):
+                assert isinstance(record, Structure | Person | Function)
+                yield record
+
+    def read_groups(self) -> Iterator[Group]:
+        for record in self._open_reader().records(RecordKind.GROUP):
+            assert isinstance(record, Group)
+            yield record
+
+    def read_relations(self) -> Iterator[Membership | Guardianship]:
+        for kind in (RecordKind.MEMBERSHIP, RecordKind.GUARDIANSHIP):
+            for record in self._open_reader().records(kind):
+                assert isinstance(record, Membership | Guardianship)
+                yield record
+
+    def read_mail(self) -> Iterator[Mailbox | Message]:
+        for kind in (RecordKind.MAILBOX, RecordKind.MESSAGE):
+            for record in self._open_reader().records(kind):
+                assert isinstance(record, Mailbox | Message)
+                yield record
+
+    def read_documents(self) -> Iterator[Document | Production]:
+        for kind in (RecordKind.DOCUMENT, RecordKind.PRODUCTION):
+            for record in self._open_reader().records(kind):
+                assert isinstance(record, Document | Production)
+                yield record
+
+    def open_blob(self, record: Message | Document | Production) -> IO[bytes]:
+        reader = self._open_reader()
+        if reader.entry(blob_path(record)) is None:
+            raise TerminalError(f"no bytes in the package for this {record.kind} (sha256 {record.sha256[:12]}…)")
+        return reader.open_blob(record)
+
+    def blob_sha256(self, record: Message | Document | Production) -> str:
+        entry = self._open_reader().entry(blob_path(record))
+        if entry is None:
+            raise TerminalError(f"no bytes in the package for this {record.kind} (sha256 {record.sha256[:12]}…)")
+        return entry.sha256  # the manifest's word, without reading the bytes
+
+    # -- target side ---------------------------------------------------------------------------
+    def write_account(self, op: Operation) -> None:
+        self._put(op, None)
+
+    def write_group(self, op: Operation) -> None:
+        self._put(op, None)
+
+    def write_relation(self, op: Operation) -> None:
+        self._put(op, None)
+
+    def write_mail(self, op: Operation, blob: IO[bytes] | None) -> None:
+        self._put(op, blob)
+
+    def write_document(self, op: Operation, blob: IO[bytes] | None) -> None:
+        self._put(op, blob)
+
+    def delete(self, kind: RecordKind, key: str) -> None:
+        self._target().delete(kind, key)
+
+    # -- internals -----------------------------------------------------------------------------
+    def _put(self, op: Operation, blob: IO[bytes] | None) -> None:
+        assert op.record is not None, "writes carry a record; deletes go to delete()"
+        self._target().put(op.record, blob, disabled=op.action is Action.DISABLE)
+
+    def _trash(self) -> Path:
+        return self.path.with_name(f".{self.path.name}.trash")
+
+    def _clear_litter(self) -> None:
+        """Remove what a kill can leave next to a zip target: a work folder being deleted, a half-written zip."""
+        if self._trash().exists():
+            shutil.rmtree(self._trash())
+        for stale in self.path.parent.glob(f".{glob.escape(self.path.name)}.*.tmp"):
+            stale.unlink(missing_ok=True)
+
+    def _directory(self) -> PackageDirectory:
+        return PackageDirectory(self.root, created_at=self.created_at, durable=self.durable)
+
+    def _target(self) -> PackageDirectory:
+        self._drop_reader()
+        if self._writer is None:
+            if self.is_zip:
+                self._clear_litter()
+            if self.is_zip and not self.root.exists() and self.path.exists():
+                self._unpack_existing_zip()
+            self._writer = self._directory()
+        return self._writer
+
+    def _unpack_existing_zip(self) -> None:
+        """Writing to an existing zip: verify it, unpack it to the work folder, then write on top."""
+        with PackageReader(self.path, self.limits, verify="full"):
+            pass
+        staging = self.root.with_name(self.root.name + ".unpacking")
+        if staging.exists():
+            shutil.rmtree(staging)  # left by a kill during a previous unpacking
+        extract_all(self.path, staging, self.limits)
+        staging.rename(self.root)  # atomic: the work folder is complete or absent
+        fsync_dir(self.root.parent)
+
+    def _drop_reader(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def _open_reader(self) -> PackageReader:
+        if self._reader is not None:
+            return self._reader
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        if self.root.is_dir() and (self.root / WORK_DIR).exists():
+            self._directory().compact()  # an unfinished target: every write so far becomes readable
+        if self.root.is_dir():
+            location = self.root
+        elif self.path.exists():
+            location = self.path
+        else:
+            raise InputError("no package here (neither a folder nor a .zip)", where=str(self.path))
+        self._reader = PackageReader(location, self.limits, verify=self.verify)
+        return self._reader

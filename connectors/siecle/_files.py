@@ -1,0 +1,124 @@
+"""Finding SIECLE / STS files in a folder or zip, by their root element (never by their name).
+
+The location may be a folder, a ``.zip``, or a folder holding ``.zip`` files (exports are often
+delivered as ``ExportXML_ElevesSansAdresses.zip`` next to an unzipped ``sts_emp_<UAI>_<year>.xml``).
+Every archive goes through :mod:`ent_migrate.archive`, which refuses unsafe members.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import re
+from collections.abc import Callable, Iterator
+from enum import StrEnum
+from pathlib import Path
+from typing import IO
+
+from ent_migrate.archive import Archive
+
+__all__ = ["Root", "SourceFile", "discover", "sniff_root"]
+
+_SNIFF_BYTES = 64 * 1024
+# The first start tag after the prolog: skip "<?...", "<!--" and "<!DOCTYPE".
+_ROOT_RE = re.compile(rb"<([A-Za-z_][A-Za-z0-9_.-]*)")
+_PROLOG_RE = re.compile(rb"<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>", re.S)
+
+
+class Root(StrEnum):
+    """Root elements of the files this connector reads."""
+
+    ELEVES = "BEE_ELEVES"
+    RESPONSABLES = "BEE_RESPONSABLES"
+    NOMENCLATURES = "BEE_NOMENCLATURES"
+    STS = "STS_EDT"
+
+
+#: a root users confuse with STS_EDT: the reverse file (timetable software → STS)
+EDT_STS = "EDT_STS"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SourceFile:
+    """One recognised file: how problems name it, its root, and where it lives.
+
+    ``container`` is the folder or archive holding it and ``member`` its name there; ``member`` is
+    empty when ``container`` is the XML file itself. Archive streams only live while their archive
+    is open, so each pass re-opens it (:meth:`opened`).
+    """
+
+    label: str
+    root: Root
+    container: Path
+    member: str
+
+    @contextlib.contextmanager
+    def opened(self) -> Iterator[IO[bytes]]:
+        if not self.member:
+            with self.container.open("rb") as stream:
+                yield stream
+            return
+        with Archive(self.container) as archive, archive.member(self.member).open() as stream:
+            yield stream
+
+
+def sniff_root(head: bytes) -> str | None:
+    """The root element's name from the first bytes of an XML file, or None if none is found."""
+    body = head.removeprefix(b"\xef\xbb\xbf")
+    pos = 0
+    while True:
+        while pos < len(body) and body[pos : pos + 1].isspace():
+            pos += 1
+        prolog = _PROLOG_RE.match(body, pos)
+        if prolog is None:
+            break
+        pos = prolog.end()
+    match = _ROOT_RE.match(body, pos)
+    return match.group(1).decode("ascii") if match else None
+
+
+def _classify(label: str, head: bytes, report: Callable[[str, str, str | None], None]) -> Root | None:
+    root = sniff_root(head)
+    if root in {r.value for r in Root}:
+        return Root(root)
+    if root == EDT_STS:
+        report("file.unknown", label, "EDT_STS (timetable → STS) file: export sts_emp_<UAI>_<year>.xml instead")
+    else:
+        report("file.unknown", label, "not a BEE_ELEVES, BEE_RESPONSABLES, BEE_NOMENCLATURES or STS_EDT file")
+    return None
+
+
+def discover(location: Path, report: Callable[[str, str, str | None], None]) -> list[SourceFile]:
+    """Every SIECLE/STS file at *location* (a folder, a zip or one XML file), in a deterministic
+    order; other files are reported as ``file.unknown``. Zips inside a folder are opened too (one
+    level: an export is never a zip of zips)."""
+
+    def sink(code: str, where: str, detail: str | None = None) -> None:
+        report(code, where, detail)
+
+    if location.is_file() and location.suffix.lower() == ".xml":
+        with location.open("rb") as whole:
+            root = _classify(location.name, whole.read(_SNIFF_BYTES), report)
+        return [SourceFile(location.name, root, location, "")] if root else []
+    found: list[SourceFile] = []
+    prefix = f"{location.name}:" if location.is_file() else ""
+    nested: list[str] = []
+    with Archive(location, on_problem=sink) as archive:
+        for member in archive:
+            if location.is_dir() and member.name.lower().endswith(".zip"):
+                nested.append(member.name)
+                continue
+            label = f"{prefix}{member.name}"
+            with member.open() as stream:
+                root = _classify(label, stream.read(_SNIFF_BYTES), report)
+            if root:
+                found.append(SourceFile(label, root, location, member.name))
+    for name in nested:
+        with Archive(location / name, on_problem=sink) as archive:
+            for member in archive:
+                label = f"{name}:{member.name}"
+                with member.open() as stream:
+                    root = _classify(label, stream.read(_SNIFF_BYTES), report)
+                if root:
+                    found.append(SourceFile(label, root, location / name, member.name))
+    return found

@@ -1,0 +1,458 @@
+"""The ``siecle`` connector: SIECLE BEE and STS-web XML exports of one secondary school (source only).
+
+Location: ``siecle:FOLDER``, ``siecle:EXPORT.zip`` or ``siecle:FILE.xml``; a folder may hold zips.
+Files are recognised by their root element: ``BEE_ELEVES`` (ElevesSansAdresses/ElevesAvecAdresses),
+``BEE_RESPONSABLES`` (both generations), ``BEE_NOMENCLATURES`` and ``STS_EDT``
+(``sts_emp_<UAI>_<year>.xml``). Both ``ElevesSansAdresses`` and ``ElevesAvecAdresses`` may be given:
+a pupil (``ELEVE_ID``), person (``PERSONNE_ID``) or link seen twice is read once.
+
+Options: ``expect_uai`` (``uai.mismatch`` when a file's ``PARAMETRES/UAJ`` differs; also the UAI
+used when no file carries one), ``id_prefix`` (prepended to every person id), ``name`` (the
+Structure's name, which the exports do not carry).
+
+Ids: pupils ``ELEVE_ID``, guardians ``PERSONNE_ID``, staff STS ``INDIVIDU/@ID``; groups
+``UAI$CODE_STRUCTURE``. Teachers' memberships come from STS services (``subject`` =
+``CODE_MATIERE``); a teacher's disciplines go on the ENS function (or the only function).
+
+Deliberate, counted handling (never silent):
+
+* ``pupil.left`` (non-empty ``DATE_SORTIE``), ``pupil.not-arrived`` (no ``ID_NATIONAL``),
+  ``pupil.inactive`` (division ``Inactifs``), ``ine.duplicate`` (second pupil with an INE): the pupil
+  is not migrated, nor are its links; a guardian whose pupils are all excluded is not migrated.
+* ``pupil.no-class``: a pupil in groups but no division is migrated with its group memberships.
+* ``ref.dangling``: a link to a pupil, person or teacher no file holds, or (when STS defines the
+  divisions and groups) a pupil in a class STS does not define; the link is dropped.
+* ``guardian.orphan``: a person no ``RESPONSABLE_ELEVE`` names; not migrated.
+
+Streaming: one index pass keeps only compact maps (ids → status codes and class codes); each reader
+then streams the files again. STRUCTURES may come before or after ELEVES.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from collections.abc import Collection, Iterator, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from lxml import etree
+
+from ent_migrate.connectors.siecle._files import Root, SourceFile, discover
+from ent_migrate.connectors.siecle._values import (
+    civility,
+    kinship,
+    legal_level,
+    level_of_mef,
+    parse_date,
+    sex_civility,
+)
+from ent_migrate.contract import Capability, Connector, Role
+from ent_migrate.errors import InputError
+from ent_migrate.model import Function, Group, GroupKind, Guardianship, Membership, Person, Profile, Structure
+from ent_migrate.problems import Problems
+from ent_migrate.xmlsafe import iter_elements, text_of, where
+
+__all__ = ["INACTIVE_DIVISION", "SiecleConnector"]
+
+#: the pseudo-division SIECLE puts inactive pupils in
+INACTIVE_DIVISION = "Inactifs"
+_UAI = re.compile(r"^\d{7}[A-Z]$")
+
+# Pupil status in the index: None = migrated; otherwise the problem code that excluded it.
+_Status = str | None
+
+
+@dataclasses.dataclass
+class _Index:
+    """What one pass over every file learns, kept compact: ids → short codes only."""
+
+    uai: str = ""
+    pupils: dict[str, _Status] = dataclasses.field(default_factory=dict)
+    # ELEVE_ID → ((CODE_STRUCTURE, TYPE_STRUCTURE), ...) as BEE_ELEVES lists them
+    structures: dict[str, tuple[tuple[str, str], ...]] = dataclasses.field(default_factory=dict)
+    persons: dict[str, str] = dataclasses.field(default_factory=dict)  # PERSONNE_ID → place, declared ones
+    places: dict[str, str] = dataclasses.field(default_factory=dict)  # ELEVE_ID → place, migrated pupils
+    guardians: set[str] = dataclasses.field(default_factory=set)  # PERSONNE_IDs linked to a migrated pupil
+    staff: set[str] = dataclasses.field(default_factory=set)  # STS INDIVIDU ids
+    # STS divisions and groups: CODE → (kind, label, level)
+    defined: dict[str, tuple[GroupKind, str, str | None]] = dataclasses.field(default_factory=dict)
+    has_eleves: bool = False
+    has_sts: bool = False
+
+
+def _child(element: etree._Element, tag: str) -> str:
+    return text_of(element.find(tag)).strip()
+
+
+class SiecleConnector(Connector):
+    # -- identity ------------------------------------------------------------------------------
+    name: ClassVar[str] = "siecle"
+    summary: ClassVar[str] = "SIECLE BEE and STS-web XML exports of a secondary school (folder or zip)."
+    roles: ClassVar[frozenset[Role]] = frozenset({Role.SOURCE})
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.ACCOUNTS, Capability.GROUPS, Capability.RELATIONS}
+    )
+    location_help: ClassVar[str] = "siecle:FOLDER, siecle:EXPORT.zip or siecle:FILE.xml"
+
+    # -- configuration -------------------------------------------------------------------------
+    def __init__(self, location: str, options: Mapping[str, Any] | None = None) -> None:
+        super().__init__(location, options)
+        self.path = Path(location).expanduser()
+        self.expect_uai = str(self.options.get("expect_uai") or "").strip().upper()
+        self.id_prefix = str(self.options.get("id_prefix") or "")
+        self._files: list[SourceFile] | None = None
+        self._index_cache: _Index | None = None
+        self._reported: set[tuple[str, str, str | None]] = set()
+
+    # -- source side ---------------------------------------------------------------------------
+    def read_accounts(self) -> Iterator[Structure | Person | Function]:
+        index = self._index()
+        yield Structure(uai=index.uai, name=str(self.options.get("name") or ""), type="")
+        seen: set[str] = set()
+        for file in self._of(Root.ELEVES):
+            for element in self._elements(file, {"ELEVE"}):
+                eleve_id = element.get("ELEVE_ID", "").strip()
+                if eleve_id in seen or index.pupils.get(eleve_id, "?") is not None:
+                    continue
+                seen.add(eleve_id)
+                person = self._pupil(file, element, eleve_id, index.uai)
+                if person is not None:
+                    yield person
+        for file in self._of(Root.RESPONSABLES):
+            for element in self._elements(file, {"PERSONNE"}):
+                personne_id = element.get("PERSONNE_ID", "").strip()
+                if personne_id in seen or personne_id not in index.guardians:
+                    continue
+                seen.add(personne_id)
+                person = self._guardian(file, element, personne_id, index.uai)
+                if person is not None:
+                    yield person
+        for file in self._of(Root.STS):
+            for element in self._elements(file, {"INDIVIDU"}):
+                individu_id = element.get("ID", "").strip()
+                if not individu_id or individu_id in seen:
+                    continue
+                seen.add(individu_id)
+                yield from self._staff(file, element, individu_id, index.uai)
+
+    def read_groups(self) -> Iterator[Group]:
+        index = self._index()
+        groups: dict[str, tuple[GroupKind, str, str | None]] = dict(index.defined)
+        if not index.has_sts:
+            # Without STS, the classes are the ones pupils are in (a class with no pupil is not in BEE).
+            for eleve_id, codes in index.structures.items():
+                if index.pupils.get(eleve_id, "?") is not None:
+                    continue
+                for code, kind in codes:
+                    if code != INACTIVE_DIVISION:
+                        kind_ = GroupKind.CLASS if kind == "D" else GroupKind.GROUP
+                        groups.setdefault(code, (kind_, code, None))
+        for code in sorted(groups):
+            group_kind, label, level = groups[code]
+            yield Group(uai=index.uai, code=code, group_kind=group_kind, name=label, level=level)
+
+    def read_relations(self) -> Iterator[Membership | Guardianship]:
+        index = self._index()
+        for eleve_id in sorted(index.structures):
+            if index.pupils.get(eleve_id, "?") is not None:
+                continue
+            for code, _kind in index.structures[eleve_id]:
+                if index.has_sts and code not in index.defined:
+                    continue  # reported as ref.dangling by the index pass
+                yield Membership(person_id=self._pid(eleve_id), uai=index.uai, group_code=code)
+        seen: set[tuple[str, str, str]] = set()
+        for file in self._of(Root.STS):
+            for element in self._elements(file, {"DIVISION", "GROUPE"}):
+                code = element.get("CODE", "").strip()
+                if not code:
+                    continue
+                for service in element.iter("SERVICE"):
+                    subject = service.get("CODE_MATIERE", "").strip()
+                    for teacher in service.iter("ENSEIGNANT"):
+                        teacher_id = teacher.get("ID", "").strip()
+                        if teacher_id not in index.staff:
+                            self._report("ref.dangling", where(file.label, teacher), "ENSEIGNANT not in INDIVIDUS")
+                            continue
+                        key = (teacher_id, code, subject)
+                        if key not in seen:
+                            seen.add(key)
+                            yield Membership(
+                                person_id=self._pid(teacher_id),
+                                uai=index.uai,
+                                group_code=code,
+                                subject=subject or None,
+                            )
+        links: set[tuple[str, str]] = set()
+        for file in self._of(Root.RESPONSABLES):
+            for element in self._elements(file, {"RESPONSABLE_ELEVE"}):
+                eleve_id = _child(element, "ELEVE_ID")
+                personne_id = _child(element, "PERSONNE_ID")
+                if index.pupils.get(eleve_id, "?") is not None or personne_id not in index.persons:
+                    continue
+                if (personne_id, eleve_id) in links:
+                    continue
+                links.add((personne_id, eleve_id))
+                yield Guardianship(
+                    guardian_id=self._pid(personne_id),
+                    student_id=self._pid(eleve_id),
+                    legal_level=legal_level(_child(element, "NIVEAU_RESPONSABILITE"), _child(element, "RESP_LEGAL")),
+                    kinship=kinship(_child(element, "CODE_PARENTE")),
+                )
+
+    # -- internals: files and problems ---------------------------------------------------------
+    def _report(self, code: str, place: str, detail: str | None = None) -> None:
+        """Add a problem once, however many passes meet the same place."""
+        if (code, place, detail) not in self._reported:
+            self._reported.add((code, place, detail))
+            self.problems.add(code, place, detail)
+
+    def _of(self, root: Root) -> list[SourceFile]:
+        if self._files is None:
+            if not self.path.exists():
+                raise InputError("no such file or folder", where=str(self.path))
+            self._files = discover(self.path, self._report)
+        return [f for f in self._files if f.root is root]
+
+    def _elements(
+        self, file: SourceFile, tags: Collection[str], problems: Problems | None = None
+    ) -> Iterator[etree._Element]:
+        """The file's elements named *tags*. XML problems go to *problems*: the index pass passes
+        the connector's own, later passes a scratch collector (they meet the same faults again)."""
+        with file.opened() as stream:
+            yield from iter_elements(stream, file.label, problems if problems is not None else Problems(), tags)
+
+    def _pid(self, source_id: str) -> str:
+        return f"{self.id_prefix}{source_id}"
+
+    # -- internals: the index pass ---------------------------------------------------------------
+    def _index(self) -> _Index:
+        if self._index_cache is None:
+            self._index_cache = self._build_index()
+        return self._index_cache
+
+    def _check_uai(self, index: _Index, file: SourceFile, element: etree._Element) -> None:
+        uai = (element.get("CODE") or text_of(element)).strip().upper()
+        place = where(file.label, element)
+        if not uai:
+            self._report("uai.missing", place, "empty PARAMETRES/UAJ")
+        elif self.expect_uai and uai != self.expect_uai:
+            self._report("uai.mismatch", place, "PARAMETRES/UAJ is not the expected UAI")
+        elif index.uai and uai != index.uai:
+            self._report("uai.mismatch", place, "files of two different schools")
+        elif not index.uai:
+            index.uai = uai
+
+    def _build_index(self) -> _Index:
+        index = _Index()
+        ines: set[str] = set()
+        # STS first: it defines the classes pupils refer to, and the staff ids services refer to.
+        for file in self._of(Root.STS):
+            index.has_sts = True
+            for element in self._elements(file, {"UAJ", "INDIVIDU", "DIVISION", "GROUPE"}, self.problems):
+                if element.tag == "UAJ":
+                    self._check_uai(index, file, element)
+                elif element.tag == "INDIVIDU":
+                    individu_id = element.get("ID", "").strip()
+                    if individu_id:
+                        index.staff.add(individu_id)
+                    else:
+                        self._report("record.missing-field", where(file.label, element), "INDIVIDU/@ID")
+                elif element.get("CODE", "").strip():
+                    kind = GroupKind.CLASS if element.tag == "DIVISION" else GroupKind.GROUP
+                    code = element.get("CODE", "").strip()
+                    levels = {level_of_mef(m.get("CODE", "")) for m in element.iter("MEF_APPARTENANCE")} - {None}
+                    level = next(iter(levels)) if kind is GroupKind.CLASS and len(levels) == 1 else None
+                    index.defined.setdefault(code, (kind, _child(element, "LIBELLE_LONG") or code, level))
+        for file in self._of(Root.NOMENCLATURES):
+            for element in self._elements(file, {"UAJ"}, self.problems):
+                self._check_uai(index, file, element)
+        structure_lines: dict[str, str] = {}  # ELEVE_ID → place of its STRUCTURES_ELEVE, for messages
+        for file in self._of(Root.ELEVES):
+            index.has_eleves = True
+            for element in self._elements(file, {"UAJ", "ELEVE", "STRUCTURES_ELEVE"}, self.problems):
+                if element.tag == "UAJ":
+                    self._check_uai(index, file, element)
+                elif element.tag == "STRUCTURES_ELEVE":
+                    eleve_id = element.get("ELEVE_ID", "").strip()
+                    codes = tuple(
+                        (_child(s, "CODE_STRUCTURE"), _child(s, "TYPE_STRUCTURE").upper())
+                        for s in element.iter("STRUCTURE")
+                        if _child(s, "CODE_STRUCTURE")
+                    )
+                    if eleve_id and eleve_id not in index.structures:
+                        index.structures[eleve_id] = codes
+                        structure_lines[eleve_id] = where(file.label, element)
+                else:
+                    self._index_pupil(index, file, element, ines)
+        for eleve_id, place in structure_lines.items():
+            status = index.pupils.get(eleve_id, "?")
+            codes = index.structures[eleve_id]
+            if status == "?":
+                self._report("ref.dangling", place, "STRUCTURES_ELEVE of an ELEVE_ID with no ELEVE")
+                continue
+            if any(code == INACTIVE_DIVISION for code, _ in codes) and status is None:
+                index.pupils[eleve_id] = "pupil.inactive"
+                self._report("pupil.inactive", place)
+                continue
+            if status is not None:
+                continue
+            if index.has_sts:
+                for code, _kind in codes:
+                    if code not in index.defined:
+                        self._report("ref.dangling", place, "class or group not defined in STS")
+            if not any(kind == "D" for _, kind in codes):
+                self._report("pupil.no-class", place)
+        for eleve_id, place in index.places.items():
+            if index.pupils[eleve_id] is None and eleve_id not in index.structures:
+                self._report("pupil.no-class", place, "no STRUCTURES_ELEVE")
+        index.places.clear()
+        self._index_guardians(index)
+        if not index.uai:
+            if not self.expect_uai:
+                raise InputError("no file holds PARAMETRES/UAJ: pass option expect_uai", where=str(self.path))
+            index.uai = self.expect_uai
+        return index
+
+    def _index_pupil(self, index: _Index, file: SourceFile, element: etree._Element, ines: set[str]) -> None:
+        place = where(file.label, element)
+        eleve_id = element.get("ELEVE_ID", "").strip()
+        if not eleve_id:
+            self._report("record.missing-field", place, "ELEVE/@ELEVE_ID")
+            return
+        if eleve_id in index.pupils:
+            return  # the same pupil in ElevesSansAdresses and ElevesAvecAdresses
+        status: _Status = None
+        ine = _child(element, "ID_NATIONAL").upper()
+        if _child(element, "DATE_SORTIE"):
+            status = "pupil.left"
+        elif not ine:
+            status = "pupil.not-arrived"
+        elif ine in ines:
+            status = "ine.duplicate"
+        elif not (_child(element, "NOM_DE_FAMILLE") or _child(element, "NOM") or _child(element, "NOM_USAGE")):
+            status = "record.missing-field"
+            self._report(status, place, "pupil NOM_DE_FAMILLE")
+        elif not _child(element, "PRENOM"):
+            status = "record.missing-field"
+            self._report(status, place, "pupil PRENOM")
+        if status in {"pupil.left", "pupil.not-arrived", "ine.duplicate"}:
+            self._report(status, place)
+        if ine:
+            ines.add(ine)
+        index.pupils[eleve_id] = status
+        if status is None:
+            index.places[eleve_id] = place
+
+    def _index_guardians(self, index: _Index) -> None:
+        linked: set[str] = set()
+        pending: list[tuple[str, str]] = []  # (PERSONNE_ID, place) of links to check once persons are known
+        for file in self._of(Root.RESPONSABLES):
+            for element in self._elements(file, {"UAJ", "PERSONNE", "RESPONSABLE_ELEVE"}, self.problems):
+                if element.tag == "UAJ":
+                    self._check_uai(index, file, element)
+                elif element.tag == "PERSONNE":
+                    personne_id = element.get("PERSONNE_ID", "").strip()
+                    if personne_id:
+                        index.persons.setdefault(personne_id, where(file.label, element))
+                    else:
+                        self._report("record.missing-field", where(file.label, element), "PERSONNE/@PERSONNE_ID")
+                else:
+                    place = where(file.label, element)
+                    eleve_id = _child(element, "ELEVE_ID")
+                    personne_id = _child(element, "PERSONNE_ID")
+                    if not eleve_id or not personne_id:
+                        self._report("record.missing-field", place, "RESPONSABLE_ELEVE ELEVE_ID or PERSONNE_ID")
+                        continue
+                    linked.add(personne_id)
+                    status = index.pupils.get(eleve_id, "?")
+                    if status == "?":
+                        self._report("ref.dangling", place, "RESPONSABLE_ELEVE to an unknown ELEVE_ID")
+                    elif status is None:
+                        pending.append((personne_id, place))
+        for personne_id, place in pending:
+            if personne_id in index.persons:
+                index.guardians.add(personne_id)
+            else:
+                self._report("ref.dangling", place, "RESPONSABLE_ELEVE to an unknown PERSONNE_ID")
+        for personne_id, place in index.persons.items():
+            if personne_id not in linked:
+                self._report("guardian.orphan", place)
+
+    # -- internals: records ----------------------------------------------------------------------
+    def _date(self, text: str, place: str, iso: bool, field: str) -> dt.date | None:
+        if not text:
+            return None
+        value = parse_date(text, iso)
+        if value is None:
+            self._report("date.invalid", place, f"{field}: not {'yyyy-mm-dd' if iso else 'dd/mm/yyyy'}")
+        return value
+
+    def _pupil(self, file: SourceFile, element: etree._Element, eleve_id: str, uai: str) -> Person | None:
+        place = where(file.label, element)
+        family = _child(element, "NOM_DE_FAMILLE") or _child(element, "NOM")
+        usage = _child(element, "NOM_USAGE")
+        birth_text = _child(element, "DATE_NAISS")
+        if not birth_text:
+            self._report("record.missing-field", place, "pupil DATE_NAISS")
+        others = tuple(n for n in (_child(element, "PRENOM2"), _child(element, "PRENOM3")) if n)
+        return Person(
+            id=self._pid(eleve_id),
+            profile=Profile.STUDENT,
+            last_name=usage or family,
+            first_name=_child(element, "PRENOM"),
+            birth_date=self._date(birth_text, place, False, "DATE_NAISS"),
+            ine=_child(element, "ID_NATIONAL").upper() or None,
+            structures=(uai,),
+            other_first_names=others,
+            civility=sex_civility(_child(element, "CODE_SEXE")),
+        )
+
+    def _guardian(self, file: SourceFile, element: etree._Element, personne_id: str, uai: str) -> Person | None:
+        place = where(file.label, element)
+        family = _child(element, "NOM_DE_FAMILLE") or _child(element, "NOM")
+        usage = _child(element, "NOM_USAGE")
+        first = _child(element, "PRENOM")
+        if not (family or usage) or not first:
+            self._report("record.missing-field", place, "guardian NOM_DE_FAMILLE or PRENOM")
+            return None
+        email = _child(element, "MEL")
+        return Person(
+            id=self._pid(personne_id),
+            profile=Profile.GUARDIAN,
+            last_name=usage or family,
+            first_name=first,
+            emails=(email,) if email else (),
+            structures=(uai,),
+            civility=civility(_child(element, "LC_CIVILITE")),
+        )
+
+    def _staff(
+        self, file: SourceFile, element: etree._Element, individu_id: str, uai: str
+    ) -> Iterator[Person | Function]:
+        place = where(file.label, element)
+        family = _child(element, "NOM_PATRONYMIQUE")
+        usage = _child(element, "NOM_USAGE")
+        first = _child(element, "PRENOM")
+        if not (family or usage) or not first:
+            self._report("record.missing-field", place, "INDIVIDU NOM_USAGE or PRENOM")
+            return
+        codes = [text_of(f).strip() for f in element.iter("FONCTION") if text_of(f).strip()]
+        disciplines = [d.get("CODE", "").strip() for d in element.iter("DISCIPLINE") if d.get("CODE", "").strip()]
+        yield Person(
+            id=self._pid(individu_id),
+            profile=Profile.TEACHER if "ENS" in codes else Profile.STAFF,
+            last_name=usage or family,
+            first_name=first,
+            birth_date=self._date(_child(element, "DATE_NAISSANCE"), place, True, "DATE_NAISSANCE"),
+            structures=(uai,),
+            civility=civility(_child(element, "CIVILITE")),
+        )
+        carrier = "ENS" if "ENS" in codes else (codes[0] if len(codes) == 1 else None)
+        for code in dict.fromkeys(codes):
+            if code == carrier and disciplines:
+                for discipline in dict.fromkeys(disciplines):
+                    yield Function(person_id=self._pid(individu_id), uai=uai, code=code, discipline=discipline)
+            else:
+                yield Function(person_id=self._pid(individu_id), uai=uai, code=code)

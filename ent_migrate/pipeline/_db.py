@@ -1,0 +1,70 @@
+"""State-store plumbing shared by the stages: table handles, dialect-aware upserts, batched scans.
+
+The stages use SQLAlchemy Core on the ORM's tables: bulk inserts and keyset scans are what keeps
+plan and apply fast and their memory flat at a million items.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, Table, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ent_migrate.state.models import Base
+
+__all__ = ["BATCH", "now", "scan", "table", "upsert"]
+
+BATCH = 1000
+
+
+def table(name: str) -> Table:
+    return Base.metadata.tables[name]
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def upsert(
+    conn: Connection, tbl: Table, rows: Sequence[Mapping[str, Any]], keys: Sequence[str], update: Sequence[str]
+) -> None:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE SET update — one statement for a batch of rows."""
+    if not rows:
+        return
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        stmt: Any = postgresql.insert(tbl)
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(tbl)
+    else:  # pragma: no cover - only the two supported back-ends
+        raise NotImplementedError(dialect)
+    if update:
+        stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in update})
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
+    conn.execute(stmt, list(rows))
+
+
+def scan(engine: Engine, query: Any, id_column: Any, batch: int = BATCH) -> Iterator[Sequence[Row[Any]]]:
+    """Keyset pagination over *query* ordered by *id_column*: each batch is read in its own short
+    transaction, so a long scan never holds the database and memory stays one batch."""
+    last: Any = None
+    while True:
+        q = query.order_by(id_column).limit(batch)
+        if last is not None:
+            q = q.where(id_column > last)
+        with engine.connect() as conn:
+            rows = conn.execute(q).all()
+        if not rows:
+            return
+        yield rows
+        last = rows[-1]._mapping[id_column.key]
+        if len(rows) < batch:
+            return
+
+
+def select_items(*columns: Any) -> Any:
+    return select(*columns)

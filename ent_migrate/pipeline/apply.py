@@ -1,0 +1,216 @@
+"""apply — execute the plan idempotently.
+
+Each operation has a deterministic key (uuid5 of run, item, action and expected fingerprint). It is
+written to the journal as an *intent* and committed before it is sent; once the target acknowledges
+it, the journal says *done*. A resumed run skips what the journal says is done and re-sends intents
+(the target sees the same key again, so a write that did land is an upsert, not a duplicate).
+Transient errors are retried with exponential backoff and jitter, honouring Retry-After, within a
+capped budget; a terminal error fails only its item, which is listed. ``max_ops`` stops cleanly after
+that many operations, for a staged switchover.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import tenacity
+from sqlalchemy import Row, bindparam, select, update
+
+from ent_migrate.contract import Action, Operation
+from ent_migrate.errors import ConnectorError, TerminalError, TransientError
+from ent_migrate.model import Document, Message, Production, RecordKind, record_from_dict
+from ent_migrate.pipeline._db import now, scan, table, upsert
+from ent_migrate.pipeline.context import PipelineContext
+from ent_migrate.pipeline.plan import WRITE_ACTIONS, check_thresholds
+from ent_migrate.pipeline.runner import ItemState, stage_counts
+
+__all__ = ["OP_NAMESPACE", "ApplyResult", "RetryPolicy", "apply", "op_id"]
+
+OP_NAMESPACE = uuid.UUID("5b0e8f1e-3f43-4a56-9a1e-2f6f0c1d7a10")
+_RETRYABLE = (TransientError, TimeoutError, ConnectionError)
+
+
+@dataclasses.dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 8
+    initial: float = 0.05  # seconds
+    maximum: float = 30.0  # cap of one wait, Retry-After included
+    budget: float = 300.0  # total seconds one operation may spend retrying
+
+
+@dataclasses.dataclass
+class ApplyResult:
+    sent: int = 0
+    done: int = 0
+    already_done: int = 0
+    failed: int = 0
+    retries: int = 0
+    pending: int = 0
+    stopped_early: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def op_id(run_id: str, kind: str, key: str, action: str, fingerprint: str | None) -> str:
+    return str(uuid.uuid5(OP_NAMESPACE, f"{run_id}|{kind}|{key}|{action}|{fingerprint or ''}"))
+
+
+def _wait(policy: RetryPolicy) -> Callable[[tenacity.RetryCallState], float]:
+    backoff = tenacity.wait_random_exponential(multiplier=policy.initial, max=policy.maximum)
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        delay = backoff(state)
+        exc = state.outcome.exception() if state.outcome else None
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            # The server said when: wait at least that long (capped), plus the jittered backoff.
+            delay = min(policy.maximum, max(float(retry_after), 0.0) + delay / 4)
+        return float(delay)
+
+    return wait
+
+
+def _order(kind: str, action: str) -> tuple[int, int]:
+    kinds = list(RecordKind)
+    rank = kinds.index(RecordKind(kind))
+    # Deletes go last, dependants first (memberships before the groups they point to).
+    return (1, -rank) if action == Action.DELETE else (0, rank)
+
+
+def apply(
+    ctx: PipelineContext, run_id: str, policy: RetryPolicy | None = None, max_ops: int | None = None
+) -> ApplyResult:
+    policy = policy or RetryPolicy()
+    max_ops = max_ops if max_ops is not None else ctx.max_ops
+    plan_counts = stage_counts(ctx, run_id, "plan")
+    check_thresholds(ctx.safety, plan_counts, int(plan_counts.get("target_total", 0)))
+    items = table("items")
+    result = ApplyResult()
+    groups = sorted(
+        {(k, a) for k in (str(x) for x in RecordKind) for a in WRITE_ACTIONS}, key=lambda ka: _order(*ka)
+    )
+    workers = max(1, min(ctx.concurrency, type(ctx.target).max_concurrency))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool, ctx.progress("apply", None) as advance:
+        for kind, action in groups:
+            query = select(
+                items.c.id, items.c.kind, items.c.key, items.c.action, items.c.target_payload,
+                items.c.target_fingerprint, items.c.payload,
+            ).where(items.c.run_id == run_id, items.c.kind == kind, items.c.action == action,
+                    items.c.state == ItemState.PLANNED)
+            for rows in scan(ctx.engine, query, items.c.id):
+                if max_ops is not None and result.sent >= max_ops:
+                    result.stopped_early = True
+                    break
+                if max_ops is not None:
+                    rows = rows[: max_ops - result.sent]
+                _apply_batch(ctx, run_id, rows, pool, policy, result)
+                advance(len(rows))
+            if result.stopped_early:
+                break
+    with ctx.engine.connect() as conn:
+        from sqlalchemy import func
+
+        result.pending = int(
+            conn.execute(
+                select(func.count()).where(
+                    items.c.run_id == run_id, items.c.state == ItemState.PLANNED, items.c.action.in_(WRITE_ACTIONS)
+                )
+            ).scalar()
+            or 0
+        )
+    return result
+
+
+def _apply_batch(
+    ctx: PipelineContext,
+    run_id: str,
+    rows: Sequence[Row[Any]],
+    pool: concurrent.futures.ThreadPoolExecutor,
+    policy: RetryPolicy,
+    result: ApplyResult,
+) -> None:
+    journal, items = table("journal"), table("items")
+    ops = {row.id: op_id(run_id, row.kind, row.key, row.action, row.target_fingerprint) for row in rows}
+    # 1. Intent before effect: the journal knows every operation of the batch before any is sent.
+    with ctx.engine.begin() as conn:
+        upsert(
+            conn, journal,
+            [{"op_id": ops[r.id], "run_id": run_id, "item_id": r.id, "kind": r.kind, "key": r.key, "action": r.action,
+              "status": "intent", "attempts": 0, "created_at": now(), "updated_at": now()} for r in rows],
+            ["op_id"], [],
+        )
+        done = set(
+            conn.execute(
+                select(journal.c.op_id).where(journal.c.op_id.in_(list(ops.values())), journal.c.status == "done")
+            ).scalars()
+        )
+    todo = [r for r in rows if ops[r.id] not in done]
+    result.already_done += len(rows) - len(todo)
+    if len(todo) < len(rows):
+        with ctx.engine.begin() as conn:
+            conn.execute(
+                update(items).where(items.c.id.in_([r.id for r in rows if ops[r.id] in done]))
+                .values(state=ItemState.APPLIED, updated_at=now())
+            )
+    # 2. Effects, concurrently within the target's limit; 3. outcomes journaled as they come back.
+    futures = {pool.submit(_send, ctx, r, ops[r.id], policy): r for r in todo}
+    outcomes: list[dict[str, Any]] = []
+    for future in concurrent.futures.as_completed(futures):
+        row = futures[future]
+        attempts, error = future.result()
+        result.sent += 1
+        result.retries += max(0, attempts - 1)
+        if error is None:
+            result.done += 1
+        else:
+            result.failed += 1
+        outcomes.append({"item_id": row.id, "b_op": ops[row.id], "b_attempts": attempts, "b_error": error,
+                         "b_status": "done" if error is None else "failed",
+                         "b_state": ItemState.APPLIED if error is None else ItemState.FAILED, "b_now": now()})
+    if outcomes:
+        with ctx.engine.begin() as conn:
+            conn.execute(
+                update(journal).where(journal.c.op_id == bindparam("b_op"))
+                .values(status=bindparam("b_status"), attempts=bindparam("b_attempts"), error=bindparam("b_error"),
+                        updated_at=bindparam("b_now")),
+                outcomes,
+            )
+            conn.execute(
+                update(items).where(items.c.id == bindparam("item_id"))
+                .values(state=bindparam("b_state"), attempts=bindparam("b_attempts"), error=bindparam("b_error"),
+                        updated_at=bindparam("b_now")),
+                outcomes,
+            )
+
+
+def _send(ctx: PipelineContext, row: Row[Any], key: str, policy: RetryPolicy) -> tuple[int, str | None]:
+    """Send one operation with retries; return (attempts, error class and message or None)."""
+    action = Action(row.action)
+    record = record_from_dict(row.target_payload) if row.target_payload is not None else None
+    op = Operation(op_id=key, action=action, kind=RecordKind(row.kind), key=row.key, record=record)
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(_RETRYABLE),
+        wait=_wait(policy),
+        stop=tenacity.stop_after_attempt(policy.attempts) | tenacity.stop_after_delay(policy.budget),
+        reraise=True,
+    )
+    attempts = 0
+    try:
+        for attempt in retrying:
+            with attempt:
+                attempts += 1
+                if isinstance(record, Message | Document | Production) and action is not Action.DELETE:
+                    with ctx.source.open_blob(record) as blob:
+                        ctx.target.write(op, blob)
+                else:
+                    ctx.target.write(op)
+    except _RETRYABLE as exc:
+        return attempts, f"retry budget spent: {type(exc).__name__}: {exc}"
+    except (TerminalError, ConnectorError) as exc:
+        return attempts, f"{type(exc).__name__}: {exc}"
+    return attempts, None

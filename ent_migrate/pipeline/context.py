@@ -1,0 +1,190 @@
+"""Everything one pipeline run works with, resolved once from the configuration."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from ent_migrate.config import Config
+from ent_migrate.contract import Capability, Connector, Role
+from ent_migrate.errors import ConfigError
+from ent_migrate.privacy import Pseudonymizer
+from ent_migrate.registry import open_connector
+
+__all__ = ["MappingSpec", "PipelineContext", "ProgressFactory", "Safety", "load_mapping", "no_progress"]
+
+Advance = Callable[[int], None]
+ProgressFactory = Callable[[str, int | None], AbstractContextManager[Advance]]
+
+
+@contextmanager
+def no_progress(description: str, total: int | None = None) -> Iterator[Advance]:
+    """The progress factory used when nobody watches (tests, library use)."""
+
+    def advance(n: int = 1) -> None:
+        pass
+
+    yield advance
+
+
+@dataclasses.dataclass(frozen=True)
+class Safety:
+    """Thresholds enforced by plan and again by apply. None = no limit."""
+
+    max_deletions: int | None = None
+    max_deletions_pct: float | None = None
+    max_updates_pct: float | None = None
+
+    @classmethod
+    def from_config(cls, table: Mapping[str, Any]) -> Safety:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(table) - known)
+        if unknown:
+            raise ConfigError(f"[safety]: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return cls(**{k: table[k] for k in known if k in table})
+
+
+@dataclasses.dataclass(frozen=True)
+class MappingSpec:
+    """The declarative mapping (mappings/*.toml): how logins are built, what happens to accounts gone
+    from the source."""
+
+    name: str
+    login_template: str = "{first}.{last}"
+    login_max_length: int = 32
+    login_separator: str = "."
+    on_missing_person: str = "disable"  # disable | delete | keep
+    profiles: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    digest: str = ""
+
+
+def load_mapping(ref: str | None, base: Path | None = None) -> MappingSpec:
+    """A shipped mapping by name (``default``) or a TOML file path."""
+    ref = ref or "default"
+    path = Path(ref)
+    if not path.suffix and not path.exists():
+        resource = resources.files("ent_migrate.mappings").joinpath(f"{ref}.toml")
+        if not resource.is_file():
+            raise ConfigError(f"[mapping]: no shipped mapping named {ref!r}")
+        raw = resource.read_bytes()
+        name = ref
+    else:
+        if base is not None and not path.is_absolute():
+            path = base / path
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"[mapping]: cannot read {path} ({exc.strerror})") from None
+        name = str(path)
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"mapping {name}: {exc}") from None
+    login = data.get("login", {})
+    accounts = data.get("accounts", {})
+    on_missing = accounts.get("on_missing", "disable")
+    if on_missing not in ("disable", "delete", "keep"):
+        raise ConfigError(f"mapping {name}: [accounts] on_missing must be disable, delete or keep")
+    return MappingSpec(
+        name=name,
+        login_template=login.get("template", "{first}.{last}"),
+        login_max_length=int(login.get("max_length", 32)),
+        login_separator=login.get("separator", "."),
+        on_missing_person=on_missing,
+        profiles=dict(data.get("profiles", {})),
+        digest=hashlib.sha256(raw).hexdigest(),
+    )
+
+
+@dataclasses.dataclass
+class PipelineContext:
+    engine: Engine
+    source_spec: str
+    target_spec: str
+    source: Connector
+    target: Connector
+    mapping: MappingSpec
+    safety: Safety
+    pseudonymize: Pseudonymizer
+    report_dir: Path
+    concurrency: int = 4
+    max_ops: int | None = None
+    verify_blobs: str = "hash"  # none | hash | full
+    csv_delimiter: str = ","
+    progress: ProgressFactory = no_progress
+    config_digest: str = ""
+
+    @property
+    def capabilities(self) -> list[Capability]:
+        """The data capabilities both ends share, in dependency order."""
+        from ent_migrate.contract import DATA_CAPABILITIES
+
+        return [c for c in DATA_CAPABILITIES if c in self.source.capabilities and c in self.target.capabilities]
+
+    def close(self) -> None:
+        self.source.close()
+        self.target.close()
+
+    @classmethod
+    def from_config(
+        cls,
+        engine: Engine,
+        config: Config,
+        *,
+        source: str | None = None,
+        target: str | None = None,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> PipelineContext:
+        source_spec, source_options = config.endpoint("source", source)
+        target_spec, target_options = config.endpoint("target", target)
+        src = open_connector(source_spec, source_options)
+        dst = open_connector(target_spec, target_options)
+        if Role.SOURCE not in src.roles:
+            raise ConfigError(f"{source_spec}: the {src.name} connector cannot be a source")
+        if Role.TARGET not in dst.roles:
+            raise ConfigError(f"{target_spec}: the {dst.name} connector cannot be a target")
+        base = config.path.parent if config.path else Path.cwd()
+        mapping_table = config.section("mapping")
+        mapping = load_mapping(mapping_table.get("file"), base)
+        run = dict(config.section("run"))
+        run.update({k: v for k, v in (overrides or {}).items() if v is not None})
+        report = config.section("report")
+        privacy = config.section("privacy")
+        key: str | bytes | None = privacy.get("key")
+        if privacy.get("key_file"):
+            key_path = Path(privacy["key_file"])
+            key_path = key_path if key_path.is_absolute() else base / key_path
+            try:
+                key = key_path.read_bytes().strip()
+            except OSError as exc:
+                raise ConfigError(f"[privacy] key_file {key_path}: {exc.strerror}") from None
+        report_dir = Path(report.get("dir", "reports"))
+        digest = hashlib.sha256(
+            json.dumps({"source": source_spec, "target": target_spec, "mapping": mapping.digest}, sort_keys=True)
+            .encode()
+        ).hexdigest()
+        return cls(
+            engine=engine,
+            source_spec=source_spec,
+            target_spec=target_spec,
+            source=src,
+            target=dst,
+            mapping=mapping,
+            safety=Safety.from_config(config.section("safety")),
+            pseudonymize=Pseudonymizer(key),
+            report_dir=report_dir if report_dir.is_absolute() else base / report_dir,
+            concurrency=int(run.get("concurrency", 4)),
+            max_ops=int(run["max_ops"]) if run.get("max_ops") is not None else None,
+            verify_blobs=str(run.get("verify_blobs", "hash")),
+            csv_delimiter=str(report.get("csv_delimiter", ",")),
+            config_digest=digest,
+        )

@@ -1,0 +1,118 @@
+"""map: apply the declarative mapping — logins first — and store each item's expected target record.
+
+Logins are deterministic and collision-safe, and once given they are kept forever in the ``id_map``
+table (old id → new id, old login → new login): a re-run, or next year's run, gives a person the same
+login. A source login is kept when it is valid for the target and free; otherwise one is built from
+the mapping's template, ASCII-folded, and suffixed on collision (jean.martin, jean.martin2, ...).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, select, update
+
+from ent_migrate.contract import TargetRules
+from ent_migrate.pipeline._db import now, scan, table
+from ent_migrate.pipeline.context import MappingSpec, PipelineContext
+from ent_migrate.pipeline.runner import ItemState
+
+__all__ = ["build_login", "map_records", "payload_fingerprint"]
+
+_NOT_LOGIN = re.compile(r"[^a-z0-9]+")
+
+
+def payload_fingerprint(payload: Mapping[str, Any]) -> str:
+    """The fingerprint of a canonical dict — the same bytes as ``model.canonical_bytes``."""
+    raw = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return hashlib.sha256(raw).hexdigest()
+
+
+def _ascii(text: str) -> str:
+    folded = unicodedata.normalize("NFKD", text.replace("'", "").replace("’", ""))
+    return _NOT_LOGIN.sub("-", folded.encode("ascii", "ignore").decode().lower()).strip("-")
+
+
+def build_login(payload: Mapping[str, Any], mapping: MappingSpec, max_length: int) -> str:
+    """The login the template gives, before any collision suffix."""
+    first, last = _ascii(payload.get("first_name") or ""), _ascii(payload.get("last_name") or "")
+    login = mapping.login_template.format(
+        first=first, last=last, first_initial=first[:1], sep=mapping.login_separator
+    ).strip(".-_")
+    return (login or "user")[:max_length].strip(".-_") or "user"
+
+
+def _valid(login: str, rules: TargetRules, max_length: int) -> bool:
+    if len(login) > max_length:
+        return False
+    return not (rules.login_pattern and not re.fullmatch(rules.login_pattern, login))
+
+
+def _login_taken(conn: Connection, login: str) -> bool:
+    id_map = table("id_map")
+    return conn.execute(select(id_map.c.id).where(id_map.c.new_login == login)).first() is not None
+
+
+def _assign_login(conn: Connection, ctx: PipelineContext, key: str, payload: Mapping[str, Any]) -> str:
+    id_map = table("id_map")
+    found = conn.execute(
+        select(id_map.c.new_login).where(id_map.c.source == ctx.source_spec, id_map.c.old_id == key)
+    ).first()
+    if found is not None and found.new_login:
+        return str(found.new_login)
+    rules = ctx.target.rules()
+    max_length = min(ctx.mapping.login_max_length, rules.login_max_length or ctx.mapping.login_max_length)
+    old_login = payload.get("login")
+    candidate: str | None = None
+    if old_login and _valid(old_login, rules, max_length) and not _login_taken(conn, old_login):
+        candidate = old_login
+    if candidate is None:
+        base = build_login(payload, ctx.mapping, max_length)
+        candidate, n = base, 1
+        while _login_taken(conn, candidate):
+            n += 1
+            suffix = str(n)
+            candidate = base[: max_length - len(suffix)] + suffix
+    conn.execute(
+        id_map.insert().values(
+            source=ctx.source_spec, old_id=key, new_id=key, old_login=old_login, new_login=candidate, created_at=now()
+        )
+    )
+    return candidate
+
+
+def map_records(ctx: PipelineContext, run_id: str) -> dict[str, Any]:
+    items = table("items")
+    counts: dict[str, int] = {"mapped": 0, "logins_kept": 0, "logins_built": 0}
+    query = select(items.c.id, items.c.kind, items.c.key, items.c.payload).where(
+        items.c.run_id == run_id, items.c.payload.is_not(None)
+    )
+    with ctx.progress("map", None) as advance:
+        for rows in scan(ctx.engine, query, items.c.id):
+            with ctx.engine.begin() as conn:
+                updates = []
+                for row in rows:
+                    payload = dict(row.payload)
+                    if row.kind == "person":
+                        login = _assign_login(conn, ctx, row.key, payload)
+                        counts["logins_kept" if login == payload.get("login") else "logins_built"] += 1
+                        payload["login"] = login
+                    updates.append(
+                        {"item_id": row.id, "b_payload": payload, "b_fingerprint": payload_fingerprint(payload)}
+                    )
+                    counts["mapped"] += 1
+                conn.execute(
+                    update(items)
+                    .where(items.c.id == bindparam("item_id"))
+                    .values(target_payload=bindparam("b_payload"),
+                            target_fingerprint=bindparam("b_fingerprint"),
+                            state=ItemState.MAPPED, updated_at=now()),
+                    updates,
+                )
+            advance(len(rows))
+    return counts

@@ -1,0 +1,85 @@
+"""What a report is made of: the items the pipeline streams in, the run's summary, and what was written.
+
+The vocabulary (statuses, verify marks and their CSV words, which kinds keep clear keys) lives here so
+the writers, the HTML labels and the tests agree on one list.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "CLEAR_KEY_KINDS",
+    "MARK_WORDS",
+    "PLAN_STATUSES",
+    "QUIET_STATUSES",
+    "ReportData",
+    "ReportItem",
+    "WrittenReport",
+    "status_word",
+]
+
+#: verify marks, like ``rclone check --combined``, and the word the CSV carries for each: a cell that
+#: starts with ``=``, ``+`` or ``-`` is a formula to a spreadsheet, so the status column is a word.
+MARK_WORDS: dict[str, str] = {
+    "=": "same",
+    "+": "missing",
+    "-": "extra",
+    "*": "differs",
+    "!": "error",
+}
+
+#: plan statuses, in the order reports show them.
+PLAN_STATUSES: tuple[str, ...] = ("create", "update", "disable", "delete", "move", "skip", "invalid")
+
+#: statuses that say "nothing to look at": counted exactly but never kept in memory for the lists.
+QUIET_STATUSES: frozenset[str] = frozenset({"=", "skip"})
+
+#: kinds whose canonical key holds no personal data (a UAI, or UAI$code for a class or group): shown
+#: as is, since a project lead must be able to find the school or class. Every other key is pseudonymised.
+CLEAR_KEY_KINDS: frozenset[str] = frozenset({"structure", "group"})
+
+
+def status_word(status: str) -> str:
+    """The CSV word for a status: verify marks become words, plan statuses already are."""
+    return MARK_WORDS.get(status, status)
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportItem:
+    """One record's outcome. ``key`` is the raw canonical key: personal, never written as is."""
+
+    kind: str
+    key: str
+    status: str
+    reason: str = ""
+    uai: str | None = None
+    profile: str | None = None
+
+
+@dataclasses.dataclass
+class ReportData:
+    """A run's report before writing. ``items`` is iterated exactly once (it may be a generator)."""
+
+    kind: str  # "plan" or "verify"
+    run_id: str
+    created_at: str  # ISO 8601 UTC; part of the data so that re-writing gives identical bytes
+    source: str
+    target: str
+    counts: dict[str, int]
+    counts_by_kind: dict[str, dict[str, int]]
+    counts_by_school: dict[str, dict[str, int]]
+    items: Iterable[ReportItem]
+    problems: list[dict[str, Any]]
+    thresholds: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class WrittenReport:
+    """The files written (JSON, CSV, HTML, SHA256SUMS) and the SHA-256 of the SHA256SUMS file."""
+
+    paths: list[Path]
+    digest: str

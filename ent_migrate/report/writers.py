@@ -1,0 +1,239 @@
+"""Write a report: CSV streamed row by row, JSON and HTML from capped lists, then the SHA256SUMS manifest.
+
+Every file is first written to a temporary file in the output directory (mode 0600, fsynced), hashed
+from disk, and only then moved into place with ``os.replace`` — the manifest last — so a crash leaves
+either the previous report or the complete new one, never a half-written file a manifest vouches for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from ent_migrate.errors import ConfigError
+from ent_migrate.report.model import (
+    CLEAR_KEY_KINDS,
+    MARK_WORDS,
+    PLAN_STATUSES,
+    QUIET_STATUSES,
+    ReportData,
+    ReportItem,
+    WrittenReport,
+    status_word,
+)
+from ent_migrate.report.scrub import scrub_reason, scrub_text, scrub_value
+
+__all__ = ["CSV_HEADER", "SUMS_NAME", "Collected", "csv_cell", "ordered_statuses", "write_reports"]
+
+CSV_HEADER: tuple[str, ...] = ("kind", "id", "status", "mark", "reason", "uai", "profile")
+SUMS_NAME = "SHA256SUMS"
+_DEFAULT_JSON_CAP = 10_000
+_DEFAULT_HTML_CAP = 1_000
+_REPORT_KIND = re.compile(r"[a-z][a-z0-9-]{0,31}")
+# OWASP's list: a cell starting with these is evaluated as a formula (or DDE) by Excel and LibreOffice.
+_FORMULA_START = frozenset("=+-@\t\r")
+_CHUNK = 1 << 20
+_UAI = re.compile(r"[0-9]{7}[A-Z]")
+
+
+def csv_cell(value: str) -> str:
+    """A cell a spreadsheet will not run: a leading ``'`` before a formula character (OWASP guard)."""
+    return "'" + value if value[:1] in _FORMULA_START else value
+
+
+def ordered_statuses(statuses: set[str] | list[str]) -> list[str]:
+    """Known statuses in their usual order (marks, then plan statuses), then unknown ones sorted."""
+    order = [*MARK_WORDS, *PLAN_STATUSES]
+    present = set(statuses)
+    return [s for s in order if s in present] + sorted(present - set(order))
+
+
+class Collected:
+    """What one pass over the items keeps: exact counts per status, capped lists of differences."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.rows = 0
+        self.seen: dict[str, int] = {}
+        self.lists: dict[str, list[dict[str, str | None]]] = {}
+
+    def add(self, status: str, entry: dict[str, str | None]) -> None:
+        self.rows += 1
+        self.seen[status] = self.seen.get(status, 0) + 1
+        if status in QUIET_STATUSES:
+            return
+        kept = self.lists.setdefault(status, [])
+        if len(kept) < self.cap:
+            kept.append(entry)
+
+    def ordered_lists(self) -> dict[str, list[dict[str, str | None]]]:
+        return {status: self.lists[status] for status in ordered_statuses(list(self.lists))}
+
+    def capped(self, cap: int) -> tuple[dict[str, list[dict[str, str | None]]], dict[str, int]]:
+        """The lists cut to ``cap`` per status, and per status how many they leave out (the CSV has all)."""
+        lists = {status: kept[:cap] for status, kept in self.ordered_lists().items()}
+        truncated = {status: n for status, kept in lists.items() if (n := self.seen[status] - len(kept)) > 0}
+        return lists, truncated
+
+
+def _short(value: str | None) -> str | None:
+    # uai and profile are meant to be a UAI and an enum value; anything else is free text to scrub.
+    if value is None or _UAI.fullmatch(value) or (value.isidentifier() and value.islower()):
+        return value
+    return scrub_reason(value)
+
+
+def _item_id(item: ReportItem, pseudonymize: Callable[[str], str]) -> str:
+    # Membership and guardianship keys embed person ids, so a non-clear key is pseudonymised whole.
+    return scrub_text(item.key) if item.kind in CLEAR_KEY_KINDS else pseudonymize(item.key)
+
+
+@contextlib.contextmanager
+def _temp_file(out_dir: Path, name: str, temps: list[Path]) -> Iterator[IO[bytes]]:
+    fd, raw = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.", suffix=".tmp")
+    temps.append(Path(raw))
+    with os.fdopen(fd, "wb") as handle:
+        yield handle
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _write_csv(
+    data: ReportData,
+    handle: IO[bytes],
+    pseudonymize: Callable[[str], str],
+    delimiter: str,
+    collected: Collected,
+) -> None:
+    text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="", write_through=False)
+    try:
+        writer = csv.writer(text, delimiter=delimiter, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+        writer.writerow(CSV_HEADER)
+        for item in data.items:
+            entry: dict[str, str | None] = {
+                "kind": item.kind,
+                "id": _item_id(item, pseudonymize),
+                "reason": scrub_reason(item.reason, item.key, pseudonymize),
+                "uai": _short(item.uai),
+                "profile": _short(item.profile),
+            }
+            mark = item.status if item.status in MARK_WORDS else ""
+            row = (
+                entry["kind"],
+                entry["id"],
+                status_word(item.status),
+                mark,
+                entry["reason"],
+                entry["uai"],
+                entry["profile"],
+            )
+            writer.writerow([csv_cell(cell or "") for cell in row])
+            collected.add(item.status, entry)
+        text.flush()
+    finally:
+        # Detach so that closing the wrapper does not close the temp file before it is fsynced.
+        text.detach()
+
+
+def _json_document(data: ReportData, collected: Collected, cap: int) -> dict[str, Any]:
+    lists, truncated = collected.capped(cap)
+    return {
+        "kind": data.kind,
+        "run_id": scrub_text(data.run_id),
+        "created_at": data.created_at,
+        "source": scrub_text(data.source),
+        "target": scrub_text(data.target),
+        "counts": dict(data.counts),
+        "counts_by_kind": {k: dict(v) for k, v in data.counts_by_kind.items()},
+        "counts_by_school": {k: dict(v) for k, v in data.counts_by_school.items()},
+        "problems": scrub_value(data.problems),
+        "thresholds": scrub_value(data.thresholds),
+        "rows": collected.rows,
+        "rows_by_status": {s: collected.seen[s] for s in ordered_statuses(list(collected.seen))},
+        "lists": lists,
+        "truncated": truncated,
+    }
+
+
+def write_reports(
+    data: ReportData,
+    out_dir: Path,
+    pseudonymize: Callable[[str], str],
+    *,
+    csv_delimiter: str = ",",
+    json_cap: int = _DEFAULT_JSON_CAP,
+    html_cap: int = _DEFAULT_HTML_CAP,
+) -> WrittenReport:
+    """Write ``<kind>-report.{csv,json,html}`` and ``SHA256SUMS`` into ``out_dir``; iterate items once."""
+    # Imported here: Jinja2 is only needed when a report is written, not by every CLI start.
+    from ent_migrate.report.html import render_html
+
+    if csv_delimiter not in {",", ";"}:
+        raise ConfigError(f"CSV delimiter must be ',' or ';', not {csv_delimiter!r}")
+    if not _REPORT_KIND.fullmatch(data.kind):
+        raise ConfigError(f"report kind must be a short lower-case word such as 'plan' or 'verify', not {data.kind!r}")
+    if json_cap < 0 or html_cap < 0:
+        raise ConfigError("report list caps must be zero or more")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_name, csv_name, html_name = (f"{data.kind}-report.{ext}" for ext in ("json", "csv", "html"))
+    temps: list[Path] = []  # every temp file made so far, removed if anything fails
+    written: dict[str, Path] = {}  # final name -> temp file, in the order they are moved into place
+    try:
+        collected = Collected(max(json_cap, html_cap))
+        with _temp_file(out_dir, csv_name, temps) as handle:
+            _write_csv(data, handle, pseudonymize, csv_delimiter, collected)
+        written[csv_name] = temps[-1]
+        document = _json_document(data, collected, json_cap)
+        with _temp_file(out_dir, json_name, temps) as handle:
+            handle.write((json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
+        written[json_name] = temps[-1]
+        with _temp_file(out_dir, html_name, temps) as handle:
+            handle.write(render_html(data, document, collected, html_cap).encode("utf-8"))
+        written[html_name] = temps[-1]
+        # Hashed from disk, after fsync: the manifest vouches for the bytes actually stored.
+        sums = "".join(f"{_sha256(written[name])}  {name}\n" for name in sorted(written))
+        with _temp_file(out_dir, SUMS_NAME, temps) as handle:
+            handle.write(sums.encode("ascii"))
+        written[SUMS_NAME] = temps[-1]
+        digest = hashlib.sha256(sums.encode("ascii")).hexdigest()
+        for name, tmp in written.items():  # SHA256SUMS last: it never names a file not yet in place
+            os.replace(tmp, out_dir / name)
+        temps.clear()
+        _fsync_dir(out_dir)
+    finally:
+        for leftover in temps:
+            leftover.unlink(missing_ok=True)
+    finals = [out_dir / name for name in (json_name, csv_name, html_name, SUMS_NAME)]
+    return WrittenReport(paths=finals, digest=digest)
+
+
+def _fsync_dir(path: Path) -> None:
+    # The renames are durable only once the directory entry is; not possible on every platform.
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,274 @@
+"""The state store's tables (SQLAlchemy 2 typed declarative).
+
+The schema is *built* only by the Alembic revisions in ``ent_migrate.migrations``; these models are what
+the code expects, and a test checks that the migrated schema equals them (``schema_diff``). Any change
+here therefore needs a new numbered revision.
+
+Every timestamp is timezone-aware UTC: :class:`UTCDateTime` stores ``TIMESTAMP WITH TIME ZONE`` on
+PostgreSQL and, since SQLite keeps no zone, re-attaches UTC when reading, so code never compares a
+naive and an aware datetime. Constraint names follow :data:`NAMING_CONVENTION` so that the names in the
+migrations, in the database and in autogenerate's output are the same on both back-ends.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+__all__ = [
+    "NAMING_CONVENTION",
+    "Base",
+    "ContentLedger",
+    "IdMap",
+    "Identity",
+    "IdentityAlias",
+    "Item",
+    "JournalEntry",
+    "JournalStatus",
+    "LedgerSide",
+    "Report",
+    "ReportKind",
+    "Run",
+    "RunStatus",
+    "StageCheckpoint",
+    "StageStatus",
+    "UTCDateTime",
+    "utcnow",
+]
+
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class RunStatus(enum.StrEnum):
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+class StageStatus(enum.StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+
+
+class JournalStatus(enum.StrEnum):
+    INTENT = "intent"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class LedgerSide(enum.StrEnum):
+    SOURCE = "source"
+    TARGET = "target"
+
+
+class ReportKind(enum.StrEnum):
+    PLAN = "plan"
+    VERIFY = "verify"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """An aware UTC datetime on every back-end; a naive value is refused rather than guessed."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the state store; use an aware UTC datetime")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, dt.datetime)
+        # SQLite hands back what was written (UTC) without a zone: say so again.
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    # none_as_null: a Python None is stored as SQL NULL (not JSON null), so "IS NULL" filters work.
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dt.datetime: UTCDateTime(),
+        dict[str, Any]: JSON(none_as_null=True),
+    }
+
+
+def _run_fk() -> Mapped[str]:
+    # Deleting a run deletes everything that belongs to it, in one statement.
+    return mapped_column(String(36), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False)
+
+
+def _created() -> Mapped[dt.datetime]:
+    return mapped_column(nullable=False, default=utcnow)
+
+
+def _updated() -> Mapped[dt.datetime]:
+    return mapped_column(nullable=False, default=utcnow, onupdate=utcnow)
+
+
+class Run(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    created_at: Mapped[dt.datetime] = _created()
+    updated_at: Mapped[dt.datetime] = _updated()
+    source: Mapped[str] = mapped_column(String, nullable=False)
+    target: Mapped[str] = mapped_column(String, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    config_digest: Mapped[str] = mapped_column(String(64), nullable=False)
+    report_digest: Mapped[str | None] = mapped_column(String(64))
+
+
+class StageCheckpoint(Base):
+    __tablename__ = "stage_checkpoints"
+
+    run_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    stage: Mapped[str] = mapped_column(String(16), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    cursor: Mapped[str | None] = mapped_column(Text)
+    counts: Mapped[dict[str, Any]] = mapped_column(nullable=False, default=dict)
+    updated_at: Mapped[dt.datetime] = _updated()
+
+
+class Item(Base):
+    __tablename__ = "items"
+    __table_args__ = (
+        UniqueConstraint("run_id", "kind", "key"),
+        Index(None, "run_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = _run_fk()
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    key: Mapped[str] = mapped_column(Text, nullable=False)
+    state: Mapped[str] = mapped_column(String(16), nullable=False)
+    source_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any] | None] = mapped_column()
+    target_payload: Mapped[dict[str, Any] | None] = mapped_column()
+    target_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str | None] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    error: Mapped[str | None] = mapped_column(Text)
+    mark: Mapped[str | None] = mapped_column(String(1))
+    mark_reason: Mapped[str | None] = mapped_column(Text)  # why verify gave that mark
+    updated_at: Mapped[dt.datetime] = _updated()
+
+
+class Identity(Base):
+    __tablename__ = "identities"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    canonical_id: Mapped[str] = mapped_column(Text, nullable=False, unique=True)
+    profile: Mapped[str] = mapped_column(String(16), nullable=False)
+    ine: Mapped[str | None] = mapped_column(String(16), index=True)
+    created_at: Mapped[dt.datetime] = _created()
+
+
+class IdentityAlias(Base):
+    __tablename__ = "identity_aliases"
+    __table_args__ = (UniqueConstraint("source", "source_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    identity_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("identities.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    source: Mapped[str] = mapped_column(Text, nullable=False)
+    source_id: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class IdMap(Base):
+    """Old → new ids and logins; kept forever (it outlives the runs, so no foreign key to them)."""
+
+    __tablename__ = "id_map"
+    __table_args__ = (UniqueConstraint("source", "old_id"), UniqueConstraint("new_login"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(Text, nullable=False)
+    old_id: Mapped[str] = mapped_column(Text, nullable=False)
+    new_id: Mapped[str] = mapped_column(Text, nullable=False)
+    old_login: Mapped[str | None] = mapped_column(Text)
+    new_login: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = _created()
+
+
+class JournalEntry(Base):
+    """One operation on a target: written as ``intent`` *before* the effect, then ``done``/``failed``."""
+
+    __tablename__ = "journal"
+    __table_args__ = (Index(None, "run_id", "status"),)
+
+    op_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    run_id: Mapped[str] = _run_fk()
+    # The journal is evidence: losing an item must not lose the record that an operation was attempted.
+    item_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("items.id", ondelete="SET NULL"), index=True)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    key: Mapped[str] = mapped_column(Text, nullable=False)
+    action: Mapped[str] = mapped_column(String(16), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = _created()
+    updated_at: Mapped[dt.datetime] = _updated()
+
+
+class ContentLedger(Base):
+    __tablename__ = "content_ledger"
+    __table_args__ = (UniqueConstraint("run_id", "kind", "key", "side"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[str] = _run_fk()
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    key: Mapped[str] = mapped_column(Text, nullable=False)
+    side: Mapped[str] = mapped_column(String(8), nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    size: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    created_at: Mapped[dt.datetime] = _created()
+
+
+class Report(Base):
+    __tablename__ = "reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    created_at: Mapped[dt.datetime] = _created()
+    path: Mapped[str] = mapped_column(Text, nullable=False)
+    digest: Mapped[str] = mapped_column(String(64), nullable=False)
+    summary: Mapped[dict[str, Any]] = mapped_column(nullable=False, default=dict)
