@@ -19,7 +19,7 @@ import json
 import types
 import typing
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
 from typing import Any, ClassVar, Union
 
@@ -334,26 +334,32 @@ def fingerprint(record: _Record) -> str:
     return hashlib.sha256(canonical_bytes(record)).hexdigest()
 
 
-def _decode(annotation: Any, value: Any) -> Any:
-    if value is None:
-        return None
-    origin = typing.get_origin(annotation)
-    if origin in (Union, types.UnionType):
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        return _decode(args[0], value)
-    if origin is tuple:
-        (item,) = {a for a in typing.get_args(annotation) if a is not Ellipsis}
-        return tuple(_decode(item, v) for v in value)
-    if annotation is dt.datetime:
-        return dt.datetime.fromisoformat(value)
-    if annotation is dt.date:
-        return dt.date.fromisoformat(value)
-    if isinstance(annotation, type) and issubclass(annotation, StrEnum | int | str):
-        return annotation(value)
+def _identity(value: Any) -> Any:
     return value
 
 
-_HINTS: dict[type[Any], dict[str, Any]] = {}
+def _decoder(annotation: Any) -> Callable[[Any], Any]:
+    """A function turning the JSON form of one field back into its Python value (None passes)."""
+    origin = typing.get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        inner = _decoder(args[0])
+        return lambda v: None if v is None else inner(v)
+    if origin is tuple:
+        (item,) = {a for a in typing.get_args(annotation) if a is not Ellipsis}
+        each = _decoder(item)
+        return lambda v: None if v is None else tuple(each(x) for x in v)
+    if annotation is dt.datetime:
+        return lambda v: None if v is None else dt.datetime.fromisoformat(v)
+    if annotation is dt.date:
+        return lambda v: None if v is None else dt.date.fromisoformat(v)
+    if isinstance(annotation, type) and issubclass(annotation, StrEnum):
+        return lambda v: None if v is None else annotation(v)
+    return _identity
+
+
+# Decoders are built once per record class: record_from_dict is on every stage's hot path.
+_DECODERS: dict[type[Any], tuple[tuple[str, Callable[[Any], Any]], ...]] = {}
 
 
 def record_from_dict(data: Mapping[str, Any]) -> Record:
@@ -363,14 +369,11 @@ def record_from_dict(data: Mapping[str, Any]) -> Record:
     files turn those into problems naming the file and line.
     """
     cls = RECORD_TYPES[RecordKind(data["kind"])]
-    hints = _HINTS.get(cls)
-    if hints is None:
-        hints = _HINTS[cls] = typing.get_type_hints(cls)
-    kwargs = {}
-    for field in dataclasses.fields(cls):
-        if field.name in data:
-            kwargs[field.name] = _decode(hints[field.name], data[field.name])
-    return cls(**kwargs)
+    decoders = _DECODERS.get(cls)
+    if decoders is None:
+        hints = typing.get_type_hints(cls)
+        decoders = _DECODERS[cls] = tuple((f.name, _decoder(hints[f.name])) for f in dataclasses.fields(cls))
+    return cls(**{name: decode(data[name]) for name, decode in decoders if name in data})
 
 
 def iter_kinds(kinds: Iterable[str | RecordKind]) -> list[RecordKind]:

@@ -26,11 +26,7 @@ KIT_DIR = ROOT / "tests" / "connectors"
 
 #: connectors registered before their owner wrote tests/connectors/test_<name>.py. Strict: once the
 #: file exists the xfail passes, fails the run, and the name must be removed from here.
-PENDING_KIT_FILES: dict[str, str] = {
-    "onde": "the onde connector's kit test file is not written yet",
-    "package": "the package connector's kit test file is not written yet",
-    "siecle": "the siecle connector's kit test file is not written yet",
-}
+PENDING_KIT_FILES: dict[str, str] = {}
 
 
 def _uses_kit_tests(path: Path) -> bool:

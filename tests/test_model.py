@@ -61,6 +61,8 @@ def _strategy(annotation: Any) -> st.SearchStrategy[Any]:
         return st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2100, 1, 1))
     if isinstance(annotation, type) and issubclass(annotation, StrEnum):
         return st.sampled_from(list(annotation))
+    if annotation is bool:
+        return st.booleans()
     if annotation is int:
         return st.integers(min_value=0, max_value=2**40)
     if annotation is str:
@@ -103,6 +105,8 @@ def _changed(annotation: Any, value: Any) -> Any:
     if isinstance(annotation, type) and issubclass(annotation, StrEnum):
         members = list(annotation)
         return members[(members.index(value) + 1) % len(members)]
+    if annotation is bool:
+        return not value
     if annotation is int:
         return (value or 0) + 1
     if annotation is str:
@@ -185,7 +189,7 @@ def test_fingerprint_is_pinned() -> None:
     person = Person(id="p1", profile=Profile.STUDENT, last_name="Lefèvre", first_name="Éloïse",
                     birth_date=dt.date(2015, 9, 1))
     expected = (
-        b'{"birth_date":"2015-09-01","civility":null,"emails":[],"first_name":"\xc3\x89lo\xc3\xafse","id":"p1",'
+        b'{"active":true,"birth_date":"2015-09-01","civility":null,"emails":[],"first_name":"\xc3\x89lo\xc3\xafse","id":"p1",'
         b'"ine":null,"kind":"person","last_name":"Lef\xc3\xa8vre","login":null,"other_first_names":[],'
         b'"profile":"student","source_ids":[],"structures":[]}'
     )

@@ -13,6 +13,7 @@ Options (``[source.NAME]`` in the config, or keyword options in tests):
 ``known_guardians``   a callable ``id -> bool`` or a collection of ids: guardians the target already
                       has, so a delta pupil referencing one absent from the delta is not dangling
 ``known_structures``  a mapping structure jointure → UAI for structures absent from a delta bundle
+``expect_uai``        a UAI the bundle must hold (``inspect --expect-uai``); ``uai.mismatch`` otherwise
 
 A location is one bundle (full or delta). Every ``read_*`` streams the whole bundle again (each is one
 pass; only small indexes are kept) and leaves the problems of that pass in :attr:`problems`.
@@ -83,6 +84,8 @@ class AafConnector(Connector):
         if not isinstance(structures, Mapping):
             raise ConfigError("aaf option known_structures must map structure jointures to UAIs")
         self.known_structures = {str(k): str(v) for k, v in structures.items()}
+        expect_uai = self.options.get("expect_uai")
+        self.expect_uai = str(expect_uai).strip().upper() if expect_uai else None
 
     # -- lifecycle -----------------------------------------------------------------------------
     def check(self) -> CheckResult:
@@ -128,9 +131,7 @@ class AafConnector(Connector):
             delta = self._delta_option
             if delta is None:
                 delta = "Delta" in self.path.name or any(f.delta for f, _ in files)
-            mapper = Mapper(
-                MapperOptions(self.prefix, delta, self.known_guardians, self.known_structures), problems
-            )
+            mapper = Mapper(MapperOptions(self.prefix, delta, self.known_guardians, self.known_structures), problems)
             for file, member in files:
                 with member.open() as stream:
                     for entry in iter_entries(stream, file.name, problems):
@@ -139,6 +140,8 @@ class AafConnector(Connector):
                             continue
                         yield from mapper.records(entry)
             yield from mapper.finish()
+            if self.expect_uai and self.expect_uai not in mapper.structure_uais and not delta:
+                problems.add("uai.mismatch", self.path.name, "the expected UAI is not among the structures")
         self.problems = problems  # the complete pass's problems (a partial pass keeps the previous ones)
 
 

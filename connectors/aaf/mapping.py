@@ -172,11 +172,13 @@ class Mapper:
                     continue
                 self.explicit.add(uai)
                 level = fields[2] if len(fields) > 2 and fields[2] else None
-                group = Group(uai=uai, code=fields[0], group_kind=kind,
-                              name=fields[1] if len(fields) > 1 else "", level=level)
+                group = Group(
+                    uai=uai, code=fields[0], group_kind=kind, name=fields[1] if len(fields) > 1 else "", level=level
+                )
                 self.groups[group.key] = group
-        return Structure(uai=uai, name=name, type=entry.first("ENTStructureTypeStruct"),
-                         jointure=jointure or None, city=city or None)
+        return Structure(
+            uai=uai, name=name, type=entry.first("ENTStructureTypeStruct"), jointure=jointure or None, city=city or None
+        )
 
     # -- people ----------------------------------------------------------------------------------
     def _person(self, entry: Entry) -> Iterator[Record]:
@@ -223,8 +225,14 @@ class Mapper:
             self.guardians.add(pid)
             self.guardian_where[CompactIds.hash(pid)] = entry.where
         yield Person(
-            id=pid, profile=profile, last_name=last, first_name=first, birth_date=birth, ine=ine,
-            emails=tuple(entry.values("mail", "ENTPersonMail")), structures=tuple(structures),
+            id=pid,
+            profile=profile,
+            last_name=last,
+            first_name=first,
+            birth_date=birth,
+            ine=ine,
+            emails=tuple(entry.values("mail", "ENTPersonMail")),
+            structures=tuple(structures),
             other_first_names=tuple(entry.values("ENTPersonAutresPrenoms")),
             civility=entry.first("personalTitle", "ENTPersonCivilite") or None,
         )

@@ -60,25 +60,35 @@ class Entry:
 
 
 def _values(attr: etree._Element) -> list[str]:
-    return [text for text in (text_of(v) for v in attr.iterchildren("value")) if text != ""]
+    out = []
+    for value in attr:  # direct children, not a path search: this loop runs for every attribute
+        if value.tag == "value":
+            text = text_of(value)
+            if text:
+                out.append(text)
+    return out
 
 
 def _entry(element: etree._Element, name: str, problems: Problems) -> Entry | None:
     op = OPERATIONS[str(element.tag)]
     line = element.sourceline if isinstance(element.sourceline, int) else 0
-    category = ""
-    for attr in element.iterfind("operationalAttributes/attr"):
-        if attr.get("name") in _CATEGORY_ATTRS:
-            found = _values(attr)
-            category = found[0] if found else ""
-    category = _CATEGORY_ALIASES.get(category, category)
-    ident = text_of(element.find("identifier/id")).strip()
+    category = ident = ""
     attrs: dict[str, list[str]] = {}
-    container = "modifications/modification" if op == "modify" else "attributes/attr"
-    for attr in element.iterfind(container):
-        attr_name = attr.get("name")
-        if attr_name:
-            attrs[attr_name] = _values(attr)
+    for part in element:
+        tag = part.tag
+        if tag == "operationalAttributes":
+            for attr in part:
+                if attr.get("name") in _CATEGORY_ATTRS:
+                    found = _values(attr)
+                    category = found[0] if found else ""
+        elif tag == "identifier":
+            ident = text_of(part.find("id")).strip()
+        elif tag in ("attributes", "modifications"):  # a modification's values replace the attribute's
+            for attr in part:
+                attr_name = attr.get("name")
+                if attr_name:
+                    attrs[attr_name] = _values(attr)
+    category = _CATEGORY_ALIASES.get(category, category)
     if not category:
         problems.add("record.missing-field", where(name, line=line), "operationalAttributes category")
         return None

@@ -6,7 +6,7 @@ none of them is reported as ``file.unknown`` and ignored.
 
 Options:
 
-``uai``        required: the school's UAI (ONDE files do not carry it)
+``uai``        required: the school's UAI (ONDE files do not carry it); ``expect_uai`` is accepted too
 ``id_prefix``  prepended to every person id (e.g. an académie code)
 ``encoding``   force the files' encoding instead of detecting it
 ``name``       the school's name for the Structure record (ONDE files do not carry it)
@@ -30,11 +30,12 @@ match is ``link.unresolved``, several matches ``link.ambiguous`` — never a gue
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -128,11 +129,12 @@ class OndeConnector(Connector):
     # -- configuration -------------------------------------------------------------------------
     def __init__(self, location: str, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(location, options)
-        uai = str(self.options.get("uai") or "").strip().upper()
+        # ``inspect --expect-uai`` passes ``expect_uai``: for ONDE it is the school's UAI.
+        uai = str(self.options.get("uai") or self.options.get("expect_uai") or "").strip().upper()
         if not uai:
             raise ConfigError(
-                "the onde connector needs the school's UAI (ONDE files do not carry it): "
-                'set option uai = "0610001A" in [source.NAME], or pass it as a connector option'
+                "the onde connector needs the school's UAI (ONDE files do not carry it): set option uai "
+                'in [source.NAME] (e.g. uai = "0610001A"), or use inspect --expect-uai'
             )
         if not _UAI.match(uai):
             raise ConfigError(f"onde option uai must be 7 digits and a letter, not {uai!r}")
@@ -249,17 +251,16 @@ class OndeConnector(Connector):
             raise InputError("no such file or folder", where=str(self.path))
         found: list[tuple[Path, Layout]] = []
         for file in candidates:
-            layout = None
-            for row in self._rows(file, header=True):
-                layout = classify(row.cells)
-                break
+            with contextlib.closing(self._rows(file, header=True)) as rows:
+                header = next(rows, None)
+            layout = classify(header.cells) if header is not None else None
             if layout is None:
                 self._report("file.unknown", f"{file.name}:1", "not an ONDE pupils, guardians or teachers header")
             else:
                 found.append((file, layout))
         return found
 
-    def _rows(self, file: Path, *, header: bool = False) -> Iterator[CsvRow]:
+    def _rows(self, file: Path, *, header: bool = False) -> Generator[CsvRow, None, None]:
         """Data rows of *file* (the header too if asked); undecodable lines are reported, never
         dropped silently."""
         first = not header

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import IO, Any, ClassVar
 
 from ent_migrate.archive import Limits, extract_all
-from ent_migrate.connectors.package.layout import WORK_DIR, blob_path
+from ent_migrate.connectors.package.layout import MANIFEST, WORK_DIR, blob_path
 from ent_migrate.connectors.package.reader import PackageReader
 from ent_migrate.connectors.package.writer import PackageDirectory, fsync_dir, pack_zip
 from ent_migrate.contract import Action, Capability, CheckResult, Connector, Operation, Role
@@ -228,8 +228,18 @@ class PackageConnector(Connector):
                 self._clear_litter()
             if self.is_zip and not self.root.exists() and self.path.exists():
                 self._unpack_existing_zip()
+            self._refuse_foreign_folder()
             self._writer = self._directory()
         return self._writer
+
+    def _refuse_foreign_folder(self) -> None:
+        """Never write into a folder that holds something else: compaction lists every file it finds
+        and drops unused ones under files/ and mail/."""
+        root = self.root
+        if root.exists() and not root.is_dir():
+            raise ConfigError(f"{root} is a file, not a package folder: use a folder or a .zip path")
+        if root.is_dir() and any(root.iterdir()) and not ((root / MANIFEST).exists() or (root / WORK_DIR).exists()):
+            raise ConfigError(f"{root} is neither empty nor a package: write the package to a new or empty folder")
 
     def _unpack_existing_zip(self) -> None:
         """Writing to an existing zip: verify it, unpack it to the work folder, then write on top."""
@@ -261,5 +271,5 @@ class PackageConnector(Connector):
             location = self.path
         else:
             raise InputError("no package here (neither a folder nor a .zip)", where=str(self.path))
-        self._reader = PackageReader(location, self.limits, verify=self.verify)
+        self._reader = PackageReader(location, self.limits, verify=self.verify, on_problem=self.problems.add)
         return self._reader

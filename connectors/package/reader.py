@@ -10,6 +10,7 @@ checked as it is read (a mismatch raises at its end). Records are then streamed 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import io
 import json
@@ -19,7 +20,7 @@ from typing import IO, Any
 
 import jsonschema
 
-from ent_migrate.archive import Archive, Limits, check_member_name
+from ent_migrate.archive import Archive, Limits, ProblemSink, check_member_name
 from ent_migrate.connectors.package.layout import (
     BLOB_KINDS,
     FORMAT_VERSION,
@@ -28,6 +29,7 @@ from ent_migrate.connectors.package.layout import (
     blob_path,
     record_file,
     record_schema,
+    schema_file,
 )
 from ent_migrate.errors import InputError, UnsafeArchiveError
 from ent_migrate.model import Document, Message, Production, Record, RecordKind, record_from_dict
@@ -99,6 +101,11 @@ def _loads(text: str) -> Any:
     return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant)
 
 
+@functools.cache
+def _validator(kind: RecordKind) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(record_schema(kind))
+
+
 def _schema_error(error: jsonschema.ValidationError) -> str:
     # Never the offending value: it may be a name or an INE. The field path and the rule say enough.
     return f"field {error.json_path} fails the schema rule {error.validator!r}"
@@ -107,7 +114,9 @@ def _schema_error(error: jsonschema.ValidationError) -> str:
 class PackageReader:
     """A verified, open package. Close it (or use it as a context manager) to release the archive."""
 
-    def __init__(self, path: Path, limits: Limits | None = None, *, verify: str = "full") -> None:
+    def __init__(
+        self, path: Path, limits: Limits | None = None, *, verify: str = "full", on_problem: ProblemSink | None = None
+    ) -> None:
         if verify not in ("full", "lazy"):
             raise ValueError(f"verify must be 'full' or 'lazy', not {verify!r}")
         self.path = path
@@ -115,7 +124,7 @@ class PackageReader:
         self.label = self.archive.label
         self.entries: dict[str, ManifestEntry] = {}
         self.manifest: dict[str, Any] = {}
-        self._validators = {kind: jsonschema.Draft202012Validator(record_schema(kind)) for kind in RecordKind}
+        self._on_problem = on_problem
         try:
             self._check(verify)
         except BaseException:
@@ -166,6 +175,11 @@ class PackageReader:
         for name in names:
             if name != MANIFEST and name not in self.entries:
                 raise UnsafeArchiveError("not listed in the manifest", where=self._where(name))
+        known = {record_file(kind) for kind in RecordKind} | {schema_file(kind) for kind in RecordKind}
+        for path in self.entries:
+            if path not in known and not path.startswith(("files/", "mail/")) and self._on_problem is not None:
+                # listed and hashed, so not tampering; but nothing here reads it: say so
+                self._on_problem(code="file.unknown", where=self._where(path), detail="not part of the package format")
         for path in self.entries:
             if verify == "full" or not (path.startswith("files/") or path.startswith("mail/")):
                 with self.open_member(path) as stream:
@@ -213,7 +227,7 @@ class PackageReader:
         path = record_file(kind)
         if path not in self.entries:
             return  # a package may leave out a kind it has nothing of
-        validator = self._validators[kind]
+        validator = _validator(kind)
         previous: str | None = None
         with self.open_member(path) as stream:
             number = 0
@@ -260,14 +274,3 @@ class PackageReader:
             if entry.sha256 != record.sha256 or entry.size != record.size:
                 raise UnsafeArchiveError("the record's sha256 or size differs from the manifest", where=where)
         return record
-
-    def disabled(self, kind: RecordKind) -> Iterator[str]:
-        """Keys of the records marked ``disabled`` (a target's read-back of a disable)."""
-        path = record_file(kind)
-        if path not in self.entries:
-            return
-        with self.open_member(path) as stream:
-            for raw in stream:
-                if b'"disabled":true' in raw:
-                    record = record_from_dict(_loads(raw.decode("utf-8")))
-                    yield record.key

@@ -58,8 +58,14 @@ class SourceFile:
             with self.container.open("rb") as stream:
                 yield stream
             return
-        with Archive(self.container) as archive, archive.member(self.member).open() as stream:
+        # Lenient, with problems dropped: discovery already reported the unsafe members, which are
+        # skipped again here instead of failing the whole pass.
+        with Archive(self.container, on_problem=_ignore) as archive, archive.member(self.member).open() as stream:
             yield stream
+
+
+def _ignore(code: str, where: str, detail: str | None = None) -> None:
+    """A problem sink for re-opened archives (see :meth:`SourceFile.opened`)."""
 
 
 def sniff_root(head: bytes) -> str | None:

@@ -75,7 +75,9 @@ class _Index:
     persons: dict[str, str] = dataclasses.field(default_factory=dict)  # PERSONNE_ID → place, declared ones
     places: dict[str, str] = dataclasses.field(default_factory=dict)  # ELEVE_ID → place, migrated pupils
     guardians: set[str] = dataclasses.field(default_factory=set)  # PERSONNE_IDs linked to a migrated pupil
-    staff: set[str] = dataclasses.field(default_factory=set)  # STS INDIVIDU ids
+    staff: dict[str, str] = dataclasses.field(default_factory=dict)  # STS INDIVIDU id → place
+    # PERSONNE_IDs and INDIVIDU ids refused (missing names, id clash; reported once): links to them are dropped
+    unnamed: set[str] = dataclasses.field(default_factory=set)
     # STS divisions and groups: CODE → (kind, label, level)
     defined: dict[str, tuple[GroupKind, str, str | None]] = dataclasses.field(default_factory=dict)
     has_eleves: bool = False
@@ -84,6 +86,11 @@ class _Index:
 
 def _child(element: etree._Element, tag: str) -> str:
     return text_of(element.find(tag)).strip()
+
+
+def _named(element: etree._Element, *last_name_tags: str) -> bool:
+    """Whether a person element has a last name (any of the tags) and a PRENOM."""
+    return any(_child(element, tag) for tag in last_name_tags) and bool(_child(element, "PRENOM"))
 
 
 class SiecleConnector(Connector):
@@ -126,13 +133,11 @@ class SiecleConnector(Connector):
                 if personne_id in seen or personne_id not in index.guardians:
                     continue
                 seen.add(personne_id)
-                person = self._guardian(file, element, personne_id, index.uai)
-                if person is not None:
-                    yield person
+                yield self._guardian(element, personne_id, index.uai)
         for file in self._of(Root.STS):
             for element in self._elements(file, {"INDIVIDU"}):
                 individu_id = element.get("ID", "").strip()
-                if not individu_id or individu_id in seen:
+                if individu_id not in index.staff or individu_id in seen:
                     continue
                 seen.add(individu_id)
                 yield from self._staff(file, element, individu_id, index.uai)
@@ -172,6 +177,8 @@ class SiecleConnector(Connector):
                     subject = service.get("CODE_MATIERE", "").strip()
                     for teacher in service.iter("ENSEIGNANT"):
                         teacher_id = teacher.get("ID", "").strip()
+                        if teacher_id in index.unnamed:
+                            continue  # refused for its missing names, already reported
                         if teacher_id not in index.staff:
                             self._report("ref.dangling", where(file.label, teacher), "ENSEIGNANT not in INDIVIDUS")
                             continue
@@ -189,7 +196,7 @@ class SiecleConnector(Connector):
             for element in self._elements(file, {"RESPONSABLE_ELEVE"}):
                 eleve_id = _child(element, "ELEVE_ID")
                 personne_id = _child(element, "PERSONNE_ID")
-                if index.pupils.get(eleve_id, "?") is not None or personne_id not in index.persons:
+                if index.pupils.get(eleve_id, "?") is not None or personne_id not in index.guardians:
                     continue
                 if (personne_id, eleve_id) in links:
                     continue
@@ -237,12 +244,13 @@ class SiecleConnector(Connector):
         place = where(file.label, element)
         if not uai:
             self._report("uai.missing", place, "empty PARAMETRES/UAJ")
-        elif self.expect_uai and uai != self.expect_uai:
+            return
+        if self.expect_uai and uai != self.expect_uai:
             self._report("uai.mismatch", place, "PARAMETRES/UAJ is not the expected UAI")
-        elif index.uai and uai != index.uai:
+        if not index.uai:
+            index.uai = uai  # the files' UAI keys the records, even when it is not the expected one
+        elif uai != index.uai:
             self._report("uai.mismatch", place, "files of two different schools")
-        elif not index.uai:
-            index.uai = uai
 
     def _build_index(self) -> _Index:
         index = _Index()
@@ -255,10 +263,13 @@ class SiecleConnector(Connector):
                     self._check_uai(index, file, element)
                 elif element.tag == "INDIVIDU":
                     individu_id = element.get("ID", "").strip()
-                    if individu_id:
-                        index.staff.add(individu_id)
-                    else:
+                    if not individu_id:
                         self._report("record.missing-field", where(file.label, element), "INDIVIDU/@ID")
+                    elif not _named(element, "NOM_USAGE", "NOM_PATRONYMIQUE"):
+                        self._report("record.missing-field", where(file.label, element), "INDIVIDU NOM_USAGE or PRENOM")
+                        index.unnamed.add(individu_id)
+                    else:
+                        index.staff.setdefault(individu_id, where(file.label, element))
                 elif element.get("CODE", "").strip():
                     kind = GroupKind.CLASS if element.tag == "DIVISION" else GroupKind.GROUP
                     code = element.get("CODE", "").strip()
@@ -309,6 +320,7 @@ class SiecleConnector(Connector):
                 self._report("pupil.no-class", place, "no STRUCTURES_ELEVE")
         index.places.clear()
         self._index_guardians(index)
+        self._check_id_spaces(index)
         if not index.uai:
             if not self.expect_uai:
                 raise InputError("no file holds PARAMETRES/UAJ: pass option expect_uai", where=str(self.path))
@@ -354,10 +366,14 @@ class SiecleConnector(Connector):
                     self._check_uai(index, file, element)
                 elif element.tag == "PERSONNE":
                     personne_id = element.get("PERSONNE_ID", "").strip()
-                    if personne_id:
-                        index.persons.setdefault(personne_id, where(file.label, element))
+                    place = where(file.label, element)
+                    if not personne_id:
+                        self._report("record.missing-field", place, "PERSONNE/@PERSONNE_ID")
+                    elif not _named(element, "NOM_USAGE", "NOM_DE_FAMILLE", "NOM"):
+                        self._report("record.missing-field", place, "guardian NOM_DE_FAMILLE or PRENOM")
+                        index.unnamed.add(personne_id)
                     else:
-                        self._report("record.missing-field", where(file.label, element), "PERSONNE/@PERSONNE_ID")
+                        index.persons.setdefault(personne_id, place)
                 else:
                     place = where(file.label, element)
                     eleve_id = _child(element, "ELEVE_ID")
@@ -372,6 +388,8 @@ class SiecleConnector(Connector):
                     elif status is None:
                         pending.append((personne_id, place))
         for personne_id, place in pending:
+            if personne_id in index.unnamed:
+                continue  # refused for its missing names, already reported
             if personne_id in index.persons:
                 index.guardians.add(personne_id)
             else:
@@ -379,6 +397,17 @@ class SiecleConnector(Connector):
         for personne_id, place in index.persons.items():
             if personne_id not in linked:
                 self._report("guardian.orphan", place)
+
+    def _check_id_spaces(self, index: _Index) -> None:
+        """ELEVE_ID, PERSONNE_ID and INDIVIDU/@ID are separate numberings, but all three become person
+        ids: a value used by two kinds would merge two people, so the later kind is refused."""
+        pupils = {eleve_id for eleve_id, status in index.pupils.items() if status is None}
+        for personne_id in sorted(index.guardians & pupils):
+            index.guardians.discard(personne_id)
+            self._report("record.invalid", index.persons[personne_id], "PERSONNE_ID equal to an ELEVE_ID")
+        for individu_id in sorted(index.staff.keys() & (pupils | index.guardians)):
+            self._report("record.invalid", index.staff.pop(individu_id), "INDIVIDU ID equal to a pupil or guardian id")
+            index.unnamed.add(individu_id)  # its services are dropped silently: reported here
 
     # -- internals: records ----------------------------------------------------------------------
     def _date(self, text: str, place: str, iso: bool, field: str) -> dt.date | None:
@@ -409,14 +438,11 @@ class SiecleConnector(Connector):
             civility=sex_civility(_child(element, "CODE_SEXE")),
         )
 
-    def _guardian(self, file: SourceFile, element: etree._Element, personne_id: str, uai: str) -> Person | None:
-        place = where(file.label, element)
+    def _guardian(self, element: etree._Element, personne_id: str, uai: str) -> Person:
+        """A guardian the index pass accepted (so it has its names)."""
         family = _child(element, "NOM_DE_FAMILLE") or _child(element, "NOM")
         usage = _child(element, "NOM_USAGE")
         first = _child(element, "PRENOM")
-        if not (family or usage) or not first:
-            self._report("record.missing-field", place, "guardian NOM_DE_FAMILLE or PRENOM")
-            return None
         email = _child(element, "MEL")
         return Person(
             id=self._pid(personne_id),
@@ -435,9 +461,6 @@ class SiecleConnector(Connector):
         family = _child(element, "NOM_PATRONYMIQUE")
         usage = _child(element, "NOM_USAGE")
         first = _child(element, "PRENOM")
-        if not (family or usage) or not first:
-            self._report("record.missing-field", place, "INDIVIDU NOM_USAGE or PRENOM")
-            return
         codes = [text_of(f).strip() for f in element.iter("FONCTION") if text_of(f).strip()]
         disciplines = [d.get("CODE", "").strip() for d in element.iter("DISCIPLINE") if d.get("CODE", "").strip()]
         yield Person(

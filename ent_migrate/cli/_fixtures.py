@@ -11,6 +11,7 @@ from rich.table import Table
 
 from ent_migrate.cli._common import console, emit, progress
 from ent_migrate.cli.app import app
+from ent_migrate.errors import ConfigError
 
 __all__: list[str] = []
 
@@ -37,15 +38,23 @@ def generate_command(
                                                                   "no documents.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Generate a deterministic synthetic district (schools, pupils, guardians, staff, mail, documents)."""
+    """Generate a deterministic synthetic district (schools, pupils, guardians, staff, mail, documents).
+
+    The same seed gives the same district on any machine; counts are those of the whole district.
+    Layout under --out: package → the package itself; aaf → 1D/ and 2D/ feeds;
+    siecle → one folder per collège UAI; onde → one folder per primary-school UAI; all → one folder per format.
+    """
     # Imported here: the CLI must start fast, and the generator pulls in Faker's data tables.
     from ent_migrate.fixtures._output import FORMATS, passes, write_district
 
     formats = list(FORMATS) if fmt is OutputFormat.ALL else [str(fmt)]
     if out.exists() and not out.is_dir():
         raise typer.BadParameter(f"{out} exists and is not a directory", param_hint="--out")
-    with progress("generating", total=accounts * passes(formats)) as advance:
-        counts, files = write_district(formats, accounts, seed, out, content=not no_content, advance=advance)
+    try:
+        with progress("generating", total=accounts * passes(formats)) as advance:
+            counts, files = write_district(formats, accounts, seed, out, content=not no_content, advance=advance)
+    except OSError as exc:  # a full disk or a bad path is the user's to fix: a message, not a traceback
+        raise ConfigError(f"cannot write the fixtures under {out}: {exc.strerror or exc}") from None
     result = {"accounts": accounts, "seed": seed, "formats": formats, "content": not no_content, "out": str(out),
               "counts": counts, "files": files}
 

@@ -45,8 +45,12 @@ COUNT_KEYS = (
     "memberships",
     "functions",
 )
-_PROFILE_KEYS = {Profile.STUDENT: "students", Profile.GUARDIAN: "guardians", Profile.TEACHER: "staff",
-                 Profile.STAFF: "staff"}
+_PROFILE_KEYS = {
+    Profile.STUDENT: "students",
+    Profile.GUARDIAN: "guardians",
+    Profile.TEACHER: "staff",
+    Profile.STAFF: "staff",
+}
 
 
 def count_record(counts: dict[str, int], record: Record) -> None:
@@ -100,8 +104,9 @@ def inspect_source(
                     if records_out is not None:
                         records_out.write(json.dumps(record.to_dict(), ensure_ascii=False, sort_keys=True) + "\n")
             except OSError as exc:  # a file vanished or cannot be read: say which, never a traceback
-                raise InputError(f"cannot read ({exc.strerror or type(exc).__name__})",
-                                 where=getattr(exc, "filename", None) or spec) from None
+                raise InputError(
+                    f"cannot read ({exc.strerror or type(exc).__name__})", where=getattr(exc, "filename", None) or spec
+                ) from None
         problems = [
             {"code": p["code"], "severity": p["severity"], "count": p["count"], "examples": p["examples"]}
             for p in connector.problems.to_list()

@@ -38,6 +38,9 @@ def do_extract(ctx: PipelineContext, run_id: str, *, force: bool = False) -> dic
     """extract + reconcile + map (the stages before plan)."""
     if force:
         reset_from(ctx, run_id, "extract")
+        if not _apply_started(ctx, run_id):
+            # A fresh read replaces the last one whole: a record gone from the source must not linger.
+            _forget_items(ctx, run_id)
     out = run_stage(ctx, run_id, "extract", lambda: extract(ctx, run_id))
     run_stage(ctx, run_id, "reconcile", lambda: reconcile(ctx, run_id))
     run_stage(ctx, run_id, "map", lambda: map_records(ctx, run_id))
@@ -60,6 +63,16 @@ def do_plan(ctx: PipelineContext, run_id: str, *, refresh: bool = False) -> dict
     reset_from(ctx, run_id, "apply")
     report = _report(ctx, run_id, "plan", list(extracted.get("problems", [])))
     return {"run_id": run_id, "actions": counts, "problems": extracted.get("problems", []), "report": report}
+
+
+def _forget_items(ctx: PipelineContext, run_id: str) -> None:
+    from sqlalchemy import delete
+
+    from ent_migrate.pipeline._db import table
+
+    with ctx.engine.begin() as conn:
+        conn.execute(delete(table("content_ledger")).where(table("content_ledger").c.run_id == run_id))
+        conn.execute(delete(table("items")).where(table("items").c.run_id == run_id))
 
 
 def _apply_started(ctx: PipelineContext, run_id: str) -> bool:

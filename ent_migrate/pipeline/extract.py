@@ -12,6 +12,7 @@ from typing import Any
 from ent_migrate.model import Document, Message, Production, Record
 from ent_migrate.pipeline._db import BATCH, now, table, upsert
 from ent_migrate.pipeline.context import PipelineContext
+from ent_migrate.pipeline.map import payload_fingerprint
 from ent_migrate.pipeline.runner import ItemState
 
 __all__ = ["extract"]
@@ -57,13 +58,14 @@ def extract(ctx: PipelineContext, run_id: str) -> dict[str, Any]:
 
 
 def _row(run_id: str, record: Record) -> dict[str, Any]:
+    payload = record.to_dict()
     return {
         "run_id": run_id,
         "kind": str(record.kind),
         "key": record.key,
         "state": ItemState.EXTRACTED,
-        "source_fingerprint": record.fingerprint(),
-        "payload": record.to_dict(),
+        "source_fingerprint": payload_fingerprint(payload),
+        "payload": payload,
         "attempts": 0,
         "updated_at": now(),
     }

@@ -53,37 +53,70 @@ def _valid(login: str, rules: TargetRules, max_length: int) -> bool:
     return not (rules.login_pattern and not re.fullmatch(rules.login_pattern, login))
 
 
-def _login_taken(conn: Connection, login: str) -> bool:
-    id_map = table("id_map")
-    return conn.execute(select(id_map.c.id).where(id_map.c.new_login == login)).first() is not None
+class _Logins:
+    """Assigns logins to one batch of people with a handful of queries, not a few per person."""
 
+    def __init__(self, conn: Connection, ctx: PipelineContext) -> None:
+        self.conn, self.ctx = conn, ctx
+        self.rules = ctx.target.rules()
+        self.max_length = min(ctx.mapping.login_max_length, self.rules.login_max_length or ctx.mapping.login_max_length)
 
-def _assign_login(conn: Connection, ctx: PipelineContext, key: str, payload: Mapping[str, Any]) -> str:
-    id_map = table("id_map")
-    found = conn.execute(
-        select(id_map.c.new_login).where(id_map.c.source == ctx.source_spec, id_map.c.old_id == key)
-    ).first()
-    if found is not None and found.new_login:
-        return str(found.new_login)
-    rules = ctx.target.rules()
-    max_length = min(ctx.mapping.login_max_length, rules.login_max_length or ctx.mapping.login_max_length)
-    old_login = payload.get("login")
-    candidate: str | None = None
-    if old_login and _valid(old_login, rules, max_length) and not _login_taken(conn, old_login):
-        candidate = old_login
-    if candidate is None:
-        base = build_login(payload, ctx.mapping, max_length)
-        candidate, n = base, 1
-        while _login_taken(conn, candidate):
-            n += 1
-            suffix = str(n)
-            candidate = base[: max_length - len(suffix)] + suffix
-    conn.execute(
-        id_map.insert().values(
-            source=ctx.source_spec, old_id=key, new_id=key, old_login=old_login, new_login=candidate, created_at=now()
+    def assign(self, people: list[tuple[str, dict[str, Any]]]) -> dict[str, str]:
+        id_map = table("id_map")
+        keys = [key for key, _ in people]
+        known = {
+            r.old_id: r.new_login
+            for r in self.conn.execute(
+                select(id_map.c.old_id, id_map.c.new_login).where(
+                    id_map.c.source == self.ctx.source_spec, id_map.c.old_id.in_(keys)
+                )
+            )
+            if r.new_login
+        }
+        wanted: dict[str, list[str]] = {}  # key -> candidate logins in order of preference
+        for key, payload in people:
+            if key in known:
+                continue
+            old = payload.get("login")
+            base = build_login(payload, self.ctx.mapping, self.max_length)
+            wanted[key] = ([old] if old and _valid(old, self.rules, self.max_length) else []) + [base]
+        taken = self._taken({c for cands in wanted.values() for c in cands})
+        rows: list[dict[str, Any]] = []
+        for key, payload in people:
+            if key in known:
+                continue
+            cands = wanted[key]
+            login = next((c for c in cands if c not in taken), None)
+            if login is None:
+                login = self._suffixed(cands[-1], taken)
+            taken.add(login)
+            known[key] = login
+            rows.append({"source": self.ctx.source_spec, "old_id": key, "new_id": key,
+                         "old_login": payload.get("login"), "new_login": login, "created_at": now()})
+        if rows:
+            self.conn.execute(id_map.insert(), rows)
+        return known
+
+    def _taken(self, logins: set[str]) -> set[str]:
+        id_map = table("id_map")
+        if not logins:
+            return set()
+        return set(self.conn.execute(select(id_map.c.new_login).where(id_map.c.new_login.in_(sorted(logins)))).scalars())
+
+    def _suffixed(self, base: str, taken: set[str]) -> str:
+        """base2, base3, ...: the first free one, looking at every login that starts like *base*."""
+        id_map = table("id_map")
+        like = base.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        used = taken | set(
+            self.conn.execute(select(id_map.c.new_login).where(id_map.c.new_login.like(like, escape="\\"))).scalars()
         )
-    )
-    return candidate
+        n = 2
+        while True:
+            suffix = str(n)
+            candidate = base[: self.max_length - len(suffix)] + suffix
+            if candidate not in used:
+                return candidate
+            n += 1
 
 
 def map_records(ctx: PipelineContext, run_id: str) -> dict[str, Any]:
@@ -95,11 +128,12 @@ def map_records(ctx: PipelineContext, run_id: str) -> dict[str, Any]:
     with ctx.progress("map", None) as advance:
         for rows in scan(ctx.engine, query, items.c.id):
             with ctx.engine.begin() as conn:
+                logins = _Logins(conn, ctx).assign([(r.key, r.payload) for r in rows if r.kind == "person"])
                 updates = []
                 for row in rows:
                     payload = dict(row.payload)
                     if row.kind == "person":
-                        login = _assign_login(conn, ctx, row.key, payload)
+                        login = logins[row.key]
                         counts["logins_kept" if login == payload.get("login") else "logins_built"] += 1
                         payload["login"] = login
                     updates.append(

@@ -22,7 +22,7 @@ def reconcile(ctx: PipelineContext, run_id: str) -> dict[str, Any]:
     items, identities, aliases = table("items"), table("identities"), table("identity_aliases")
     counts = {"people": 0, "new_identities": 0, "joined_by_ine": 0}
     query = select(items.c.id, items.c.key, items.c.payload).where(
-        items.c.run_id == run_id, items.c.kind == "person"
+        items.c.run_id == run_id, items.c.kind == "person", items.c.payload.is_not(None)
     )
     for rows in scan(ctx.engine, query, items.c.id):
         with ctx.engine.begin() as conn:
@@ -39,31 +39,33 @@ def reconcile(ctx: PipelineContext, run_id: str) -> dict[str, Any]:
                 r.ine: r.id
                 for r in conn.execute(select(identities.c.ine, identities.c.id).where(identities.c.ine.in_(ines)))
             }
+            fresh: list[dict[str, Any]] = []
+            joined: dict[str, int] = {}
             for row in rows:
                 counts["people"] += 1
                 if row.key in known:
                     continue
                 ine = row.payload.get("ine")
-                identity_id = by_ine.get(ine) if ine else None
-                if identity_id is None:
-                    upsert(
-                        conn,
-                        identities,
-                        [{"canonical_id": row.key, "profile": row.payload["profile"], "ine": ine, "created_at": now()}],
-                        ["canonical_id"],
-                        [],
-                    )
-                    identity_id = conn.execute(
-                        select(identities.c.id).where(identities.c.canonical_id == row.key)
-                    ).scalar_one()
-                    counts["new_identities"] += 1
-                else:
+                if ine and ine in by_ine:
+                    joined[row.key] = by_ine[ine]
                     counts["joined_by_ine"] += 1
-                upsert(
-                    conn,
-                    aliases,
-                    [{"identity_id": identity_id, "source": ctx.source_spec, "source_id": row.key}],
-                    ["source", "source_id"],
-                    [],
-                )
+                else:
+                    fresh.append({"canonical_id": row.key, "profile": row.payload["profile"], "ine": ine,
+                                  "created_at": now()})
+            upsert(conn, identities, fresh, ["canonical_id"], [])
+            counts["new_identities"] += len(fresh)
+            new_ids = [f["canonical_id"] for f in fresh]
+            ids = dict(
+                conn.execute(
+                    select(identities.c.canonical_id, identities.c.id).where(identities.c.canonical_id.in_(new_ids))
+                ).all()
+            ) if new_ids else {}
+            ids.update(joined)
+            upsert(
+                conn,
+                aliases,
+                [{"identity_id": ident, "source": ctx.source_spec, "source_id": key} for key, ident in ids.items()],
+                ["source", "source_id"],
+                [],
+            )
     return counts

@@ -17,6 +17,7 @@ mailed to a vendor. So the writer does not trust them:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -95,10 +96,15 @@ def scrub_reason(reason: str, key: str = "", pseudonymize: Callable[[str], str] 
         return ""
     if key and pseudonymize is not None:
         reason = _pseudonymize_key(reason, key, pseudonymize)
-    reason = scrub_text(reason)
+    return _scrub_tokens(reason)
 
-    def keep_or_redact(match: re.Match[str]) -> str:
-        token = match.group(0)
-        return token if token == REDACTED or _vocabulary(token) else REDACTED
 
-    return _TOKEN.sub(keep_or_redact, reason)
+def _keep_or_redact(match: re.Match[str]) -> str:
+    token = match.group(0)
+    return token if token == REDACTED or _vocabulary(token) else REDACTED
+
+
+@functools.lru_cache(maxsize=65536)
+def _scrub_tokens(reason: str) -> str:
+    # Cached: a run has millions of items but a few dozen distinct reasons.
+    return _TOKEN.sub(_keep_or_redact, scrub_text(reason))

@@ -12,8 +12,7 @@ from ent_migrate.registry import open_connector
 
 SAMPLES = Path(__file__).resolve().parents[2] / ".." / "shared" / "samples" / "aaf"
 HEADER = '<?xml version="1.0" encoding="{encoding}"?>\n<!DOCTYPE ficAlimMENESR SYSTEM "ficAlimMENESR.dtd">\n'
-_OPERATIONAL = {"EtabEducNat": "categorieStructure", "MatiereEducNat": "categorieMatiere",
-                "MefEducNat": "categorieMef"}
+_OPERATIONAL = {"EtabEducNat": "categorieStructure", "MatiereEducNat": "categorieMatiere", "MefEducNat": "categorieMef"}
 
 Attrs = Mapping[str, str | Sequence[str]]
 
@@ -22,11 +21,16 @@ def request(category: str, ident: str, attrs: Attrs, op: str = "addRequest") -> 
     """One request; each attribute value is a string or a list of values ("" → ``<value/>``)."""
     name = _OPERATIONAL.get(category, "categoriePersonne")
     value = "MatEducNat" if category == "MatiereEducNat" else category
-    out = [f"<{op}>\n<operationalAttributes><attr name={quoteattr(name)}><value>{value}</value></attr>"
-           f"</operationalAttributes>\n<identifier><id>{escape(ident)}</id></identifier>\n"]
+    out = [
+        f"<{op}>\n<operationalAttributes><attr name={quoteattr(name)}><value>{value}</value></attr>"
+        f"</operationalAttributes>\n<identifier><id>{escape(ident)}</id></identifier>\n"
+    ]
     if op != "deleteRequest":
-        inner, item, extra = (("modifications", "modification", ' operation="replace"') if op == "modifyRequest"
-                              else ("attributes", "attr", ""))
+        inner, item, extra = (
+            ("modifications", "modification", ' operation="replace"')
+            if op == "modifyRequest"
+            else ("attributes", "attr", "")
+        )
         out.append(f"<{inner}>\n")
         for key, values in attrs.items():
             items = [values] if isinstance(values, str) else list(values)
@@ -42,24 +46,47 @@ def document(requests: Iterable[str], encoding: str = "UTF-8") -> bytes:
     return body.encode("utf-8" if encoding.upper() == "UTF-8" else encoding)
 
 
-def etab(jointure: str = "10", uai: str = "0350001A", classes: Sequence[str] = ("6A$6EME A",),
-         groups: Sequence[str] = (), **extra: str | Sequence[str]) -> str:
+def etab(
+    jointure: str = "10",
+    uai: str = "0350001A",
+    classes: Sequence[str] = ("6A$6EME A",),
+    groups: Sequence[str] = (),
+    **extra: str | Sequence[str],
+) -> str:
     attrs: dict[str, str | Sequence[str]] = {
-        "ENTStructureJointure": jointure, "ENTStructureUAI": uai, "ENTStructureNomCourant": "CLG$VICTOR HUGO$RENNES",
-        "ENTStructureTypeStruct": "COLLEGE", "l": "RENNES", "ENTStructureClasses": list(classes),
+        "ENTStructureJointure": jointure,
+        "ENTStructureUAI": uai,
+        "ENTStructureNomCourant": "CLG$VICTOR HUGO$RENNES",
+        "ENTStructureTypeStruct": "COLLEGE",
+        "l": "RENNES",
+        "ENTStructureClasses": list(classes),
         "ENTStructureGroupes": list(groups),
     }
     attrs.update(extra)
     return request("EtabEducNat", jointure, attrs)
 
 
-def pupil(ident: str, *, ine: str = "", struct: str = "10", classes: Sequence[str] = ("10$6A",),
-          parents: Sequence[str] = (), op: str = "addRequest", **extra: str | Sequence[str]) -> str:
+def pupil(
+    ident: str,
+    *,
+    ine: str = "",
+    struct: str = "10",
+    classes: Sequence[str] = ("10$6A",),
+    parents: Sequence[str] = (),
+    op: str = "addRequest",
+    **extra: str | Sequence[str],
+) -> str:
     attrs: dict[str, str | Sequence[str]] = {
-        "ENTPersonJointure": ident, "ENTEleveINE": ine or f"{int(ident):09d}AB"[-11:],
-        "ENTPersonDateNaissance": "01/09/2013", "sn": "ELEVE", "givenName": "Prenom",
-        "personalTitle": "M.", "ENTPersonStructRattach": struct, "ENTElevePersRelEleve": list(parents),
-        "ENTEleveClasses": list(classes), "ENTEleveGroupes": [],
+        "ENTPersonJointure": ident,
+        "ENTEleveINE": ine or f"{int(ident):09d}AB"[-11:],
+        "ENTPersonDateNaissance": "01/09/2013",
+        "sn": "ELEVE",
+        "givenName": "Prenom",
+        "personalTitle": "M.",
+        "ENTPersonStructRattach": struct,
+        "ENTElevePersRelEleve": list(parents),
+        "ENTEleveClasses": list(classes),
+        "ENTEleveGroupes": [],
     }
     attrs.update(extra)
     return request("Eleve", ident, {k: v for k, v in attrs.items() if v is not None}, op)
@@ -67,7 +94,10 @@ def pupil(ident: str, *, ine: str = "", struct: str = "10", classes: Sequence[st
 
 def guardian(ident: str, **extra: str | Sequence[str]) -> str:
     attrs: dict[str, str | Sequence[str]] = {
-        "ENTPersonJointure": ident, "sn": "PARENT", "givenName": "Prenom", "personalTitle": "Mme",
+        "ENTPersonJointure": ident,
+        "sn": "PARENT",
+        "givenName": "Prenom",
+        "personalTitle": "Mme",
         "ENTPersonDateNaissance": "02/03/1980",
     }
     attrs.update(extra)
@@ -76,8 +106,13 @@ def guardian(ident: str, **extra: str | Sequence[str]) -> str:
 
 def staff(ident: str, functions: Sequence[str], struct: str = "10", **extra: str | Sequence[str]) -> str:
     attrs: dict[str, str | Sequence[str]] = {
-        "ENTPersonJointure": ident, "sn": "PROF", "givenName": "Prenom", "personalTitle": "Mme",
-        "ENTPersonDateNaissance": "02/03/1975", "ENTPersonStructRattach": struct, "ENTPersonFonctions": list(functions),
+        "ENTPersonJointure": ident,
+        "sn": "PROF",
+        "givenName": "Prenom",
+        "personalTitle": "Mme",
+        "ENTPersonDateNaissance": "02/03/1975",
+        "ENTPersonStructRattach": struct,
+        "ENTPersonFonctions": list(functions),
     }
     attrs.update(extra)
     return request("PersEducNat", ident, attrs)

@@ -12,11 +12,14 @@ from tests.aaf.helpers import document, etab, guardian, line_of, problem, pupil,
 
 
 def small_bundle(folder: Path) -> Path:
-    return write_bundle(folder, {
-        "EtabEducNat": document([etab()]),
-        "PersRelEleve": document([guardian("500")]),
-        "Eleve": document([pupil("100", parents=["500$10$0$1$0$0"])]),
-    })
+    return write_bundle(
+        folder,
+        {
+            "EtabEducNat": document([etab()]),
+            "PersRelEleve": document([guardian("500")]),
+            "Eleve": document([pupil("100", parents=["500$10$0$1$0$0"])]),
+        },
+    )
 
 
 def test_tgz_and_zip_read_like_the_folder(tmp_path: Path) -> None:
@@ -58,9 +61,13 @@ def test_unsafe_members_are_reported_and_skipped(tmp_path: Path) -> None:
 def test_delta_modify_replaces_the_value_set(tmp_path: Path) -> None:
     # The complete bundle put the pupil in 6A and LATIN; the delta's modifyRequest lists ENTEleveClasses
     # = [6B] and an empty ENTEleveGroupes: the links read are exactly the new sets.
-    delta = write_bundle(tmp_path / "delta", {
-        "Eleve": document([pupil("100", classes=["10$6B"], parents=["500$10$0$1$0$0"], op="modifyRequest")]),
-    }, kind="Delta")
+    delta = write_bundle(
+        tmp_path / "delta",
+        {
+            "Eleve": document([pupil("100", classes=["10$6B"], parents=["500$10$0$1$0$0"], op="modifyRequest")]),
+        },
+        kind="Delta",
+    )
     records, problems = read_all(delta, known_structures={"10": "0350001A"}, known_guardians={"500"})
     assert problems == []
     assert [r for r in records if isinstance(r, Membership)] == [

@@ -31,7 +31,8 @@ def write_big_bundle(folder: Path, megabytes: int) -> int:
     """Stream a bundle whose pupil file is about *megabytes* MB; return the number of pupils."""
     folder.mkdir()
     (folder / "ENT2D_Complet_20240916_EtabEducNat_0000.xml").write_text(
-        HEADER.format(encoding="UTF-8") + "<ficAlimMENESR>\n" + etab() + "</ficAlimMENESR>\n", encoding="utf-8")
+        HEADER.format(encoding="UTF-8") + "<ficAlimMENESR>\n" + etab() + "</ficAlimMENESR>\n", encoding="utf-8"
+    )
     count = 0
     with (folder / "ENT2D_Complet_20240916_Eleve_0000.xml").open("w", encoding="utf-8") as fh:
         fh.write(HEADER.format(encoding="UTF-8") + "<ficAlimMENESR>\n")

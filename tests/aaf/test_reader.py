@@ -33,8 +33,9 @@ def test_samples_read_without_format_errors() -> None:
     records, problems = read_all(SAMPLES)
     structures = {r.uai: r for r in by_type(records, Structure)}
     assert set(structures) == {"0123456A", "0000000V"}  # one UTF-8, one ISO-8859-15
-    assert structures["0123456A"] == Structure(uai="0123456A", name="CLG INTEGRATION", type="COLLEGE",
-                                               jointure="43", city="PARIS")
+    assert structures["0123456A"] == Structure(
+        uai="0123456A", name="CLG INTEGRATION", type="COLLEGE", jointure="43", city="PARIS"
+    )
     people = {p.id: p for p in by_type(records, Person)}
     assert people["314159"].profile is Profile.STAFF  # DIR/AEH functions
     assert people["314160"].profile is Profile.TEACHER  # ENS
@@ -42,36 +43,65 @@ def test_samples_read_without_format_errors() -> None:
     assert people["2000000"].ine == "100000000AA"
     assert people["2000000"].birth_date == dt.date(2000, 1, 1)
     functions = by_type(records, Function)
-    assert Function(person_id="314159", uai="0123456A", code="DIR", discipline="D0011",
-                    label="CHEF D'ETABLISSEMENT ADJOINT") in functions  # &apos; decoded
+    assert (
+        Function(
+            person_id="314159", uai="0123456A", code="DIR", discipline="D0011", label="CHEF D'ETABLISSEMENT ADJOINT"
+        )
+        in functions
+    )  # &apos; decoded
     codes = {p["code"] for p in problems}
     # The entcore 2020 pupil points to structure 1000 and guardian 3000000 that the samples do not hold.
     assert codes <= {"ref.dangling", "file.unknown"}
-    assert problem(problems, "file.unknown")["examples"] == ["ENT2DVA-ENT16_Complet_20240916_PersEducNat_0000.after.xml"]
+    unknown = problem(problems, "file.unknown")
+    assert unknown["examples"] == ["ENT2DVA-ENT16_Complet_20240916_PersEducNat_0000.after.xml"]
 
 
 def test_full_2d_mapping(tmp_path: Path) -> None:
-    bundle = write_bundle(tmp_path / "b", {
-        "EtabEducNat": document([etab(classes=["6A$6EME A", "6B$6EME B"], groups=["LATIN$Latin"])]),
-        "PersRelEleve": document([guardian("500"), guardian("501"), guardian("502")]),
-        "Eleve": document([pupil(
-            "100", parents=["500$2$1$1$0$0", "501$20$0$1$0$0", "502$39$0$0$1$0", "500$2$0$2$0$0"],
-            classes=["10$6A"], ENTEleveGroupes=["10$LATIN"], mail=["eleve@example.org"],
-            ENTPersonAutresPrenoms=["Paul", "Jean"],
-        )]),
-        "PersEducNat": document([staff(
-            "900", ["10$ENS$ENSEIGNEMENT$L1300$MATHEMATIQUES"],
-            ENTAuxEnsClasses=["10$6A", "10$6B"], ENTAuxEnsClassesMatieres=["10$6A$061300"],
-        ), staff("901", ["10$DOC$DOCUMENTATION$L0080$DOCUMENTATION"]),
-            staff("902", ["10$ADF$PERSONNELS ADMINISTRATIFS$$"])]),
-    })
+    bundle = write_bundle(
+        tmp_path / "b",
+        {
+            "EtabEducNat": document([etab(classes=["6A$6EME A", "6B$6EME B"], groups=["LATIN$Latin"])]),
+            "PersRelEleve": document([guardian("500"), guardian("501"), guardian("502")]),
+            "Eleve": document(
+                [
+                    pupil(
+                        "100",
+                        parents=["500$2$1$1$0$0", "501$20$0$1$0$0", "502$39$0$0$1$0", "500$2$0$2$0$0"],
+                        classes=["10$6A"],
+                        ENTEleveGroupes=["10$LATIN"],
+                        mail=["eleve@example.org"],
+                        ENTPersonAutresPrenoms=["Paul", "Jean"],
+                    )
+                ]
+            ),
+            "PersEducNat": document(
+                [
+                    staff(
+                        "900",
+                        ["10$ENS$ENSEIGNEMENT$L1300$MATHEMATIQUES"],
+                        ENTAuxEnsClasses=["10$6A", "10$6B"],
+                        ENTAuxEnsClassesMatieres=["10$6A$061300"],
+                    ),
+                    staff("901", ["10$DOC$DOCUMENTATION$L0080$DOCUMENTATION"]),
+                    staff("902", ["10$ADF$PERSONNELS ADMINISTRATIFS$$"]),
+                ]
+            ),
+        },
+    )
     records, problems = read_all(bundle)
     assert problems == []
     people = {p.id: p for p in by_type(records, Person)}
     assert people["100"] == Person(
-        id="100", profile=Profile.STUDENT, last_name="ELEVE", first_name="Prenom", birth_date=dt.date(2013, 9, 1),
-        ine="000000100AB", emails=("eleve@example.org",), structures=("0350001A",),
-        other_first_names=("Paul", "Jean"), civility="M.",
+        id="100",
+        profile=Profile.STUDENT,
+        last_name="ELEVE",
+        first_name="Prenom",
+        birth_date=dt.date(2013, 9, 1),
+        ine="000000100AB",
+        emails=("eleve@example.org",),
+        structures=("0350001A",),
+        other_first_names=("Paul", "Jean"),
+        civility="M.",
     )
     assert [people[i].profile for i in ("900", "901", "902")] == [Profile.TEACHER, Profile.TEACHER, Profile.STAFF]
     assert set(by_type(records, Guardianship)) == {
@@ -86,7 +116,8 @@ def test_full_2d_mapping(tmp_path: Path) -> None:
         Membership(person_id="900", uai="0350001A", group_code="6B"),
     }
     assert set(by_type(records, Group)) == {
-        Group(uai="0350001A", code="6A", name="6EME A"), Group(uai="0350001A", code="6B", name="6EME B"),
+        Group(uai="0350001A", code="6A", name="6EME A"),
+        Group(uai="0350001A", code="6B", name="6EME B"),
         Group(uai="0350001A", code="LATIN", name="Latin", group_kind=GroupKind.GROUP),
     }
     assert Function(person_id="902", uai="0350001A", code="ADF", label="PERSONNELS ADMINISTRATIFS") in records
@@ -94,18 +125,32 @@ def test_full_2d_mapping(tmp_path: Path) -> None:
 
 def test_1d_layouts(tmp_path: Path) -> None:
     one_d = {"ENTPersonNom": "ELEVE", "ENTPersonPrenom": "Lou", "ENTPersonCivilite": "Mme"}
-    bundle = write_bundle(tmp_path / "b", {
-        "EtabEducNat": document([etab(classes=[])]),
-        "PersRelEleve": document([guardian("500"), guardian("501")]),
-        "Eleve": document([pupil(
-            "100", classes=[], sn="", givenName="", personalTitle="",
-            ENTPersonClasses=["10$11$ORDINAIRE$73196$Classe 5 CM1 CM2"],
-            ENTPersonGroupes=["10$21$REGROUPEMENT$73200$Chorale"],
-            ENTEleveAutoriteParentale=["500$1", "501$20"], ENTEleveNiveau="1123$CE2", **one_d,
-        )]),
-        "PersEducNat": document([staff("900", ["10$ENS$ENSEIGNEMENT$$"], ENTPersonClasses=[
-            "10$11$ORDINAIRE$73196$Classe 5 CM1 CM2"])]),
-    })
+    bundle = write_bundle(
+        tmp_path / "b",
+        {
+            "EtabEducNat": document([etab(classes=[])]),
+            "PersRelEleve": document([guardian("500"), guardian("501")]),
+            "Eleve": document(
+                [
+                    pupil(
+                        "100",
+                        classes=[],
+                        sn="",
+                        givenName="",
+                        personalTitle="",
+                        ENTPersonClasses=["10$11$ORDINAIRE$73196$Classe 5 CM1 CM2"],
+                        ENTPersonGroupes=["10$21$REGROUPEMENT$73200$Chorale"],
+                        ENTEleveAutoriteParentale=["500$1", "501$20"],
+                        ENTEleveNiveau="1123$CE2",
+                        **one_d,
+                    )
+                ]
+            ),
+            "PersEducNat": document(
+                [staff("900", ["10$ENS$ENSEIGNEMENT$$"], ENTPersonClasses=["10$11$ORDINAIRE$73196$Classe 5 CM1 CM2"])]
+            ),
+        },
+    )
     records, problems = read_all(bundle)
     assert problems == []
     person = next(p for p in by_type(records, Person) if p.id == "100")
@@ -122,12 +167,15 @@ def test_1d_layouts(tmp_path: Path) -> None:
 
 
 def test_academy_prefix(tmp_path: Path) -> None:
-    bundle = write_bundle(tmp_path / "b", {
-        "EtabEducNat": document([etab()]),
-        "PersRelEleve": document([guardian("500")]),
-        # one value already prefixed (ESCO style), the others not
-        "Eleve": document([pupil("100", parents=["AC-RENNES$500$10$0$1$0$0"], classes=["AC-RENNES$10$6A"])]),
-    })
+    bundle = write_bundle(
+        tmp_path / "b",
+        {
+            "EtabEducNat": document([etab()]),
+            "PersRelEleve": document([guardian("500")]),
+            # one value already prefixed (ESCO style), the others not
+            "Eleve": document([pupil("100", parents=["AC-RENNES$500$10$0$1$0$0"], classes=["AC-RENNES$10$6A"])]),
+        },
+    )
     records, problems = read_all(bundle, academy_prefix="AC-RENNES$")
     assert problems == []
     assert {p.id for p in by_type(records, Person)} == {"AC-RENNES$100", "AC-RENNES$500"}
@@ -138,22 +186,28 @@ def test_academy_prefix(tmp_path: Path) -> None:
 
 def test_pages_are_read_in_order_and_categories_in_dependency_order(tmp_path: Path) -> None:
     # Pupils come in file names sorting before the structures and guardians they reference.
-    bundle = write_bundle(tmp_path / "b", {
-        "Eleve_1": document([pupil("101", parents=["500$10$0$1$0$0"])]),
-        "Eleve_0": document([pupil("100", parents=["500$10$0$1$0$0"])]),
-        "PersRelEleve": document([guardian("500")]),
-        "EtabEducNat": document([etab()]),
-    })
+    bundle = write_bundle(
+        tmp_path / "b",
+        {
+            "Eleve_1": document([pupil("101", parents=["500$10$0$1$0$0"])]),
+            "Eleve_0": document([pupil("100", parents=["500$10$0$1$0$0"])]),
+            "PersRelEleve": document([guardian("500")]),
+            "EtabEducNat": document([etab()]),
+        },
+    )
     records, problems = read_all(bundle)
     assert problems == []
     assert [p.id for p in by_type(records, Person)] == ["500", "100", "101"]
 
 
 def test_iso_8859_15_bundle(tmp_path: Path) -> None:
-    bundle = write_bundle(tmp_path / "b", {
-        "EtabEducNat": document([etab()], encoding="ISO-8859-15"),
-        "Eleve": document([pupil("100", sn="LEFÈVRE-ŒUF", givenName="Zoé")], encoding="ISO-8859-15"),
-    })
+    bundle = write_bundle(
+        tmp_path / "b",
+        {
+            "EtabEducNat": document([etab()], encoding="ISO-8859-15"),
+            "Eleve": document([pupil("100", sn="LEFÈVRE-ŒUF", givenName="Zoé")], encoding="ISO-8859-15"),
+        },
+    )
     records, problems = read_all(bundle)
     assert problems == []
     person = next(iter(by_type(records, Person)))
@@ -200,7 +254,8 @@ def test_bad_pupil_fields_are_reported_and_the_pupil_kept(
     assert found["examples"] == [f"ENT2D_Complet_20240916_Eleve_0000.xml:{line_of(pupils, 1)}"]
     if detail is not None:
         assert detail in found.get("details", [])  # type: ignore[operator]  # a list of str
-    assert "ELEVE" not in repr(problems) and "Prenom" not in repr(problems)  # no personal data
+    assert "ELEVE" not in repr(problems)
+    assert "Prenom" not in repr(problems)
 
 
 def test_structure_without_uai(tmp_path: Path) -> None:
@@ -212,11 +267,14 @@ def test_structure_without_uai(tmp_path: Path) -> None:
 
 def test_orphan_guardian(tmp_path: Path) -> None:
     guardians = document([guardian("500"), guardian("501")])
-    bundle = write_bundle(tmp_path / "b", {
-        "EtabEducNat": document([etab()]),
-        "PersRelEleve": guardians,
-        "Eleve": document([pupil("100", parents=["500$10$0$1$0$0"])]),
-    })
+    bundle = write_bundle(
+        tmp_path / "b",
+        {
+            "EtabEducNat": document([etab()]),
+            "PersRelEleve": guardians,
+            "Eleve": document([pupil("100", parents=["500$10$0$1$0$0"])]),
+        },
+    )
     _records, problems = read_all(bundle)
     assert at(problems, "guardian.orphan") == [f"ENT2D_Complet_20240916_PersRelEleve_0000.xml:{line_of(guardians, 1)}"]
 
@@ -226,7 +284,8 @@ def test_unknown_file_and_missing_category(tmp_path: Path) -> None:
     (bundle / "notes.xml").write_text("<x/>", encoding="utf-8")
     (bundle / "ficAlimMENESR.dtd").write_text("<!ELEMENT x ANY>", encoding="utf-8")
     (bundle / "ENT2D_Complet_20240916_Eleve_0000.xml").write_bytes(
-        document([request("Eleve", "1", {"sn": "X"}).replace("categoriePersonne", "categorieInconnue")]))
+        document([request("Eleve", "1", {"sn": "X"}).replace("categoriePersonne", "categorieInconnue")])
+    )
     _records, problems = read_all(bundle)
     assert at(problems, "file.unknown") == ["notes.xml"]  # the DTD is expected, not reported
     missing = problem(problems, "record.missing-field")
@@ -240,3 +299,42 @@ def test_bad_options_are_config_errors(tmp_path: Path) -> None:
         open_connector(f"aaf:{tmp_path}", {"known_guardians": 3})
     with pytest.raises(ConfigError):
         open_connector("aaf:", {})
+
+
+def test_subjects_and_mefs_are_checked_not_emitted(tmp_path: Path) -> None:
+    subjects = document(
+        [
+            request("MatiereEducNat", "061300", {"ENTMatJointure": "061300", "ENTLibelleMatiere": "MATHS"}),
+            request("MatiereEducNat", "", {"ENTLibelleMatiere": "SANS CODE"}),
+        ]
+    )
+    mefs = document([request("MefEducNat", "10010012110", {"ENTMefJointure": "10010012110", "ENTLibelleMef": "6EME"})])
+    bundle = write_bundle(tmp_path / "b", {"MatiereEducNat": subjects, "MefEducNat": mefs})
+    records, problems = read_all(bundle)
+    assert records == []
+    where = f"ENT2D_Complet_20240916_MatiereEducNat_0000.xml:{line_of(subjects, 1)}"
+    assert at(problems, "record.missing-field") == [where]
+
+
+def test_hostile_file_does_not_stop_the_others(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-44", encoding="utf-8")
+    xxe = (
+        f'<?xml version="1.0"?>\n<!DOCTYPE ficAlimMENESR [<!ENTITY x SYSTEM "file://{secret}">]>\n'
+        "<ficAlimMENESR>" + guardian("500", sn="&x;") + "</ficAlimMENESR>"
+    ).encode()
+    good = [pupil(str(100 + i)) for i in range(3)]
+    broken = document(good).replace(b"</ficAlimMENESR>", pupil("200").encode()[:200])  # truncated 4th record
+    bundle = write_bundle(tmp_path / "b", {"EtabEducNat": document([etab()]), "PersRelEleve": xxe, "Eleve": broken})
+    records, problems = read_all(bundle)
+    assert [r.id for r in records if isinstance(r, Person)] == ["100", "101", "102"]  # the 3 before the fault
+    assert at(problems, "xml.dtd-forbidden") == ["ENT2D_Complet_20240916_PersRelEleve_0000.xml:2"]
+    assert problem(problems, "xml.malformed")["count"] == 1
+    assert "TOP-SECRET" not in repr(records) + repr(problems)
+
+
+def test_expect_uai(tmp_path: Path) -> None:
+    bundle = write_bundle(tmp_path / "b", {"EtabEducNat": document([etab()])})
+    assert read_all(bundle, expect_uai="0350001a")[1] == []
+    _records, problems = read_all(bundle, expect_uai="0999999Z")
+    assert at(problems, "uai.mismatch") == ["b"]

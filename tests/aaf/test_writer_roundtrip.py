@@ -17,8 +17,14 @@ ACCOUNTS = 1500
 def district_records(seed: int) -> list[Record]:
     records: list[Record] = []
     for batch in generate(ACCOUNTS, seed, content=False):
-        records += [batch.structure, *batch.groups, *batch.people, *batch.functions, *batch.memberships,
-                    *batch.guardianships]
+        records += [
+            batch.structure,
+            *batch.groups,
+            *batch.people,
+            *batch.functions,
+            *batch.memberships,
+            *batch.guardianships,
+        ]
     return records
 
 
@@ -27,8 +33,9 @@ def district_records(seed: int) -> list[Record]:
     [("2D", "UTF-8", ""), ("1D", "UTF-8", ""), ("2D", "ISO-8859-15", "AC-RENNES$")],
 )
 def test_generated_district_round_trips(tmp_path: Path, degree: str, encoding: str, prefix: str) -> None:
-    paths = write_aaf(generate(ACCOUNTS, 7, content=False), tmp_path, degree=degree, page_size=300,
-                      encoding=encoding, prefix=prefix)
+    paths = write_aaf(
+        generate(ACCOUNTS, 7, content=False), tmp_path, degree=degree, page_size=300, encoding=encoding, prefix=prefix
+    )
     assert any(p.name.endswith("_Eleve_0001.xml") for p in paths)  # paginated
     assert all(p.read_bytes().startswith(f'<?xml version="1.0" encoding="{encoding}"?>'.encode()) for p in paths)
     records, problems = read_all(tmp_path, academy_prefix=prefix)

@@ -40,7 +40,7 @@ def test_standard_doctype_is_accepted_and_lines_are_exposed() -> None:
 
 
 def test_internal_subset_is_refused_and_nothing_parsed() -> None:
-    data = DECL + b'<!DOCTYPE r [\n<!ELEMENT r ANY>\n]>\n<r><value>a</value></r>'
+    data = DECL + b"<!DOCTYPE r [\n<!ELEMENT r ANY>\n]>\n<r><value>a</value></r>"
     values, problems = read(data)
     assert values == []
     assert examples(problems, "xml.dtd-forbidden") == ["f.xml:2"]
@@ -49,8 +49,7 @@ def test_internal_subset_is_refused_and_nothing_parsed() -> None:
 def test_xxe_never_reads_the_file(tmp_path: Path) -> None:
     secret = tmp_path / "secret.txt"
     secret.write_text("TOP-SECRET-42", encoding="utf-8")
-    data = (DECL + f'<!DOCTYPE r [<!ENTITY xxe SYSTEM "file://{secret}">]>\n'.encode()
-            + b"<r><value>&xxe;</value></r>")
+    data = DECL + f'<!DOCTYPE r [<!ENTITY xxe SYSTEM "file://{secret}">]>\n'.encode() + b"<r><value>&xxe;</value></r>"
     values, problems = read(data)
     assert values == []
     assert problems.count("xml.dtd-forbidden") == 1
@@ -102,8 +101,9 @@ def http_server() -> Iterator[str]:
 def test_nothing_is_fetched_over_the_network(http_server: str) -> None:
     data = DECL + f'<!DOCTYPE r SYSTEM "{http_server}/evil.dtd">\n'.encode() + b"<r><value>&leak;</value></r>"
     values, _problems = read(data)
-    subset = (DECL + f'<!DOCTYPE r [<!ENTITY % p SYSTEM "{http_server}/p.dtd"> %p;]>\n'.encode()
-              + b"<r><value>x</value></r>")
+    subset = (
+        DECL + f'<!DOCTYPE r [<!ENTITY % p SYSTEM "{http_server}/p.dtd"> %p;]>\n'.encode() + b"<r><value>x</value></r>"
+    )
     _values, problems = read(subset)
     assert _Recorder.hits == []
     assert values == [("&leak;", 3)]

@@ -22,7 +22,7 @@ class PackageHarness(Harness):
         return f"package:{write_package(items, tmp_path / f'source-{uuid.uuid4().hex}{self.suffix}')}"
 
     def target_spec(self, tmp_path: Path) -> Endpoint:
-        return f"package:{tmp_path / f'target{self.suffix}'}"
+        return (f"package:{tmp_path / f'target{self.suffix}'}", {"durable": False})
 
 
 class ZipPackageHarness(PackageHarness):

@@ -41,10 +41,5 @@ _EMPTY = (
 )
 TestSiecleKit = kit_tests(
     SiecleHarness,
-    xfail={
-        "test_source_reads_every_record[accounts-empty_optional]": _EMPTY,
-        "test_source_reads_every_record[relations-empty_optional]": _EMPTY,
-        "test_source_stable_reads[relations-empty_optional]": _EMPTY,
-        "test_round_trip[empty_optional]": _EMPTY,
-    },
+    xfail={"empty_optional": _EMPTY},
 )

@@ -8,6 +8,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ent_migrate.connectors.onde import OndeConnector, derived_id
 from ent_migrate.contract import Capability
@@ -181,7 +183,7 @@ def test_duplicate_and_missing_ine_missing_fields_and_bad_dates(tmp_path: Path) 
             pupil_row("CINQ", "Eva", "", "1234567890D", "CP"),  # line 6: no birth date
             pupil_row("SIX", "Fanny", "31/02/2017", "1234567890E", "CP"),  # line 7: impossible date
             pupil_row("SEPT", "Gina", "2017/09/07", "1234567890F", "CP"),  # line 8: wrong format
-            pupil_row("HUIT", "Hana", "07/09/2017", "1234567890G", ""),  # line 9: no class
+            pupil_row("HUIT", "Hana", "07/09/2017", "1234567890G", ""),  # line 9: no class yet (not a fault)
         ],
     )
     connector = OndeConnector(str(tmp_path), {"uai": UAI})
@@ -191,7 +193,7 @@ def test_duplicate_and_missing_ine_missing_fields_and_bad_dates(tmp_path: Path) 
     assert examples(connector, "ine.duplicate") == ["pupils.csv:3"]
     assert examples(connector, "ine.missing") == ["pupils.csv:4"]
     assert people["Cléo"].id == derived_id(UAI, "pupil", "TROIS", "Cléo", "2017-09-03")
-    assert examples(connector, "record.missing-field") == ["pupils.csv:5", "pupils.csv:6", "pupils.csv:9"]
+    assert examples(connector, "record.missing-field") == ["pupils.csv:5", "pupils.csv:6"]
     assert examples(connector, "date.invalid") == ["pupils.csv:7", "pupils.csv:8"]
     assert people["Fanny"].birth_date is None
     # the pupil with no class has no membership, the others have one
@@ -286,3 +288,28 @@ def test_teachers_director_and_classes(tmp_path: Path) -> None:
     assert examples(connector, "record.missing-field") == ["profs.csv:5"]
     assert isinstance(records[0], Structure)
     assert records[0].uai == UAI
+
+
+def test_guardian_of_a_pupil_in_no_class(tmp_path: Path) -> None:
+    write(tmp_path, "eleves.csv", [PUPILS_ONDE, pupil_row("NOUVEAU", "Tim", "01/09/2017", "1234567890A", "")])
+    write(tmp_path, "resp.csv", [GUARDIANS, guardian_row("NOUVEAU", "Ada", ("NOUVEAU", "Tim", ""))])
+    connector = OndeConnector(str(tmp_path), {"expect_uai": UAI})  # what `inspect --expect-uai` passes
+    records = read_all(connector)
+    assert [(g.student_id) for g in records if isinstance(g, Guardianship)] == ["1234567890A"]
+    assert [m for m in records if isinstance(m, Membership)] == []
+    assert connector.problems.to_list() == []
+
+
+_NAME = st.text(alphabet=st.sampled_from("abcdeéèàçœÆ ’'-ÉÀKLMNO"), min_size=1, max_size=20)
+
+
+@given(last=_NAME, first=_NAME)
+def test_derived_id_ignores_case_accents_and_punctuation(last: str, first: str) -> None:
+    import unicodedata
+
+    def shout(text: str) -> str:
+        stripped = "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
+        return "  " + stripped.upper().replace("’", "'").replace("-", " ") + " "
+
+    assert derived_id(UAI, "teacher", last, first) == derived_id(UAI, "teacher", shout(last), shout(first))
+    assert derived_id(UAI, "teacher", last, first) != derived_id(UAI, "guardian", last, first)

@@ -46,7 +46,7 @@ def _flip_byte(path: Path) -> None:
 
 
 def _doc_blob(root: Path) -> str:
-    return next(item["path"] for item in _manifest(root)["files"] if item["path"].startswith("files/"))
+    return str(next(item["path"] for item in _manifest(root)["files"] if item["path"].startswith("files/")))
 
 
 # -- each tampering, on a folder and on a zip -----------------------------------------------------------
@@ -258,4 +258,17 @@ def test_not_a_package(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     connector = PackageConnector(str(tmp_path / "empty"))
     assert [r for c in DATA_CAPABILITIES for r in connector.read(c)] == []  # an empty target reads empty
+    connector.close()
+
+
+def test_a_listed_file_outside_the_format_is_reported_not_refused(package: Path) -> None:
+    (package / "README.txt").write_text("Livraison réversibilité", encoding="utf-8")
+    data = _manifest(package)
+    data["files"].append({"path": "README.txt", "size": 0, "sha256": ""})
+    data["files"].sort(key=lambda item: item["path"])
+    _save_manifest(package, data)
+    reseal(package)
+    connector = PackageConnector(str(package))
+    assert len(list(connector.read_accounts())) == 5
+    assert connector.problems.count("file.unknown") == 1
     connector.close()

@@ -9,8 +9,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ent_migrate.connectors.siecle import SiecleConnector
+from ent_migrate.connectors.siecle._values import OLD_TO_NEW_KINSHIP, kinship, parse_date
 from ent_migrate.contract import Capability
 from ent_migrate.errors import InputError
 from ent_migrate.model import Function, Group, GroupKind, Guardianship, Membership, Person, Profile, Record
@@ -360,3 +363,57 @@ def test_dangling_references_and_orphans(tmp_path: Path) -> None:
 def test_missing_location(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="nowhere"):
         list(SiecleConnector(str(tmp_path / "nowhere")).read_accounts())
+
+
+@given(st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2100, 12, 31)))
+def test_dates_of_both_generations_parse(day: dt.date) -> None:
+    assert parse_date(day.strftime("%d/%m/%Y"), iso=False) == day
+    assert parse_date(day.isoformat(), iso=True) == day
+    assert parse_date(day.isoformat(), iso=False) is None  # BEE is dd/mm/yyyy only
+
+
+@given(st.sampled_from(sorted(OLD_TO_NEW_KINSHIP)))
+def test_old_kinship_codes_are_translated(code: str) -> None:
+    assert kinship(code) == OLD_TO_NEW_KINSHIP[code]
+    assert kinship(OLD_TO_NEW_KINSHIP[code]) == OLD_TO_NEW_KINSHIP[code]  # new codes pass through
+
+
+def test_unsafe_zip_member_is_skipped_and_reported(tmp_path: Path) -> None:
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("ElevesSansAdresses.xml", eleves(eleve("1", "0123456789A"), structure("1", ("6A", "D"))))
+        zf.writestr("../ElevesAvecAdresses.xml", eleves(eleve("2", "0123456789B"), structure("2", ("6A", "D"))))
+    connector = SiecleConnector(str(archive))
+    assert [r.id for r in connector.read_accounts() if isinstance(r, Person)] == ["1"]
+    assert connector.problems.count("archive.unsafe-member") == 1
+
+
+def test_nameless_guardian_and_teacher_are_refused_with_their_links(tmp_path: Path) -> None:
+    sts = (COLLEGE / "sts_emp_0350001A_2024.xml").read_text("iso-8859-1").replace("<PRENOM>Sophie</PRENOM>", "")
+    write(tmp_path, "sts.xml", sts, "iso-8859-1")
+    write(tmp_path, "e.xml", eleves(eleve("1", "0123456789A"), structure("1", ("6A", "D"))))
+    write(
+        tmp_path,
+        "r.xml",
+        responsables(personne("10", first=""), lien("1", "10", "<NIVEAU_RESPONSABILITE>1</NIVEAU_RESPONSABILITE>")),
+    )
+    connector = SiecleConnector(str(tmp_path))
+    records = read_all(connector)
+    assert sorted(r.id for r in records if isinstance(r, Person)) == ["1", "4002"]
+    assert [r for r in records if isinstance(r, Guardianship)] == []
+    assert {m.person_id for m in records if isinstance(m, Membership)} == {"1"}
+    assert sorted(w.split(":")[0] for w in examples(connector, "record.missing-field")) == ["r.xml", "sts.xml"]
+    assert connector.problems.count("ref.dangling") == 0
+
+
+def test_an_id_used_by_two_kinds_is_refused(tmp_path: Path) -> None:
+    write(tmp_path, "e.xml", eleves(eleve("10", "0123456789A") + eleve("11", "0123456789B")))
+    links = lien("11", "10", "<NIVEAU_RESPONSABILITE>1</NIVEAU_RESPONSABILITE>")
+    links += lien("10", "20", "<NIVEAU_RESPONSABILITE>1</NIVEAU_RESPONSABILITE>")
+    write(tmp_path, "r.xml", responsables(personne("10") + personne("20"), links))  # PERSONNE 10 = ELEVE 10
+    connector = SiecleConnector(str(tmp_path))
+    records = read_all(connector)
+    people = sorted((r.id, r.profile) for r in records if isinstance(r, Person))
+    assert people == [("10", Profile.STUDENT), ("11", Profile.STUDENT), ("20", Profile.GUARDIAN)]
+    assert [(g.guardian_id, g.student_id) for g in records if isinstance(g, Guardianship)] == [("20", "10")]
+    assert examples(connector, "record.invalid") == ["r.xml:6"]

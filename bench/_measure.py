@@ -1,0 +1,38 @@
+"""Run one measured job in a child process: wall time and peak RSS (VmHWM) of that process alone."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+__all__ = ["measure"]
+
+_CHILD = r"""
+import json, sys, time, importlib
+module, func, args = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+fn = getattr(importlib.import_module(module), func)
+start = time.perf_counter()
+count = fn(*args)
+elapsed = time.perf_counter() - start
+hwm = 0
+with open("/proc/self/status") as fh:
+    for line in fh:
+        if line.startswith("VmHWM:"):
+            hwm = int(line.split()[1]) * 1024
+print(json.dumps({"count": count, "seconds": elapsed, "peak_rss": hwm}))
+"""
+
+
+def measure(module: str, func: str, *args: Any) -> dict[str, Any]:
+    """Call ``module.func(*args)`` (it returns how many records it handled) in a fresh interpreter."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _CHILD, module, func, json.dumps(list(args))],
+        capture_output=True, text=True, check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{module}.{func} failed:\n{proc.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["per_second"] = result["count"] / result["seconds"] if result["seconds"] else 0.0
+    return result
