@@ -256,3 +256,98 @@ def test_the_kit_catches_a_lossy_source_and_xfails_are_strict(pytester: pytest.P
     assert "test_target_rules FAILED" in out
     assert "XPASS(strict)" in out
     assert "SKIPPED" not in out
+
+
+_ONE_SIDED = '''
+from ent_migrate.connectors.memory import MemoryConnector
+from ent_migrate.contract import Capability, Connector, Role
+from ent_migrate.model import RecordKind
+
+_SINKS = {}
+
+
+class Sink(Connector):
+    """A target only (accounts, groups, read-back): the kit must take memory as its source."""
+    name = "kitsink"
+    roles = frozenset({Role.TARGET})
+    capabilities = frozenset({Capability.ACCOUNTS, Capability.GROUPS, Capability.READ_BACK})
+
+    def _bucket(self):
+        return _SINKS.setdefault(self.location, {})
+
+    def write_account(self, op):
+        self._bucket()[(op.kind, op.key)] = op.record
+
+    def write_group(self, op):
+        self._bucket()[(op.kind, op.key)] = op.record
+
+    def read_accounts(self):
+        kinds = (RecordKind.STRUCTURE, RecordKind.PERSON, RecordKind.FUNCTION)
+        yield from (r for (k, _), r in sorted(self._bucket().items()) if k in kinds)
+
+    def read_groups(self):
+        yield from (r for (k, _), r in sorted(self._bucket().items()) if k is RecordKind.GROUP)
+
+
+class Tap(Connector):
+    """A source only (relations): the kit must take memory as its target."""
+    name = "kittap"
+    roles = frozenset({Role.SOURCE})
+    capabilities = frozenset({Capability.RELATIONS})
+
+    def read_relations(self):
+        yield from MemoryConnector.named_store(self.location).sorted_records(
+            RecordKind.MEMBERSHIP, RecordKind.GUARDIANSHIP)
+'''
+
+_ONE_SIDED_TESTS = '''
+import uuid
+from ent_migrate.connectors.memory import MemoryConnector
+from ent_migrate.kit import Harness, kit_tests
+
+
+class SinkHarness(Harness):
+    name = "kitsink"
+
+    def target_spec(self, tmp_path):
+        return f"kitsink:{tmp_path}"
+
+
+class TapHarness(Harness):
+    name = "kittap"
+
+    def source_spec(self, dataset, tmp_path):
+        label = uuid.uuid4().hex
+        for record in dataset.records:
+            MemoryConnector.named_store(label).put(record)
+        return f"kittap:{label}"
+
+
+TestSink = kit_tests(SinkHarness)
+TestTap = kit_tests(TapHarness)
+'''
+
+
+def test_one_sided_connectors_get_their_tests_and_memory_as_the_other_side(pytester: pytest.Pytester) -> None:
+    # A real distribution on the inner run's sys.path registers the two connectors.
+    info = pytester.path / "kit_sides-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: kit_sides\nVersion: 0.1\n", encoding="utf-8")
+    (info / "entry_points.txt").write_text(
+        "[ent_migrate.connectors]\nkitsink = kit_sides:Sink\nkittap = kit_sides:Tap\n", encoding="utf-8"
+    )
+    pytester.makepyfile(kit_sides=_ONE_SIDED, test_sides=_ONE_SIDED_TESTS)
+    result = pytester.runpytest_subprocess("-v", "-p", "no:cacheprovider")
+    out = result.stdout.str()
+    sink = [line for line in out.splitlines() if "::TestSink::" in line]
+    tap = [line for line in out.splitlines() if "::TestTap::" in line]
+    assert sink
+    assert tap
+    assert all("PASSED" in line for line in sink + tap), out
+    assert not any("test_source_" in line for line in sink)  # no source role, no source tests
+    assert not any("test_target_delete" in line for line in sink)  # delete not declared
+    assert any("test_round_trip[siblings]" in line for line in sink)
+    assert not any("test_target_" in line for line in tap)
+    assert any("test_round_trip[siblings]" in line for line in tap)
+    assert not any("[mail" in line or "documents" in line for line in tap)  # cases it cannot carry
+    result.assert_outcomes(passed=len(sink) + len(tap))

@@ -25,7 +25,15 @@ where every part is normalised (NFC, case, accents, apostrophes, hyphens and spa
 Group codes are the ``Identifiant classe`` when the export has it, otherwise the class label.
 
 Guardians are linked to pupils by normalised (family or usage name, first name, class) only: no
-match is ``link.unresolved``, several matches ``link.ambiguous`` — never a guess.
+match is ``link.unresolved``, several matches ``link.ambiguous`` — never a guess. A pupil with no
+class ("non répartis") has no membership and is found by an empty child class.
+
+Problems (counted, with ``file:line``): ``encoding.unsupported`` (line skipped), ``file.unknown``,
+``record.missing-field`` (no names: record skipped; no birth date: kept without it),
+``date.invalid`` (dd/mm/yyyy or yyyy-mm-dd only), ``ine.missing`` (INE column present but empty),
+``ine.duplicate`` and ``record.invalid`` (the same pupil twice: later row skipped),
+``guardian.orphan`` (a guardian row with no child), ``link.unresolved`` / ``link.ambiguous``.
+Each file is streamed line by line; only compact indexes (ids, normalised link keys) are kept.
 """
 
 from __future__ import annotations

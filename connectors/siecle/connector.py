@@ -19,10 +19,16 @@ Deliberate, counted handling (never silent):
 * ``pupil.left`` (non-empty ``DATE_SORTIE``), ``pupil.not-arrived`` (no ``ID_NATIONAL``),
   ``pupil.inactive`` (division ``Inactifs``), ``ine.duplicate`` (second pupil with an INE): the pupil
   is not migrated, nor are its links; a guardian whose pupils are all excluded is not migrated.
-* ``pupil.no-class``: a pupil in groups but no division is migrated with its group memberships.
+* ``pupil.no-class``: a pupil in groups but no division (or in no structure at all) is migrated
+  with its group memberships.
 * ``ref.dangling``: a link to a pupil, person or teacher no file holds, or (when STS defines the
   divisions and groups) a pupil in a class STS does not define; the link is dropped.
 * ``guardian.orphan``: a person no ``RESPONSABLE_ELEVE`` names; not migrated.
+* ``record.missing-field``: a person without last name or first name is not migrated, nor its links;
+  a pupil without birth date is migrated without it.
+* ``record.invalid``: a PERSONNE_ID or INDIVIDU ID equal to a migrated pupil's ELEVE_ID (or an
+  INDIVIDU ID equal to a PERSONNE_ID): three separate numberings become one id space, so the later
+  kind is refused with its links rather than merged with another person.
 
 Streaming: one index pass keeps only compact maps (ids → status codes and class codes); each reader
 then streams the files again. STRUCTURES may come before or after ELEVES.

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -40,6 +41,7 @@ class RetryPolicy:
     initial: float = 0.05  # seconds
     maximum: float = 30.0  # cap of one wait, Retry-After included
     budget: float = 300.0  # total seconds one operation may spend retrying
+    sleep: Callable[[float], None] = time.sleep  # replaceable so a test can see the waits
 
 
 @dataclasses.dataclass
@@ -197,6 +199,7 @@ def _send(ctx: PipelineContext, row: Row[Any], key: str, policy: RetryPolicy) ->
         retry=tenacity.retry_if_exception_type(_RETRYABLE),
         wait=_wait(policy),
         stop=tenacity.stop_after_attempt(policy.attempts) | tenacity.stop_after_delay(policy.budget),
+        sleep=policy.sleep,
         reraise=True,
     )
     attempts = 0

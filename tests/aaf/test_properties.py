@@ -6,13 +6,14 @@ import datetime as dt
 import tempfile
 from pathlib import Path
 
-from hypothesis import given, settings
+import pytest
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ent_migrate.connectors.aaf.values import KINSHIP_OLD_TO_NEW, kinship_code, split_dollar
 from ent_migrate.fixtures.aaf_writer import aaf_projection, write_aaf
 from ent_migrate.model import Person, Profile, Structure
-from tests.aaf.helpers import read_all
+from tests.aaf.helpers import document, etab, guardian, pupil, read_all, staff, write_bundle
 
 # XML 1.0 cannot carry most control characters, and parsers turn \r into \n: real names have neither.
 TEXT = st.text(st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters="\r"), min_size=1, max_size=30)
@@ -49,3 +50,44 @@ def test_split_dollar_with_a_prefix(parts: list[str]) -> None:
 def test_kinship_codes() -> None:
     assert [kinship_code(c) for c in ("1", "2", "10", "20", " 3 ", "")] == ["20", "10", "10", "20", "50", None]
     assert set(KINSHIP_OLD_TO_NEW.values()) <= {"10", "20", "39", "50", "51", "70", "90"}
+
+
+_VALID = document([etab(), guardian("500"), pupil("100", parents=["500$10$0$1$0$0"]), staff("900", ["10$ENS$X$L1$Y"])])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_mutated_files_never_raise(data: st.DataObject, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Flipped bytes, insertions and truncations give problems, never an exception."""
+    raw = bytearray(_VALID)
+    for _ in range(data.draw(st.integers(1, 4))):
+        position = data.draw(st.integers(0, len(raw) - 1))
+        action = data.draw(st.sampled_from(["flip", "insert", "cut"]))
+        if action == "flip":
+            raw[position] = data.draw(st.integers(0, 255))
+        elif action == "insert":
+            raw[position:position] = data.draw(st.sampled_from([b"&", b"<", b"$", b"&eacute;", b"<!ENTITY", b"\xff"]))
+        else:
+            del raw[position:]
+            break
+    folder = tmp_path_factory.mktemp("fuzz")
+    (folder / "ENT2D_Complet_20240916_Eleve_0000.xml").write_bytes(bytes(raw))
+    records, problems = read_all(folder)
+    assert isinstance(records, list)
+    assert all(isinstance(p["code"], str) for p in problems)
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=st.lists(st.text(st.sampled_from("$0123456789ABab -/"), max_size=20), max_size=4))
+def test_any_dollar_values_never_raise(values: list[str]) -> None:
+    attrs = {
+        "ENTElevePersRelEleve": values,
+        "ENTEleveClasses": values,
+        "ENTPersonClasses": values,
+        "ENTEleveAutoriteParentale": values,
+        "ENTPersonDateNaissance": values[0] if values else "",
+    }
+    files = {"EtabEducNat": document([etab()]), "Eleve": document([pupil("100", **attrs)])}
+    with tempfile.TemporaryDirectory() as folder:
+        records, _problems = read_all(write_bundle(Path(folder), files))
+    assert any(isinstance(r, Person) for r in records)  # the pupil is always kept
