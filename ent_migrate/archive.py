@@ -29,7 +29,9 @@ API::
   A member that yields more (or fewer) bytes than its header declared is refused too.
 - tar members go through PEP 706's ``tarfile.data_filter`` (Python ≥ 3.11.4 required) on top of the
   checks above; links are refused outright rather than filtered.
-- Unsafe → :class:`ent_migrate.errors.UnsafeArchiveError` whose ``where`` is ``archive:member``.
+- Unsafe → :class:`ent_migrate.errors.UnsafeArchiveError` whose ``where`` is ``archive:member``
+  (or just ``archive``). So is any failure of the stdlib parsers on broken bytes (fuzz-tested): a
+  caller never sees a raw ``BadZipFile``, ``EOFError`` or ``struct.error``.
   Lenient mode (``on_problem=problems.add``, any callable taking ``code, where, detail`` keywords): an
   unsafe member is skipped and reported with code ``archive.unsafe-member``; a cap on the whole archive
   (count, total size) stops the listing after a report. A cap broken *while reading* always raises,
@@ -46,13 +48,12 @@ import re
 import stat
 import tarfile
 import zipfile
-import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Protocol
 
-from ent_migrate.errors import InputError, UnsafeArchiveError
+from ent_migrate.errors import EntMigrateError, InputError, UnsafeArchiveError
 
 __all__ = ["Archive", "Limits", "Member", "ProblemSink", "check_member_name", "extract_all", "iter_members"]
 
@@ -118,6 +119,12 @@ def check_member_name(raw: str) -> str:
     return name
 
 
+#: Parsers of hostile bytes (zipfile, tarfile, gzip, zlib) fail in many ways — BadZipFile, EOFError,
+#: struct.error, IndexError, NotImplementedError... Any exception from them that is not already ours
+#: means "this member or archive cannot be read safely"; ours (EntMigrateError) pass through unchanged.
+_READ_ERRORS = (Exception,)
+
+
 class _State:
     """Bytes really produced per member (high-water mark, so re-opening does not double count)."""
 
@@ -160,9 +167,11 @@ class _Guard(io.RawIOBase):
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]  # typeshed wants a Buffer
         try:
             data = self._inner.read(len(buffer))
-        except (zipfile.BadZipFile, zlib.error, EOFError, tarfile.TarError, OSError) as exc:
+        except EntMigrateError:
+            raise
+        except _READ_ERRORS as exc:
             # zipfile raises on a bad CRC or a truncated stream: a header that lies ends up here.
-            raise self._fail(f"member cannot be read safely ({type(exc).__name__}: {exc})") from None
+            raise self._fail(f"member cannot be read safely ({type(exc).__name__})") from None
         count = len(data)
         buffer[:count] = data
         self._produced += count
@@ -203,7 +212,7 @@ class Archive:
         self._tar: tarfile.TarFile | None = None
         self._declared_total = 0
         try:
-            if self.path.is_dir() and not self.path.is_symlink():
+            if self.path.is_dir():  # the root may be a link the user chose; members are never followed
                 self._scan_directory()
             elif not self.path.exists():
                 raise InputError("no such file or directory", where=str(self.path))
@@ -215,6 +224,14 @@ class Archive:
                 raise InputError("not a directory, a zip or a tar archive", where=str(self.path))
         except _Stop:
             pass
+        except EntMigrateError:
+            self.close()
+            raise
+        except _READ_ERRORS as exc:  # e.g. is_tarfile() on a broken gzip, zipfile on a broken extra field
+            self.close()
+            raise UnsafeArchiveError(
+                f"archive cannot be read safely ({type(exc).__name__})", where=self.label
+            ) from None
         except BaseException:
             self.close()
             raise
@@ -304,8 +321,16 @@ class Archive:
         state = self._state
 
         def opener() -> IO[bytes]:
-            guard = _Guard(raw_open(), name, size, compressed, state)
-            return io.BufferedReader(guard, buffer_size=_CHUNK)
+            try:
+                inner = raw_open()
+            except EntMigrateError:
+                raise
+            except _READ_ERRORS as exc:
+                # a local header that contradicts the directory, an unknown compression method...
+                raise UnsafeArchiveError(
+                    f"member cannot be opened safely ({type(exc).__name__})", where=f"{state.label}:{name}"
+                ) from None
+            return io.BufferedReader(_Guard(inner, name, size, compressed, state), buffer_size=_CHUNK)
 
         self._members[name] = Member(name=name, size=size, compressed_size=compressed, _opener=opener)
 
@@ -326,7 +351,12 @@ class Archive:
                 elif entry.is_dir(follow_symlinks=False):
                     subfolders.append((Path(entry.path), raw + "/"))
                 elif entry.is_file(follow_symlinks=False):
-                    size = entry.stat(follow_symlinks=False).st_size
+                    info = entry.stat(follow_symlinks=False)
+                    if info.st_nlink > 1:
+                        # another name for a file that may live outside the folder (a planted /etc file)
+                        self._refuse(raw, "hard link (the file has other names)")
+                        continue
+                    size = info.st_size
                     name = self._admit(raw, size, None)
                     if name is not None:
                         self._add(name, size, None, _file_opener(Path(entry.path)))
@@ -341,8 +371,8 @@ class Archive:
         try:
             self._zip = archive = zipfile.ZipFile(self.path)
             infos = archive.infolist()
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
-            raise UnsafeArchiveError(f"not a readable zip ({exc})", where=self.label) from None
+        except _READ_ERRORS as exc:
+            raise UnsafeArchiveError(f"not a readable zip ({type(exc).__name__})", where=self.label) from None
         if len(infos) > self.limits.max_members:
             self._stop("*", f"more members than the cap ({self.limits.max_members})")
         for info in infos:
@@ -372,8 +402,8 @@ class Archive:
             raise UnsafeArchiveError("this Python has no PEP 706 tar filter; use 3.11.4 or later", where=self.label)
         try:
             self._tar = archive = tarfile.open(self.path, mode="r:*")  # noqa: SIM115  # closed by close()
-        except (tarfile.TarError, OSError, EOFError) as exc:
-            raise UnsafeArchiveError(f"not a readable tar ({exc})", where=self.label) from None
+        except _READ_ERRORS as exc:
+            raise UnsafeArchiveError(f"not a readable tar ({type(exc).__name__})", where=self.label) from None
         compressed_total = max(self.path.stat().st_size, 1)
         count = 0
         try:
@@ -382,8 +412,10 @@ class Archive:
                 if count > self.limits.max_members:
                     self._stop(info.name, f"more members than the cap ({self.limits.max_members})")
                 self._scan_tar_member(archive, info, compressed_total)
-        except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
-            raise UnsafeArchiveError(f"tar cannot be read safely ({exc})", where=self.label) from None
+        except (EntMigrateError, _Stop):
+            raise
+        except _READ_ERRORS as exc:
+            raise UnsafeArchiveError(f"tar cannot be read safely ({type(exc).__name__})", where=self.label) from None
 
     def _scan_tar_member(self, archive: tarfile.TarFile, info: tarfile.TarInfo, compressed_total: int) -> None:
         raw = info.name

@@ -74,6 +74,7 @@ def main(out: Path = Path("demo-out"), accounts: int = 5000, seed: int = 2026) -
     key.chmod(0o600)
     config = out / "ent-migrate.toml"
     config.write_text(CONFIG.format(state=out / "state.db"))
+    (out / "vendor-b").mkdir()  # vendor B starts empty: an empty folder is an empty package
     os.environ.setdefault("CI", "1")  # no progress bars in the demo's captured output
     _step(f"Generate a district of about {accounts} accounts as vendor A's reversibility package",
           "fixtures", "generate", "--accounts", str(accounts), "--seed", str(seed), "--out", str(out / "vendor-a"))

@@ -13,7 +13,9 @@ What it guarantees:
 
 * **Flat memory.** lxml's pull parser is fed 1 MiB chunks; each yielded element is cleared and its
   previous siblings are deleted as soon as the caller asks for the next one. Do not keep references
-  to a yielded element (or its children) after that: copy the values you need.
+  to a yielded element (or its children) after that: copy the values you need. Do not ask for a tag
+  *and* one of its descendants' tags: the descendant is yielded (then cleared) before its ancestor.
+  Memory is bounded by the largest record plus one chunk, whatever the file size.
 * **Nothing expanded, nothing fetched.** The parser runs with ``resolve_entities=False,
   no_network=True, load_dtd=False, huge_tree=False``. Before parsing, the prolog is sniffed: a
   DOCTYPE with an external identifier only (``<!DOCTYPE ficAlimMENESR SYSTEM "ficAlimMENESR.dtd">``)
@@ -68,7 +70,9 @@ _HTML_ENTITIES: dict[bytes, bytes] = {
     for name, text in html.entities.html5.items()
     if name.endswith(";")
 }
-_ENTITY_RE = re.compile(rb"&([A-Za-z][A-Za-z0-9._-]{0,63});")
+# Any would-be entity name (XML names may hold non-ASCII letters): an undefined one must be caught here,
+# since behind a DOCTYPE lxml would silently turn it into an empty node and lose that part of the value.
+_ENTITY_RE = re.compile(rb"&([^\s&;<>#\"']{1,64});")
 _MAX_ENTITY = 66  # "&" + 64 name bytes + ";": a longer "&..." tail is not an entity split by a chunk
 
 _BOMS = (

@@ -7,16 +7,17 @@ import os
 import posixpath
 import stat
 import tarfile
+import tempfile
 import warnings
 import zipfile
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ent_migrate.archive import Archive, Limits, Member, check_member_name, extract_all, iter_members
-from ent_migrate.errors import UnsafeArchiveError
+from ent_migrate.errors import InputError, UnsafeArchiveError
 from ent_migrate.problems import Problems
 
 SMALL = Limits(max_members=10, max_member_size=4 << 20, max_total_size=8 << 20, max_ratio=50, ratio_min_size=1 << 16)
@@ -202,7 +203,7 @@ def test_tar_duplicates_and_bomb(tmp_path: Path) -> None:
 # -- directories --------------------------------------------------------------------------------------
 
 
-def test_directory_symlink_and_fifo_are_refused(tmp_path: Path) -> None:
+def test_directory_links_and_fifo_are_refused(tmp_path: Path) -> None:
     folder = tmp_path / "dir"
     folder.mkdir()
     (folder / "ok.txt").write_bytes(b"ok")
@@ -214,6 +215,11 @@ def test_directory_symlink_and_fifo_are_refused(tmp_path: Path) -> None:
     with pytest.raises(UnsafeArchiveError, match=r"dir:sub: symbolic link"):
         read_all(folder)
     (folder / "sub").unlink()
+    (tmp_path / "outside.txt").write_bytes(b"secret")
+    os.link(tmp_path / "outside.txt", folder / "hard")
+    with pytest.raises(UnsafeArchiveError, match=r"dir:hard: hard link"):
+        read_all(folder)
+    (folder / "hard").unlink()
     os.mkfifo(folder / "pipe")
     with pytest.raises(UnsafeArchiveError, match=r"dir:pipe: not a regular file"):
         read_all(folder)
@@ -266,3 +272,51 @@ def _re(text: str) -> str:
     import re
 
     return re.escape(text)
+
+
+_VALID_ZIP = io.BytesIO()
+with zipfile.ZipFile(_VALID_ZIP, "w", compression=zipfile.ZIP_DEFLATED) as _archive:
+    _archive.writestr("a.txt", b"alpha " * 50)
+    _archive.writestr("sub/b.bin", bytes(range(256)) * 4)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, len(_VALID_ZIP.getvalue()) - 1), st.integers(0, 255)), max_size=4))
+def test_corrupted_zip_gives_a_clear_error_never_a_traceback(edits: list[tuple[int, int]]) -> None:
+    data = bytearray(_VALID_ZIP.getvalue())
+    for position, value in edits:
+        data[position] = value
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "fuzz.zip"
+        path.write_bytes(bytes(data))
+        message = ""
+        try:
+            read_all(path)
+        except InputError as exc:  # UnsafeArchiveError included; anything else fails the test
+            message = str(exc)
+        assert message == "" or "fuzz.zip" in message
+
+
+_VALID_TGZ = io.BytesIO()
+with tarfile.open(fileobj=_VALID_TGZ, mode="w:gz") as _tar:
+    for _name, _data in (("a.txt", b"alpha " * 50), ("sub/b.bin", bytes(range(256)) * 4)):
+        _info = tarfile.TarInfo(_name)
+        _info.size = len(_data)
+        _tar.addfile(_info, io.BytesIO(_data))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, len(_VALID_TGZ.getvalue()) - 1), st.integers(0, 255)), max_size=4))
+def test_corrupted_tgz_gives_a_clear_error_never_a_traceback(edits: list[tuple[int, int]]) -> None:
+    data = bytearray(_VALID_TGZ.getvalue())
+    for position, value in edits:
+        data[position] = value
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "fuzz.tgz"
+        path.write_bytes(bytes(data))
+        message = ""
+        try:
+            read_all(path)
+        except InputError as exc:  # UnsafeArchiveError included; anything else fails the test
+            message = str(exc)
+        assert message == "" or "fuzz.tgz" in message

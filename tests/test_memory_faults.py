@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ent_migrate.connectors.memory import MemoryConnector
 from ent_migrate.contract import Action, Capability, Operation
@@ -145,3 +147,34 @@ def test_persist_replays_in_a_new_process(tmp_path: Path) -> None:
     assert {k: [tuple(x) for x in v] for k, v in replayed.items() if k != "disabled"} == expected
     assert replayed["disabled"] == [person.key]
     assert ops[-1].key not in {key for key, _ in expected["relations"]}
+
+
+def _apply_with_retries(connector: MemoryConnector, ops: list[Operation]) -> set[str]:
+    """Apply like the pipeline: retry transient errors, give up on terminal ones (returned)."""
+    failed = set()
+    for op in ops:
+        for _attempt in range(200):
+            try:
+                connector.write(op)
+                break
+            except TransientError:
+                continue
+            except TerminalError:
+                failed.add(op.op_id)
+                break
+    return failed
+
+
+@settings(max_examples=25, deadline=None)
+@given(cut=st.integers(min_value=0, max_value=len(OPS)), seed=st.integers(min_value=0, max_value=10_000))
+def test_an_interrupted_then_resumed_run_with_faults_equals_one_full_run(cut: int, seed: int) -> None:
+    options = {"transient_error": 0.3, "timeout": 0.2, "terminal_error": 0.1, "seed": seed}
+    MemoryConnector.reset()
+    _apply_with_retries(MemoryConnector("resumed", options), OPS[:cut])
+    failed_resumed = _apply_with_retries(MemoryConnector("resumed", options), OPS)  # a new process resumes
+    failed_full = _apply_with_retries(MemoryConnector("full", options), OPS)
+    assert failed_resumed == failed_full
+    resumed = MemoryConnector.named_store("resumed").records[RecordKind.GROUP]
+    full = MemoryConnector.named_store("full").records[RecordKind.GROUP]
+    assert resumed == full
+    assert len(full) == len(OPS) - len(failed_full)

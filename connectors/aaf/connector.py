@@ -19,7 +19,8 @@ A location is one bundle (full or delta). Every ``read_*`` streams the whole bun
 pass; only small indexes are kept) and leaves the problems of that pass in :attr:`problems`.
 
 Delta bundles: a ``modifyRequest`` is read like an ``addRequest`` whose listed attributes carry their
-full new value sets (operation="replace"), so the links it lists *replace* the entity's links; a
+full new value sets (operation="replace"), so the links it lists *replace* the entity's links; one
+that lists no name attribute yields only the links it lists (never a person with blank names); a
 ``deleteRequest`` is never applied — it is counted and listed as ``delete.not-applied``: a delta
 never deletes silently. (No ``read_changes``: turning a delta into deletions of links needs the
 previous state, which is the pipeline's state store, not this reader.)

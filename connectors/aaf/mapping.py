@@ -65,6 +65,8 @@ _TEACHER_PLAIN_LINKS = (
     ("ENTPersonClasses", GroupKind.CLASS),
     ("ENTPersonGroupes", GroupKind.GROUP),
 )
+#: a modifyRequest listing none of these carries no identity: only the links it lists are read
+_IDENTITY_ATTRS = ("sn", "ENTPersonNom", "givenName", "ENTPersonPrenom")
 _LEGACY_PARENTS = (("ENTElevePere", "20"), ("ENTEleveMere", "10"), ("ENTEleveParents", None))
 
 
@@ -186,6 +188,25 @@ class Mapper:
         if not pid:
             self._problem("record.missing-field", entry, "ENTPersonJointure")
             return
+        if entry.category == "PersRelEleve":
+            self.guardians.add(pid)
+            self.guardian_where[CompactIds.hash(pid)] = entry.where
+        functions: list[Function] = []
+        codes: set[str] = set()
+        if entry.category == "PersEducNat":
+            functions, codes = self._functions(entry, pid)
+        # A delta's modifyRequest may list only the attributes that changed (a class, a phone number):
+        # without the identity attributes it describes links, not a person to overwrite with blanks.
+        if not (entry.op == "modify" and not any(name in entry.attrs for name in _IDENTITY_ATTRS)):
+            yield self._identity(entry, pid, codes)
+        yield from functions
+        if entry.category == "Eleve":
+            yield from self._memberships(entry, pid, _PUPIL_LINKS, subject_field=False)
+            yield from self._guardianships(entry, pid)
+        elif entry.category == "PersEducNat":
+            yield from self._teacher_memberships(entry, pid)
+
+    def _identity(self, entry: Entry, pid: str, codes: set[str]) -> Person:
         profile = _PROFILES[entry.category]
         last = entry.first("sn", "ENTPersonNom")
         first = entry.first("givenName", "ENTPersonPrenom")
@@ -215,16 +236,11 @@ class Mapper:
         if profile is Profile.STUDENT:
             ine = entry.first("ENTEleveINE").strip().upper() or None
             self._check_ine(entry, pid, ine)
-        functions: list[Function] = []
         if entry.category == "PersEducNat":
-            functions, codes = self._functions(entry, pid)
             teaching = entry.first("ENTPersonCategorieEnseignant").strip().upper() == "O"
             if codes & TEACHING_FUNCTIONS or (not codes and teaching):
                 profile = Profile.TEACHER
-        if profile is Profile.GUARDIAN:
-            self.guardians.add(pid)
-            self.guardian_where[CompactIds.hash(pid)] = entry.where
-        yield Person(
+        return Person(
             id=pid,
             profile=profile,
             last_name=last,
@@ -236,12 +252,6 @@ class Mapper:
             other_first_names=tuple(entry.values("ENTPersonAutresPrenoms")),
             civility=entry.first("personalTitle", "ENTPersonCivilite") or None,
         )
-        yield from functions
-        if profile is Profile.STUDENT:
-            yield from self._memberships(entry, pid, _PUPIL_LINKS, subject_field=False)
-            yield from self._guardianships(entry, pid)
-        elif entry.category == "PersEducNat":
-            yield from self._teacher_memberships(entry, pid)
 
     def _check_ine(self, entry: Entry, pid: str, ine: str | None) -> None:
         if ine is None:

@@ -146,6 +146,9 @@ class OndeConnector(Connector):
             )
         if not _UAI.match(uai):
             raise ConfigError(f"onde option uai must be 7 digits and a letter, not {uai!r}")
+        expected = str(self.options.get("expect_uai") or "").strip().upper()
+        if expected and expected != uai:
+            raise ConfigError(f"onde options uai ({uai}) and expect_uai ({expected}) name two different schools")
         self.uai = uai
         self.id_prefix = str(self.options.get("id_prefix") or "")
         self.encoding: str | None = self.options.get("encoding") or None

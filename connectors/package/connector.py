@@ -128,7 +128,6 @@ class PackageConnector(Connector):
             if self.durable:
                 fsync_dir(self.root.parent)
             shutil.rmtree(trash)
-        if self.is_zip:
             self._clear_litter()
 
     def start(self) -> None:

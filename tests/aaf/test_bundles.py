@@ -100,3 +100,12 @@ def test_orphan_guardians_are_normal_in_a_delta(tmp_path: Path) -> None:
     records, problems = read_all(delta)
     assert problems == []
     assert [r.id for r in records if isinstance(r, Person)] == ["500"]
+
+
+def test_partial_modify_gives_links_not_a_blank_person(tmp_path: Path) -> None:
+    # A modifyRequest listing only ENTEleveClasses: the class link is read; no person with empty names.
+    modify = request("Eleve", "100", {"ENTPersonJointure": "100", "ENTEleveClasses": "10$6B"}, op="modifyRequest")
+    delta = write_bundle(tmp_path / "delta", {"Eleve": document([modify])}, kind="Delta")
+    records, problems = read_all(delta, known_structures={"10": "0350001A"})
+    assert problems == []
+    assert records == [Membership(person_id="100", uai="0350001A", group_code="6B")]

@@ -238,3 +238,10 @@ def test_memory_is_released_as_it_goes() -> None:
         sizes.append(len(parent))
     assert len(sizes) == 1000
     assert max(sizes) <= 10
+
+
+def test_undefined_non_ascii_entity_behind_a_doctype_is_not_lost() -> None:
+    data = DECL + DOCTYPE + "<r><value>a&été;b</value></r>".encode()
+    values, problems = read(data)
+    assert values == [("a&été;b", 3)]
+    assert problems.count("xml.entity-undefined") == 1

@@ -66,11 +66,13 @@ def test_samples_read_with_no_problem() -> None:
     records = read_all(connector)
     assert connector.problems.to_list() == []
     counts = by_type(records)
-    # 247 pupils + 466 guardian rows (merged when names and address agree) + 14 teacher rows
+    # 247 pupils, 469 guardian rows (two parents listed twice with the same address: 467 people),
+    # 14 teachers
     pupils = [r for r in records if isinstance(r, Person) and r.profile is Profile.STUDENT]
     teachers = [r for r in records if isinstance(r, Person) and r.profile is Profile.TEACHER]
     assert len(pupils) == 247
     assert len(teachers) == 14
+    assert sum(1 for r in records if isinstance(r, Person) and r.profile is Profile.GUARDIAN) == 467
     assert counts["Structure"] == 1
     assert counts["Group"] == 10  # TPS, PS, MS, GS, CP, CE1, CE2, CM1, CM2, CLIS
     assert counts["Guardianship"] == 491  # every child link of the guardian file resolves
@@ -104,6 +106,8 @@ def test_missing_uai_is_a_config_error() -> None:
         OndeConnector(str(SAMPLES), {})
     with pytest.raises(ConfigError, match="7 digits"):
         OndeConnector(str(SAMPLES), {"uai": "12345"})
+    with pytest.raises(ConfigError, match="two different schools"):
+        OndeConnector(str(SAMPLES), {"uai": UAI, "expect_uai": "0610002B"})
 
 
 def test_missing_location_is_an_input_error(tmp_path: Path) -> None:
@@ -313,3 +317,11 @@ def test_derived_id_ignores_case_accents_and_punctuation(last: str, first: str) 
 
     assert derived_id(UAI, "teacher", last, first) == derived_id(UAI, "teacher", shout(last), shout(first))
     assert derived_id(UAI, "teacher", last, first) != derived_id(UAI, "guardian", last, first)
+
+
+def test_quoted_newlines_keep_line_numbers(tmp_path: Path) -> None:
+    multi = '"UN";;"Anne";"01/09/2017";"F";"1234567890A";"1 rue\r\nbâtiment B";;;;"C2";"CP";"CP";"CP";""'
+    write(tmp_path, "p.csv", [PUPILS_ONDE, multi, pupil_row("DEUX", "Bea", "99/99/2017", "1234567890B", "CP")])
+    connector = OndeConnector(str(tmp_path), {"uai": UAI})
+    assert len([r for r in connector.read_accounts() if isinstance(r, Person)]) == 2
+    assert examples(connector, "date.invalid") == ["p.csv:4"]  # the first record spans lines 2-3

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import shutil
 import stat
+import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ent_migrate.connectors.package import PackageConnector
 from ent_migrate.contract import DATA_CAPABILITIES
@@ -272,3 +275,31 @@ def test_a_listed_file_outside_the_format_is_reported_not_refused(package: Path)
     assert len(list(connector.read_accounts())) == 5
     assert connector.problems.count("file.unknown") == 1
     connector.close()
+
+
+_SMALL_ZIP: list[bytes] = []
+
+
+def _small_zip() -> bytes:
+    if not _SMALL_ZIP:
+        with tempfile.TemporaryDirectory() as folder:
+            write(district()[:4] + district()[10:11], Path(folder) / "p.zip")
+            _SMALL_ZIP.append((Path(folder) / "p.zip").read_bytes())
+    return _SMALL_ZIP[0]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)), min_size=1, max_size=3))
+def test_any_corrupted_package_zip_is_refused_cleanly(edits: list[tuple[float, int]]) -> None:
+    data = bytearray(_small_zip())
+    for where, value in edits:
+        data[int(where * len(data))] = value
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "fuzz.zip"
+        path.write_bytes(bytes(data))
+        message = ""
+        try:
+            _read_all(path)
+        except InputError as exc:  # anything else (a traceback) fails the test
+            message = str(exc)
+        assert message == "" or message.startswith(("fuzz.zip", str(path)))

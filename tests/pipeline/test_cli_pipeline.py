@@ -72,7 +72,8 @@ def test_plan_apply_verify_status_report(config: Path, tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr
     first = json.loads((report_dir / "verify-report.json").read_text())
     second = json.loads((tmp_path / "again" / "verify-report.json").read_text())
-    assert first["counts"] == second["counts"] and first["lists"] == second["lists"]
+    assert first["counts"] == second["counts"]
+    assert first["lists"] == second["lists"]
     # no personal data in any report file
     for path in [*report_dir.iterdir(), *(tmp_path / "again").iterdir()]:
         text = path.read_text(encoding="utf-8-sig")
@@ -107,7 +108,8 @@ def test_threshold_exit_1_names_it_and_how_to_raise_it(config: Path, tmp_path: P
             fh.write(json.dumps({"op": "delete", "kind": "person", "key": f"g{i}"}) + "\n")
     result = cli("-c", str(config), "plan")
     assert result.returncode == 1
-    assert "max_deletions = 3" in result.stderr and "--max-deletions 10" in result.stderr
+    assert "max_deletions = 3" in result.stderr
+    assert "--max-deletions 10" in result.stderr
     assert cli("-c", str(config), "plan", "--max-deletions", "10").returncode == 0
 
 

@@ -50,7 +50,7 @@ def _cli(config: Path, *args: str) -> subprocess.Popen[bytes]:
 
 def _run_to_end(config: Path) -> None:
     proc = _cli(config, "run", "--json")
-    out, err = proc.communicate(timeout=300)
+    _out, err = proc.communicate(timeout=300)
     assert proc.returncode in (0, 1), err.decode()
 
 

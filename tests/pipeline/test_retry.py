@@ -38,9 +38,11 @@ def test_retry_after_is_honoured(tmp_path: Path) -> None:
     seen = _flaky(ctx, failures=2, retry_after=3.0)
     waits: list[float] = []
     result = apply(ctx, run_id, RetryPolicy(sleep=waits.append, maximum=10.0))
-    assert result.failed == 0 and result.done == len(seen)
+    assert result.failed == 0
+    assert result.done == len(seen)
     assert result.retries == 2 * len(seen)
-    assert waits and all(3.0 <= w <= 10.0 for w in waits)
+    assert waits
+    assert all(3.0 <= w <= 10.0 for w in waits)
 
 
 def test_retry_after_is_capped_and_backoff_grows(tmp_path: Path) -> None:
@@ -51,7 +53,8 @@ def test_retry_after_is_capped_and_backoff_grows(tmp_path: Path) -> None:
     _flaky(ctx, failures=1, retry_after=3600.0)
     waits: list[float] = []
     apply(ctx, run_id, RetryPolicy(sleep=waits.append, maximum=5.0))
-    assert waits and max(waits) <= 5.0
+    assert waits
+    assert max(waits) <= 5.0
 
 
 def test_budget_spent_fails_the_item_with_the_reason(tmp_path: Path) -> None:
@@ -62,7 +65,8 @@ def test_budget_spent_fails_the_item_with_the_reason(tmp_path: Path) -> None:
     seen = _flaky(ctx, failures=100, retry_after=None)
     waits: list[float] = []
     result = apply(ctx, run_id, RetryPolicy(attempts=4, sleep=waits.append))
-    assert result.done == 0 and result.failed == len(seen)
+    assert result.done == 0
+    assert result.failed == len(seen)
     assert all(n == 4 for n in seen.values())
     # exponential backoff with jitter: waits stay under initial * 2**attempt
     assert all(0 <= w <= 0.05 * 2**4 for w in waits)

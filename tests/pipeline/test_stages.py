@@ -26,12 +26,14 @@ def test_run_migrates_every_item_and_verifies_all_same(tmp_path: Path) -> None:
     ctx = context(tmp_path)
     out = do_run(ctx)
     assert out["plan"]["actions"]["create"] == n
-    assert out["apply"]["done"] == n and out["apply"]["failed"] == 0
+    assert out["apply"]["done"] == n
+    assert out["apply"]["failed"] == 0
     assert out["verify"]["marks"] == {"=": n, "+": 0, "-": 0, "*": 0, "!": 0}
     target = MemoryConnector.named_store("dst")
     # every person got a login, built from the names, ASCII, unique
     logins = [r.login for r in target.records[RecordKind.PERSON].values() if isinstance(r, Person)]
-    assert all(logins) and len(set(logins)) == len(logins)
+    assert all(logins)
+    assert len(set(logins)) == len(logins)
     assert "anais.le-goff-nunez" in logins
     assert any(login.startswith("eleve1.ndiaye") for login in logins)
     # blobs arrived byte-exact
@@ -128,7 +130,7 @@ def test_percentage_thresholds(tmp_path: Path) -> None:
     fill(src, district())
     db = engine(tmp_path)
     do_run(context(tmp_path, db=db))
-    for key, record in list(src.records[RecordKind.PERSON].items()):
+    for _key, record in list(src.records[RecordKind.PERSON].items()):
         assert isinstance(record, Person)
         src.put(dataclasses.replace(record, civility="M."))
     ctx = context(tmp_path, db=db, safety={"max_updates_pct": 10})
@@ -171,7 +173,8 @@ def test_max_ops_stops_cleanly_and_resumes(tmp_path: Path) -> None:
     db = engine(tmp_path)
     ctx = context(tmp_path, db=db)
     first = do_run(ctx, max_ops=10)
-    assert first["apply"]["sent"] == 10 and "verify" not in first
+    assert first["apply"]["sent"] == 10
+    assert "verify" not in first
     assert first["apply"]["pending"] == _source_size() - 10
     assert MemoryConnector.named_store("dst").writes == 10
     second = do_run(context(tmp_path, db=db))

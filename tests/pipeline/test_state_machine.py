@@ -99,7 +99,8 @@ class MigrationMachine(RuleBasedStateMachine):
         out = do_run(self._ctx())
         assert out["apply"]["failed"] == 0
         marks = out["verify"]["marks"]
-        assert marks["="] > 0 and all(n == 0 for m, n in marks.items() if m != "=")
+        assert marks["="] > 0
+        assert all(n == 0 for m, n in marks.items() if m != "=")
         self.finished = True
         # a second run changes nothing
         dst = MemoryConnector.named_store("dst")
@@ -122,7 +123,8 @@ class MigrationMachine(RuleBasedStateMachine):
                 assert target_keys - source_keys == set(dst.disabled)
                 for key in source_keys:
                     ours, theirs = self.src.records[kind][key], dst.records[kind][key]
-                    assert isinstance(theirs, Person) and theirs.login
+                    assert isinstance(theirs, Person)
+                    assert theirs.login
                     assert dataclasses.replace(theirs, login=None) == dataclasses.replace(ours, login=None)  # type: ignore[type-var]
             else:
                 assert source_keys == target_keys, kind

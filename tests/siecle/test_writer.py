@@ -11,6 +11,7 @@ import pytest
 from ent_migrate.connectors.siecle import SiecleConnector
 from ent_migrate.fixtures.generator import SchoolBatch, generate
 from ent_migrate.fixtures.siecle_writer import schools_from_records, siecle_projection, write_school, write_siecle
+from ent_migrate.kit import load_case
 from ent_migrate.model import Person, Profile, Record
 
 Snapshot = dict[tuple[str, str], Record]
@@ -100,3 +101,12 @@ def test_canonical_records_are_cut_into_schools(tmp_path: Path) -> None:
     assert again.pupil_levels == college.pupil_levels
     folders = write_siecle(records, tmp_path / "out")
     assert [f.name for f in folders] == [college.structure.uai]
+
+
+def test_records_with_siblings_in_two_schools(tmp_path: Path) -> None:
+    records = list(load_case("siblings").records)
+    folders = {f.name: f for f in write_siecle(records, tmp_path, degrees=None)}
+    snap, connector = read(folders["0350012Y"])  # the collège: its pupil's guardians came with the école
+    assert connector.problems.to_list() == []
+    guardians = sorted(r.key for r in snap.values() if isinstance(r, Person) and r.profile is Profile.GUARDIAN)
+    assert guardians == ["kit-sib-g1", "kit-sib-g2"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
+import threading
 from pathlib import Path
 
 import pytest
@@ -216,3 +217,27 @@ def test_failed_upgrade_changes_nothing(engine: Engine) -> None:
         conn.exec_driver_sql("DROP TABLE reports")
     upgrade(engine)
     assert schema_diff(engine) == []
+
+
+def test_concurrent_upgrades_take_turns(state_url: str) -> None:
+    """Workers sharing a store may all run "db upgrade" at once: each must succeed, the schema once."""
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            upgrade(state_url)
+        except BaseException as exc:  # collected: a thread's exception would otherwise vanish
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    engine = make_engine(state_url)
+    try:
+        assert current_revision(engine) == head_revision()
+        assert schema_diff(engine) == []
+    finally:
+        engine.dispose()
