@@ -92,8 +92,8 @@ def main(out: Path = Path("demo-out"), accounts: int = 5000, seed: int = 2026) -
     marks = verify["marks"]
     print("   " + "  ".join(f"{m} {marks.get(m, 0)}" for m in ("=", "+", "-", "*", "!")))
     report = Path(verify["report"]["dir"]) / "verify-report.html"
-    print(f"\nHTML report: {report}\nRe-run everything: ent-migrate run -c {config.relative_to(Path.cwd())}"
-          if config.is_relative_to(Path.cwd()) else f"\nHTML report: {report}")
+    shown = config.relative_to(Path.cwd()) if config.is_relative_to(Path.cwd()) else config
+    print(f"\nHTML report: {report}\nRe-run everything: ent-migrate run -c {shown}")
     differences = sum(n for m, n in marks.items() if m != "=")
     if differences:
         print(f"demo: verify found {differences} differences", file=sys.stderr)
@@ -101,4 +101,11 @@ def main(out: Path = Path("demo-out"), accounts: int = 5000, seed: int = 2026) -
 
 
 if __name__ == "__main__":
-    main()
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m ent_migrate.demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, default=5000)
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--out", type=Path, default=Path("demo-out"))
+    args = parser.parse_args()
+    main(args.out, args.accounts, args.seed)

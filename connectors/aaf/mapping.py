@@ -1,7 +1,8 @@
 """AAF requests → canonical records, in one streaming pass over a bundle read in category order.
 
-State kept across the pass is small and bounded by the number of *structures and classes*, plus
-compact id sets (:class:`~.values.CompactIds`) for guardians and INEs: never the records themselves.
+State kept across the pass is bounded by the number of *structures and classes*, plus 64-bit hashes
+for guardian ids and INEs (:class:`~.values.CompactIds`) and each guardian's position (for
+``guardian.orphan``): never the records themselves.
 
 Mapping (FORMATS.md §3):
 
@@ -20,6 +21,8 @@ Mapping (FORMATS.md §3):
   (``parent$lien``) and the legacy ENTElevePere/Mere/Parents fill in parents not listed there.
 * ENTPersonFonctions ``struct$code$libellé$discipline$libellé discipline`` → Function
   (``label`` is the discipline's label when there is a discipline, else the function's).
+* A structure reference is a jointure (académie-prefixed when ``prefix`` is set) or, leniently, the
+  structure's UAI; an unknown one is ``ref.dangling`` and the link is not emitted (the person is).
 """
 
 from __future__ import annotations

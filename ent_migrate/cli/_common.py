@@ -10,8 +10,9 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
+import typer
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -31,6 +32,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_UNREACHABLE",
     "EXIT_USAGE",
+    "ConfigOpt",
     "Settings",
     "console",
     "emit",
@@ -71,6 +73,21 @@ class Settings:
 
 
 settings = Settings()
+
+
+def _set_config(value: Path | None) -> Path | None:
+    if value is not None:
+        settings.config_path = value
+        settings._config = None
+    return value
+
+
+#: ``-c FILE`` after the command name too (``ent-migrate run -c demo-out/ent-migrate.toml``), as well as
+#: before it; both set the same thing.
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="TOML configuration file.", callback=_set_config, expose_value=True),
+]
 
 
 def emit(data: Any, as_json: bool, render: Callable[[], None] | None = None) -> None:

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ent_migrate.cli._common import EXIT_DIFFERENCES, EXIT_OK, console, emit, settings
+from ent_migrate.cli._common import EXIT_DIFFERENCES, EXIT_OK, ConfigOpt, console, emit, settings
 from ent_migrate.cli.app import app
 from ent_migrate.state.store import (
     current_revision,
@@ -69,7 +69,7 @@ def _show(status: dict[str, Any], as_json: bool, headline: str) -> None:
 @db_app.command("upgrade")
 def upgrade_command(
     revision: Annotated[str, typer.Option("--revision", "-r", help="Target revision (default: head).")] = "head",
-    as_json: JsonOpt = False,
+    as_json: JsonOpt = False, config: ConfigOpt = None,
 ) -> None:
     """Create the schema or bring it up to REVISION (default: the head)."""
     url = _url()
@@ -80,7 +80,7 @@ def upgrade_command(
 @db_app.command("downgrade")
 def downgrade_command(
     revision: Annotated[str, typer.Argument(help="Revision to go back to ('base' drops every table).")],
-    as_json: JsonOpt = False,
+    as_json: JsonOpt = False, config: ConfigOpt = None,
 ) -> None:
     """Undo revisions down to REVISION."""
     url = _url()
@@ -89,13 +89,13 @@ def downgrade_command(
 
 
 @db_app.command("current")
-def current_command(as_json: JsonOpt = False) -> None:
+def current_command(as_json: JsonOpt = False, config: ConfigOpt = None) -> None:
     """Show the store's revision and the head revision."""
     _show(_status(_url()), as_json, "state store revision")
 
 
 @db_app.command("check")
-def check_command(as_json: JsonOpt = False) -> None:
+def check_command(as_json: JsonOpt = False, config: ConfigOpt = None) -> None:
     """Exit 1 when the store is not at the head revision or its schema differs from the models."""
     status = _status(_url())
     ok = status["up_to_date"] and not status["differences"]

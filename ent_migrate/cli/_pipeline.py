@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 from sqlalchemy import select
 
-from ent_migrate.cli._common import EXIT_DIFFERENCES, EXIT_OK, console, emit, progress, settings
+from ent_migrate.cli._common import EXIT_DIFFERENCES, EXIT_OK, ConfigOpt, console, emit, progress, settings
 from ent_migrate.cli.app import app
 from ent_migrate.errors import ConfigError
 from ent_migrate.pipeline import PipelineContext, do_apply, do_extract, do_plan, do_run, do_verify, status
@@ -73,7 +73,7 @@ MaxUpdPct = Annotated[float | None, typer.Option("--max-updates-pct", help="Over
 def run_cmd(
     source: SourceOpt = None, target: TargetOpt = None, max_ops: MaxOpsOpt = None,
     max_deletions: MaxDel = None, max_deletions_pct: MaxDelPct = None, max_updates_pct: MaxUpdPct = None,
-    as_json: JsonOpt = False,
+    as_json: JsonOpt = False, config: ConfigOpt = None,
 ) -> None:
     """Every stage: extract, reconcile, map, plan, apply, verify. A re-run finishes pending work first."""
     with _context(source, target, max_deletions=max_deletions, max_deletions_pct=max_deletions_pct,
@@ -102,7 +102,9 @@ def run_cmd(
 
 
 @app.command("extract")
-def extract_cmd(source: SourceOpt = None, target: TargetOpt = None, as_json: JsonOpt = False) -> None:
+def extract_cmd(
+    source: SourceOpt = None, target: TargetOpt = None, as_json: JsonOpt = False, config: ConfigOpt = None
+) -> None:
     """Read the source into the state store (then reconcile and map)."""
     with _context(source, target) as ctx:
         run_id = open_run(ctx)
@@ -115,7 +117,7 @@ def extract_cmd(source: SourceOpt = None, target: TargetOpt = None, as_json: Jso
 def plan_cmd(
     source: SourceOpt = None, target: TargetOpt = None,
     max_deletions: MaxDel = None, max_deletions_pct: MaxDelPct = None, max_updates_pct: MaxUpdPct = None,
-    as_json: JsonOpt = False,
+    as_json: JsonOpt = False, config: ConfigOpt = None,
 ) -> None:
     """The dry-run: what apply would do to each item, and why. Never writes to the target."""
     with _context(source, target, max_deletions=max_deletions, max_deletions_pct=max_deletions_pct,
@@ -134,7 +136,7 @@ def plan_cmd(
 def apply_cmd(
     source: SourceOpt = None, target: TargetOpt = None, max_ops: MaxOpsOpt = None,
     max_deletions: MaxDel = None, max_deletions_pct: MaxDelPct = None, max_updates_pct: MaxUpdPct = None,
-    as_json: JsonOpt = False,
+    as_json: JsonOpt = False, config: ConfigOpt = None,
 ) -> None:
     """Execute the plan idempotently; a re-run resumes where it stopped."""
     with _context(source, target, max_deletions=max_deletions, max_deletions_pct=max_deletions_pct,
@@ -148,7 +150,9 @@ def apply_cmd(
 
 
 @app.command("verify")
-def verify_cmd(source: SourceOpt = None, target: TargetOpt = None, as_json: JsonOpt = False) -> None:
+def verify_cmd(
+    source: SourceOpt = None, target: TargetOpt = None, as_json: JsonOpt = False, config: ConfigOpt = None
+) -> None:
     """Read the target back and mark every item: = same, + missing, - only on target, * differs, ! error."""
     with _context(source, target) as ctx:
         run_id = current_run(ctx, new_if_done=False)
@@ -171,7 +175,7 @@ def _engine() -> Any:
 
 @app.command("status")
 def status_cmd(run_id: Annotated[str | None, typer.Argument(help="A run id (default: the latest).")] = None,
-               as_json: JsonOpt = False) -> None:
+               as_json: JsonOpt = False, config: ConfigOpt = None) -> None:
     """Per-stage counts, per-item states and what is pending."""
     engine = _engine()
     runs = table("runs")
@@ -203,7 +207,7 @@ def report_cmd(
     run_id: str,
     kind: Annotated[str, typer.Option("--kind", help="plan or verify")] = "verify",
     out_dir: Annotated[Path | None, typer.Option("--out", help="Output directory.")] = None,
-    as_json: JsonOpt = False,
+    as_json: JsonOpt = False, config: ConfigOpt = None,
 ) -> None:
     """Write a run's plan or verify report again (JSON, CSV, HTML, SHA256SUMS)."""
     if kind not in ("plan", "verify"):
