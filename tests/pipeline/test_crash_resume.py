@@ -85,6 +85,7 @@ def _prepare(tmp_path: Path, name: str, target: str, seed: int) -> Path:
     fill_persisted("src", source_log, district(pupils=120))
     MemoryConnector.reset()
     config = _config(work, target, seed, source_log)
+    (work / "vendor-b").mkdir()  # an empty folder is an empty package target
     subprocess.run([sys.executable, "-m", "ent_migrate", "-c", str(config), "db", "upgrade"], check=True,
                    capture_output=True, env={**os.environ, "CRASH_TEST_KEY": "crash-test-key"})
     return config
