@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import json
 import types
@@ -83,6 +84,11 @@ def nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
+@functools.cache
+def _field_names(cls: type[Any]) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class _Record:
     kind: ClassVar[RecordKind]
@@ -99,12 +105,13 @@ class _Record:
 
     def __post_init__(self) -> None:
         # Normalise text on the way in so that equality, keys and fingerprints agree.
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
+        for name in _field_names(type(self)):
+            value = getattr(self, name)
             if isinstance(value, str):
-                object.__setattr__(self, field.name, nfc(value))
-            elif isinstance(value, tuple) and all(isinstance(v, str) for v in value):
-                object.__setattr__(self, field.name, tuple(nfc(v) for v in value))
+                if not value.isascii():  # ASCII is always NFC: skip the common case cheaply
+                    object.__setattr__(self, name, nfc(value))
+            elif isinstance(value, tuple) and value and all(isinstance(v, str) for v in value):
+                object.__setattr__(self, name, tuple(v if v.isascii() else nfc(v) for v in value))
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -317,8 +324,8 @@ def _encode(value: Any) -> Any:
 def canonical_dict(record: _Record) -> dict[str, Any]:
     """The record as plain JSON types, with its ``kind``; text in NFC, dates in ISO 8601."""
     out: dict[str, Any] = {"kind": str(record.kind)}
-    for field in dataclasses.fields(record):
-        out[field.name] = _encode(getattr(record, field.name))
+    for name in _field_names(type(record)):
+        out[name] = _encode(getattr(record, name))
     return out
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import JSON, Engine, func, select, update
 from sqlalchemy import true as sa_true
 
 from ent_migrate.pipeline._db import now, scan, table
@@ -28,13 +28,15 @@ def _where(payload: dict[str, Any] | None) -> tuple[str | None, str | None]:
 
 def _items(engine: Engine, run_id: str, kind: str) -> Iterator[ReportItem]:
     items = table("items")
+    # Decode one JSON document per item, not two: the expected record, else the source's.
+    payload = func.coalesce(items.c.target_payload, items.c.payload, type_=JSON).label("any_payload")
     query = select(
         items.c.id, items.c.kind, items.c.key, items.c.action, items.c.reason, items.c.mark, items.c.mark_reason,
-        items.c.payload, items.c.target_payload,
+        payload,
     ).where(items.c.run_id == run_id)
     for rows in scan(engine, query, items.c.id):
         for row in rows:
-            uai, profile = _where(row.target_payload or row.payload)
+            uai, profile = _where(row.any_payload)
             if kind == "plan":
                 reason = row.reason or ""
                 status = "invalid" if reason.startswith(INVALID) else (row.action or "skip")
