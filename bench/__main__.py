@@ -1,4 +1,4 @@
-"""``make bench`` / ``python -m bench [SIZES...]``: the figures quoted in the issues' closing notes.
+"""``make bench`` / ``python -m bench [plan|readers|all] [SIZES...]``: the figures quoted in the issues' closing notes.
 
 Writes ``bench/out/results.json`` and prints a table. Generated districts are cached in bench/out/.
 """
@@ -26,10 +26,49 @@ def _district(accounts: int) -> Path:
     return path
 
 
-def main(sizes: list[int]) -> None:
-    OUT.mkdir(exist_ok=True)
-    results = []
+def _export(accounts: int, fmt: str) -> Path:
+    path = OUT / f"{fmt}-{accounts}"
+    if not path.exists():
+        subprocess.run(
+            [sys.executable, "-m", "ent_migrate", "fixtures", "generate", "--accounts", str(accounts), "--seed", "1",
+             "--no-content", "--format", fmt, "--out", str(path)],
+            check=True, capture_output=True,
+        )
+    return path
+
+
+def readers(sizes: list[int]) -> list[dict[str, object]]:
+    """Issue 4: the aaf and siecle readers against bare lxml iterparse + clear, same files, same run."""
+    results: list[dict[str, object]] = []
     for accounts in sizes:
+        for fmt in ("aaf", "siecle"):
+            folder = str(_export(accounts, fmt))
+            bare = measure("bench.readers_bench", "bare_iterparse", folder)
+            ours = measure("bench.readers_bench", f"read_{fmt}", folder)
+            size = sum(p.stat().st_size for p in Path(folder).rglob("*.xml"))
+            row = {
+                "bench": f"{fmt}-reader",
+                "accounts": accounts,
+                "megabytes": round(size / 2**20, 1),
+                "records": ours["count"],
+                "bare_mb_per_s": round(size / 2**20 / bare["seconds"], 2),
+                "reader_mb_per_s": round(size / 2**20 / ours["seconds"], 2),
+                "ratio": round(bare["seconds"] / ours["seconds"], 3),
+                "reader_records_per_s": round(ours["per_second"]),
+                "reader_peak_rss_mb": round(ours["peak_rss"] / 2**20, 1),
+                "bare_peak_rss_mb": round(bare["peak_rss"] / 2**20, 1),
+            }
+            results.append(row)
+            print(json.dumps(row), flush=True)
+    return results
+
+
+def main(sizes: list[int], which: str = "all") -> None:
+    OUT.mkdir(exist_ok=True)
+    results: list[dict[str, object]] = []
+    if which in ("all", "readers"):
+        results.extend(readers(sizes))
+    for accounts in sizes if which in ("all", "plan") else []:
         package = str(_district(accounts))
         bare = measure("bench.plan_bench", "bare_loop", package)
         ours = measure("bench.plan_bench", "our_plan", package)
@@ -50,4 +89,6 @@ def main(sizes: list[int]) -> None:
 
 
 if __name__ == "__main__":
-    main([int(a) for a in sys.argv[1:]] or [10_000, 100_000])
+    args = sys.argv[1:]
+    which = args.pop(0) if args and args[0] in ("plan", "readers", "all") else "all"
+    main([int(a) for a in args] or [10_000, 100_000], which)

@@ -251,7 +251,7 @@ def _ddl_transaction(conn: sa.Connection) -> Iterator[sa.Connection]:
         with conn.begin():
             # Several workers may share one PostgreSQL store and all run "db upgrade": the lock (freed at
             # commit) makes them take turns, and each one reads the revision only once it holds it.
-            pass  # TEMP
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _UPGRADE_LOCK})
             yield conn
         return
     conn = conn.execution_options(isolation_level="AUTOCOMMIT")  # reset when the connection is released
