@@ -17,6 +17,8 @@ from sqlalchemy import Engine
 from ent_migrate.config import Config
 from ent_migrate.contract import Capability, Connector, Role
 from ent_migrate.errors import ConfigError
+from ent_migrate.model import Record
+from ent_migrate.pipeline._db import BATCH
 from ent_migrate.privacy import Pseudonymizer
 from ent_migrate.registry import open_connector
 
@@ -133,6 +135,22 @@ class PipelineContext:
     def close(self) -> None:
         self.source.close()
         self.target.close()
+
+    def read_target_batches(self, description: str) -> Iterator[list[Record]]:
+        """What the target holds, for the shared capabilities, in batches (plan and verify match each
+        batch against the state store, so memory stays one batch)."""
+        batch: list[Record] = []
+        with self.progress(description, None) as advance:
+            for capability in self.capabilities:
+                for record in self.target.read(capability):
+                    batch.append(record)
+                    if len(batch) >= BATCH:
+                        yield batch
+                        advance(len(batch))
+                        batch = []
+            if batch:
+                yield batch
+                advance(len(batch))
 
     @classmethod
     def from_config(

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, bindparam, delete, func, select, tuple_, upda
 from ent_migrate.contract import Action, Capability, TargetRules
 from ent_migrate.errors import ThresholdExceededError
 from ent_migrate.model import Record, RecordKind
-from ent_migrate.pipeline._db import BATCH, now, table
+from ent_migrate.pipeline._db import now, table
 from ent_migrate.pipeline.context import PipelineContext, Safety
 from ent_migrate.pipeline.map import payload_fingerprint
 from ent_migrate.pipeline.runner import ItemState
@@ -80,19 +80,10 @@ def plan(ctx: PipelineContext, run_id: str) -> dict[str, Any]:
             update(items).where(items.c.run_id == run_id).values(action=None, reason=None, mark=None, mark_reason=None)
         )
     target_total = 0
-    with ctx.progress("plan: read the target", None) as advance:
-        if Capability.READ_BACK in ctx.target.capabilities:
-            batch: list[Record] = []
-            for capability in ctx.capabilities:
-                for record in ctx.target.read(capability):
-                    batch.append(record)
-                    target_total += 1
-                    if len(batch) >= BATCH:
-                        _match_batch(ctx, run_id, batch)
-                        advance(len(batch))
-                        batch.clear()
+    if Capability.READ_BACK in ctx.target.capabilities:
+        for batch in ctx.read_target_batches("plan: read the target"):
             _match_batch(ctx, run_id, batch)
-            advance(len(batch))
+            target_total += len(batch)
     with ctx.engine.begin() as conn:
         conn.execute(
             update(items)

@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, func, select, tuple_, update
 from ent_migrate.contract import Action, Capability
 from ent_migrate.errors import ConnectorError
 from ent_migrate.model import Document, Message, Production, Record
-from ent_migrate.pipeline._db import BATCH, now, table, upsert
+from ent_migrate.pipeline._db import now, table, upsert
 from ent_migrate.pipeline.context import PipelineContext
 from ent_migrate.pipeline.map import payload_fingerprint
 from ent_migrate.pipeline.runner import ItemState
@@ -33,17 +33,8 @@ def verify(ctx: PipelineContext, run_id: str) -> dict[str, Any]:
         conn.execute(update(items).where(items.c.run_id == run_id).values(mark=None, mark_reason=None))
     if Capability.READ_BACK not in ctx.target.capabilities:
         raise ConnectorError(f"{ctx.target_spec}: the {ctx.target.name} connector cannot read back; nothing to verify")
-    with ctx.progress("verify", None) as advance:
-        batch: list[Record] = []
-        for capability in ctx.capabilities:
-            for record in ctx.target.read(capability):
-                batch.append(record)
-                if len(batch) >= BATCH:
-                    _mark_batch(ctx, run_id, batch)
-                    advance(len(batch))
-                    batch.clear()
+    for batch in ctx.read_target_batches("verify"):
         _mark_batch(ctx, run_id, batch)
-        advance(len(batch))
     with ctx.engine.begin() as conn:
         # Expected but never seen on the target: missing, or an error if apply failed on it.
         conn.execute(
