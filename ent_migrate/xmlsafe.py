@@ -44,15 +44,28 @@ from __future__ import annotations
 
 import codecs
 import html.entities
+import os
+import pickle
 import re
+import tempfile
 from collections.abc import Collection, Iterator
-from typing import IO
+from pathlib import Path
+from typing import IO, Any
 
 from lxml import etree
 
 from ent_migrate.problems import Problems
 
-__all__ = ["CHUNK_SIZE", "PROLOG_LIMIT", "SUPPORTED_ENCODINGS", "iter_elements", "text_of", "where"]
+__all__ = [
+    "CHUNK_SIZE",
+    "PROLOG_LIMIT",
+    "SUPPORTED_ENCODINGS",
+    "Spool",
+    "export_signature",
+    "iter_elements",
+    "text_of",
+    "where",
+]
 
 CHUNK_SIZE = 1 << 20
 #: the prolog (declaration, comments, DOCTYPE) must end within this many bytes: a DOCTYPE hidden
@@ -92,6 +105,7 @@ _DOCTYPE_RE = re.compile(
     rb"""\s+(?:"[^"]*"|'[^']*')))?\s*([>\[])"""
 )
 _WS_RE = re.compile(rb"[ \t\r\n]+")
+_HIGH_BYTE_RE = re.compile(rb"[\x80-\xff]")
 
 
 def where(name: str, element: etree._Element | None = None, line: int | None = None) -> str:
@@ -200,9 +214,10 @@ class _EntityFilter:
     def _detect_lying_latin(self, chunk: bytes) -> None:
         # A single-byte declaration over UTF-8 text decodes into mojibake without any error: once the
         # first non-ASCII bytes appear, valid UTF-8 there means the declaration lies.
-        first = next((i for i, b in enumerate(chunk) if b >= 0x80), None)
-        if first is None:
+        found = _HIGH_BYTE_RE.search(chunk)  # a regex, not a Python loop over every byte of the chunk
+        if found is None:
             return
+        first = found.start()
         sample = chunk[first : first + 4096]
         try:
             sample.decode("utf-8")
@@ -210,7 +225,7 @@ class _EntityFilter:
             if exc.reason != "unexpected end of data":
                 self._check_utf8 = False  # an invalid UTF-8 byte: genuinely single-byte text
                 return
-            if not any(b >= 0x80 for b in sample[: exc.start]):
+            if _HIGH_BYTE_RE.search(sample, 0, exc.start) is None:
                 return  # only a sequence cut by the chunk end: decide on the next chunk
         self._check_utf8 = False
         raise _Refused(
@@ -306,3 +321,77 @@ def _drain(parser: etree.XMLPullParser) -> Iterator[etree._Element]:
         if parent is not None:
             while element.getprevious() is not None:
                 del parent[0]
+
+
+class Spool:
+    """Rows (tuples of plain values) one streaming pass saves for a later pass to stream back, so an
+    export is parsed once however many readers need what it holds, and memory stays flat: only one
+    batch of rows is in memory at a time, the rest is in an anonymous temporary file.
+
+    The file has no name on disk (deleted when closed or garbage-collected) and only this process
+    writes it, which is why unpickling it is safe. Iterate as often as needed once the writing is
+    over; each iteration seeks before every batch, so two iterations may interleave.
+    """
+
+    __slots__ = ("_batch", "_count", "_file", "_size", "_spans")
+
+    #: rows pickled together: large enough to amortise pickling, small enough to keep memory flat
+    BATCH = 1024
+
+    def __init__(self) -> None:
+        # SIM115: the file lives as long as the spool, which close() (or garbage collection) ends
+        self._file: IO[bytes] = tempfile.TemporaryFile(prefix="ent-migrate-spool-")  # noqa: SIM115
+        self._batch: list[tuple[Any, ...]] = []
+        self._spans: list[tuple[int, int]] = []  # (offset, length) of each pickled batch
+        self._size = 0
+        self._count = 0
+
+    def append(self, row: tuple[Any, ...]) -> None:
+        self._batch.append(row)
+        self._count += 1
+        if len(self._batch) >= self.BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._batch:
+            return
+        data = pickle.dumps(self._batch, protocol=pickle.HIGHEST_PROTOCOL)
+        self._file.seek(self._size)
+        self._file.write(data)
+        self._spans.append((self._size, len(data)))
+        self._size += len(data)
+        self._batch = []
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        self._flush()
+        for offset, length in list(self._spans):
+            self._file.seek(offset)
+            # S301: bytes this object pickled into a nameless file only this process can reach
+            rows: list[tuple[Any, ...]] = pickle.loads(self._file.read(length))  # noqa: S301
+            yield from rows
+
+    def __len__(self) -> int:
+        return self._count
+
+    def close(self) -> None:
+        self._batch = []
+        self._file.close()
+
+
+def export_signature(path: Path) -> tuple[object, ...]:
+    """Name, size, modification time and inode of every file of an export (a folder, or one archive or
+    XML file): what a :class:`Spool` of it was read from; once this changes, the spool is stale."""
+    try:
+        if not path.is_dir():
+            st = path.stat()
+            return (str(path), st.st_size, st.st_mtime_ns, st.st_ino)
+        found: list[tuple[str, int, int, int]] = []
+        for folder, dirs, files in os.walk(path):
+            dirs.sort()
+            for name in sorted(files):
+                full = os.path.join(folder, name)
+                st = os.stat(full, follow_symlinks=False)
+                found.append((full, st.st_size, st.st_mtime_ns, st.st_ino))
+        return tuple(found)
+    except OSError:
+        return (object(),)  # unreadable: equal to no other signature, so never served from a spool

@@ -15,8 +15,10 @@ Options (``[source.NAME]`` in the config, or keyword options in tests):
 ``known_structures``  a mapping structure jointure → UAI for structures absent from a delta bundle
 ``expect_uai``        a UAI the bundle must hold (``inspect --expect-uai``); ``uai.mismatch`` otherwise
 
-A location is one bundle (full or delta). Every ``read_*`` streams the whole bundle again (each is one
-pass; only small indexes are kept) and leaves the problems of that pass in :attr:`problems`.
+A location is one bundle (full or delta). The first ``read_*`` streams the whole bundle (one pass; only
+small indexes are kept), yields its own records and spools the other readers' to a temporary file
+(:mod:`.cache`), which the next readers stream back while the bundle is unchanged; every read leaves
+the problems of that complete pass in :attr:`problems`.
 
 Delta bundles: a ``modifyRequest`` is read like an ``addRequest`` whose listed attributes carry their
 full new value sets (operation="replace"), so the links it lists *replace* the entity's links; one
@@ -31,9 +33,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from ent_migrate.archive import Archive, Member
+from ent_migrate.connectors.aaf.cache import KIND_OF, CompletePass, RecordSpool
 from ent_migrate.connectors.aaf.mapping import Mapper, MapperOptions
 from ent_migrate.connectors.aaf.parse import iter_entries
 from ent_migrate.connectors.aaf.values import FileName, parse_file_name
@@ -49,6 +52,7 @@ from ent_migrate.model import (
     Structure,
 )
 from ent_migrate.problems import Problems
+from ent_migrate.xmlsafe import export_signature
 
 __all__ = ["AafConnector"]
 
@@ -87,6 +91,7 @@ class AafConnector(Connector):
         self.known_structures = {str(k): str(v) for k, v in structures.items()}
         expect_uai = self.options.get("expect_uai")
         self.expect_uai = str(expect_uai).strip().upper() if expect_uai else None
+        self._complete: CompletePass | None = None  # the last complete pass's spools
 
     # -- lifecycle -----------------------------------------------------------------------------
     def check(self) -> CheckResult:
@@ -94,23 +99,53 @@ class AafConnector(Connector):
             return CheckResult(reachable=False, authenticated=None, detail=f"{self.path} does not exist")
         return CheckResult(reachable=True, authenticated=None, detail=str(self.path))
 
+    def close(self) -> None:
+        self._forget()
+
     # -- source side ---------------------------------------------------------------------------
     def read_accounts(self) -> Iterator[Structure | Person | Function]:
-        for record in self._scan():
-            if isinstance(record, Structure | Person | Function):
-                yield record
+        return cast(Iterator[Structure | Person | Function], self._read(Capability.ACCOUNTS))
 
     def read_groups(self) -> Iterator[Group]:
-        for record in self._scan():
-            if isinstance(record, Group):
-                yield record
+        return cast(Iterator[Group], self._read(Capability.GROUPS))
 
     def read_relations(self) -> Iterator[Membership | Guardianship]:
-        for record in self._scan():
-            if isinstance(record, Membership | Guardianship):
-                yield record
+        return cast(Iterator[Membership | Guardianship], self._read(Capability.RELATIONS))
 
     # -- internals -----------------------------------------------------------------------------
+    def _forget(self) -> None:
+        if self._complete is not None:
+            self._complete.close()
+            self._complete = None
+
+    def _read(self, capability: Capability) -> Iterator[Record]:
+        """*capability*'s records: from the last complete pass's spool if the bundle is unchanged,
+        else from a new pass that spools the other capabilities' records."""
+        current = export_signature(self.path)
+        done = self._complete
+        if done is not None and done.signature == current and capability in done.spools:
+            yield from done.replay(capability)
+            self.problems = done.problems_copy()
+            return
+        spools = {kind: RecordSpool() for kind in self.capabilities if kind is not capability}
+        complete = False
+        try:
+            for record in self._scan():
+                kind = KIND_OF[type(record)]
+                if kind is capability:
+                    yield record
+                else:
+                    spools[kind].append(record)
+            complete = True
+        finally:
+            if complete:  # a pass left half-way (or failed) spooled only part of the bundle
+                self._forget()
+                self._complete = CompletePass(current, spools, self.problems)
+                self.problems = self._complete.problems_copy()
+            else:
+                for spool in spools.values():
+                    spool.close()
+
     def _files(self, problems: Problems, archive: Archive) -> list[tuple[FileName, Member]]:
         found: list[tuple[FileName, Member]] = []
         for member in archive:

@@ -60,12 +60,13 @@ class Entry:
 
 
 def _values(attr: etree._Element) -> list[str]:
+    # Runs for every attribute of every request: the tag filter runs in lxml, and text_of (itertext)
+    # is only needed for the odd value that holds child elements.
     out = []
-    for value in attr:  # direct children, not a path search: this loop runs for every attribute
-        if value.tag == "value":
-            text = text_of(value)
-            if text:
-                out.append(text)
+    for value in attr.iterchildren("value"):
+        text = value.text if len(value) == 0 else text_of(value)
+        if text:
+            out.append(text)
     return out
 
 
@@ -74,20 +75,20 @@ def _entry(element: etree._Element, name: str, problems: Problems) -> Entry | No
     line = element.sourceline if isinstance(element.sourceline, int) else 0
     category = ident = ""
     attrs: dict[str, list[str]] = {}
-    for part in element:
+    for part in element.iterchildren("attributes", "modifications", "operationalAttributes", "identifier"):
         tag = part.tag
-        if tag == "operationalAttributes":
-            for attr in part:
-                if attr.get("name") in _CATEGORY_ATTRS:
-                    found = _values(attr)
-                    category = found[0] if found else ""
-        elif tag == "identifier":
-            ident = text_of(part.find("id")).strip()
-        elif tag in ("attributes", "modifications"):  # a modification's values replace the attribute's
+        if tag == "attributes" or tag == "modifications":  # a modification's values replace the attribute's
             for attr in part:
                 attr_name = attr.get("name")
                 if attr_name:
                     attrs[attr_name] = _values(attr)
+        elif tag == "operationalAttributes":
+            for attr in part:
+                if attr.get("name") in _CATEGORY_ATTRS:
+                    found = _values(attr)
+                    category = found[0] if found else ""
+        else:
+            ident = text_of(part.find("id")).strip()
     category = _CATEGORY_ALIASES.get(category, category)
     if not category:
         problems.add("record.missing-field", where(name, line=line), "operationalAttributes category")

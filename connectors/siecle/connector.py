@@ -30,8 +30,11 @@ Deliberate, counted handling (never silent):
   INDIVIDU ID equal to a PERSONNE_ID): three separate numberings become one id space, so the later
   kind is refused with its links rather than merged with another person.
 
-Streaming: one index pass keeps only compact maps (ids → status codes and class codes); each reader
-then streams the files again. STRUCTURES may come before or after ELEVES.
+Streaming: one pass over the files keeps only compact maps (ids → status codes and class codes) and
+spools what the readers need of each element (a few strings per person or link) to temporary files
+(:class:`~ent_migrate.xmlsafe.Spool`); the readers stream those back once every status is known, so
+the XML is parsed once. The spools live until :meth:`close`, or until the files change.
+STRUCTURES may come before or after ELEVES.
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ from ent_migrate.contract import Capability, Connector, Role
 from ent_migrate.errors import InputError
 from ent_migrate.model import Function, Group, GroupKind, Guardianship, Membership, Person, Profile, Structure
 from ent_migrate.problems import Problems
-from ent_migrate.xmlsafe import iter_elements, text_of, where
+from ent_migrate.xmlsafe import Spool, export_signature, iter_elements, text_of, where
 
 __all__ = ["INACTIVE_DIVISION", "SiecleConnector"]
 
@@ -88,15 +91,42 @@ class _Index:
     defined: dict[str, tuple[GroupKind, str, str | None]] = dataclasses.field(default_factory=dict)
     has_eleves: bool = False
     has_sts: bool = False
+    # What the readers need of each element, in file order (first occurrence of each id):
+    # pupils (ELEVE_ID, place, family, usage, PRENOM, DATE_NAISS, PRENOM2, PRENOM3, ID_NATIONAL, CODE_SEXE)
+    pupil_rows: Spool = dataclasses.field(default_factory=Spool)
+    # guardians (PERSONNE_ID, family, NOM_USAGE, PRENOM, MEL, LC_CIVILITE)
+    guardian_rows: Spool = dataclasses.field(default_factory=Spool)
+    # staff (ID, place, NOM_PATRONYMIQUE, NOM_USAGE, PRENOM, FONCTION codes, DISCIPLINE codes,
+    # DATE_NAISSANCE, CIVILITE)
+    staff_rows: Spool = dataclasses.field(default_factory=Spool)
+    # teachers' services (ENSEIGNANT ID, its place, DIVISION/GROUPE CODE, CODE_MATIERE)
+    service_rows: Spool = dataclasses.field(default_factory=Spool)
+    # RESPONSABLE_ELEVE (ELEVE_ID, PERSONNE_ID, NIVEAU_RESPONSABILITE, RESP_LEGAL, CODE_PARENTE)
+    link_rows: Spool = dataclasses.field(default_factory=Spool)
+
+    def close(self) -> None:
+        for spool in (self.pupil_rows, self.guardian_rows, self.staff_rows, self.service_rows, self.link_rows):
+            spool.close()
+
+
+def _children(element: etree._Element) -> dict[object, etree._Element]:
+    """Each child tag → its first child of that tag: one walk over the children instead of one
+    ``find`` (a path search) per field read."""
+    return {child.tag: child for child in reversed(element)}
 
 
 def _child(element: etree._Element, tag: str) -> str:
     return text_of(element.find(tag)).strip()
 
 
-def _named(element: etree._Element, *last_name_tags: str) -> bool:
+def _text(children: dict[object, etree._Element], tag: str) -> str:
+    """``_child`` over :func:`_children`."""
+    return text_of(children.get(tag)).strip()
+
+
+def _named(children: dict[object, etree._Element], *last_name_tags: str) -> bool:
     """Whether a person element has a last name (any of the tags) and a PRENOM."""
-    return any(_child(element, tag) for tag in last_name_tags) and bool(_child(element, "PRENOM"))
+    return any(_text(children, tag) for tag in last_name_tags) and bool(_text(children, "PRENOM"))
 
 
 class SiecleConnector(Connector):
@@ -117,36 +147,23 @@ class SiecleConnector(Connector):
         self.id_prefix = str(self.options.get("id_prefix") or "")
         self._files: list[SourceFile] | None = None
         self._index_cache: _Index | None = None
+        self._signature: tuple[object, ...] = ()  # the files' when the index was built
         self._reported: set[tuple[str, str, str | None]] = set()
 
     # -- source side ---------------------------------------------------------------------------
     def read_accounts(self) -> Iterator[Structure | Person | Function]:
         index = self._index()
         yield Structure(uai=index.uai, name=str(self.options.get("name") or ""), type="")
-        seen: set[str] = set()
-        for file in self._of(Root.ELEVES):
-            for element in self._elements(file, {"ELEVE"}):
-                eleve_id = element.get("ELEVE_ID", "").strip()
-                if eleve_id in seen or index.pupils.get(eleve_id, "?") is not None:
-                    continue
-                seen.add(eleve_id)
-                person = self._pupil(file, element, eleve_id, index.uai)
-                if person is not None:
-                    yield person
-        for file in self._of(Root.RESPONSABLES):
-            for element in self._elements(file, {"PERSONNE"}):
-                personne_id = element.get("PERSONNE_ID", "").strip()
-                if personne_id in seen or personne_id not in index.guardians:
-                    continue
-                seen.add(personne_id)
-                yield self._guardian(element, personne_id, index.uai)
-        for file in self._of(Root.STS):
-            for element in self._elements(file, {"INDIVIDU"}):
-                individu_id = element.get("ID", "").strip()
-                if individu_id not in index.staff or individu_id in seen:
-                    continue
-                seen.add(individu_id)
-                yield from self._staff(file, element, individu_id, index.uai)
+        # Each spool holds the first element of each id, in file order, as the files list them.
+        for row in index.pupil_rows:
+            if index.pupils.get(row[0], "?") is None:
+                yield self._pupil(row, index.uai)
+        for row in index.guardian_rows:
+            if row[0] in index.guardians:
+                yield self._guardian(row, index.uai)
+        for row in index.staff_rows:
+            if row[0] in index.staff:
+                yield from self._staff(row, index.uai)
 
     def read_groups(self) -> Iterator[Group]:
         index = self._index()
@@ -174,45 +191,31 @@ class SiecleConnector(Connector):
                     continue  # reported as ref.dangling by the index pass
                 yield Membership(person_id=self._pid(eleve_id), uai=index.uai, group_code=code)
         seen: set[tuple[str, str, str]] = set()
-        for file in self._of(Root.STS):
-            for element in self._elements(file, {"DIVISION", "GROUPE"}):
-                code = element.get("CODE", "").strip()
-                if not code:
-                    continue
-                for service in element.iter("SERVICE"):
-                    subject = service.get("CODE_MATIERE", "").strip()
-                    for teacher in service.iter("ENSEIGNANT"):
-                        teacher_id = teacher.get("ID", "").strip()
-                        if teacher_id in index.unnamed:
-                            continue  # refused for its missing names, already reported
-                        if teacher_id not in index.staff:
-                            self._report("ref.dangling", where(file.label, teacher), "ENSEIGNANT not in INDIVIDUS")
-                            continue
-                        key = (teacher_id, code, subject)
-                        if key not in seen:
-                            seen.add(key)
-                            yield Membership(
-                                person_id=self._pid(teacher_id),
-                                uai=index.uai,
-                                group_code=code,
-                                subject=subject or None,
-                            )
-        links: set[tuple[str, str]] = set()
-        for file in self._of(Root.RESPONSABLES):
-            for element in self._elements(file, {"RESPONSABLE_ELEVE"}):
-                eleve_id = _child(element, "ELEVE_ID")
-                personne_id = _child(element, "PERSONNE_ID")
-                if index.pupils.get(eleve_id, "?") is not None or personne_id not in index.guardians:
-                    continue
-                if (personne_id, eleve_id) in links:
-                    continue
-                links.add((personne_id, eleve_id))
-                yield Guardianship(
-                    guardian_id=self._pid(personne_id),
-                    student_id=self._pid(eleve_id),
-                    legal_level=legal_level(_child(element, "NIVEAU_RESPONSABILITE"), _child(element, "RESP_LEGAL")),
-                    kinship=kinship(_child(element, "CODE_PARENTE")),
+        for teacher_id, place, code, subject in index.service_rows:
+            if teacher_id in index.unnamed:
+                continue  # refused for its missing names, already reported
+            if teacher_id not in index.staff:
+                self._report("ref.dangling", place, "ENSEIGNANT not in INDIVIDUS")
+                continue
+            key = (teacher_id, code, subject)
+            if key not in seen:
+                seen.add(key)
+                yield Membership(
+                    person_id=self._pid(teacher_id), uai=index.uai, group_code=code, subject=subject or None
                 )
+        links: set[tuple[str, str]] = set()
+        for eleve_id, personne_id, niveau, resp_legal, parente in index.link_rows:
+            if index.pupils.get(eleve_id, "?") is not None or personne_id not in index.guardians:
+                continue
+            if (personne_id, eleve_id) in links:
+                continue
+            links.add((personne_id, eleve_id))
+            yield Guardianship(
+                guardian_id=self._pid(personne_id),
+                student_id=self._pid(eleve_id),
+                legal_level=legal_level(niveau, resp_legal),
+                kinship=kinship(parente),
+            )
 
     # -- internals: files and problems ---------------------------------------------------------
     def _report(self, code: str, place: str, detail: str | None = None) -> None:
@@ -240,10 +243,37 @@ class SiecleConnector(Connector):
         return f"{self.id_prefix}{source_id}"
 
     # -- internals: the index pass ---------------------------------------------------------------
+    def close(self) -> None:
+        self._forget()
+
+    def _forget(self) -> None:
+        if self._index_cache is not None:
+            self._index_cache.close()
+            self._index_cache = None
+
     def _index(self) -> _Index:
+        current = export_signature(self.path)
+        if self._index_cache is not None and current != self._signature:
+            # Changed files: the index and its spools describe another export, and so do the
+            # problems found so far; start again as a new connector would.
+            self._forget()
+            self._files = None
+            self._reported.clear()
+            self.problems = Problems()
         if self._index_cache is None:
-            self._index_cache = self._build_index()
+            self._signature = current
+            index = self._build_index_or_close()
+            self._index_cache = index
         return self._index_cache
+
+    def _build_index_or_close(self) -> _Index:
+        index = _Index()
+        try:
+            self._build_index(index)
+        except BaseException:
+            index.close()  # a failed pass (no UAJ, unsafe archive…) leaves no spool behind
+            raise
+        return index
 
     def _check_uai(self, index: _Index, file: SourceFile, element: etree._Element) -> None:
         uai = (element.get("CODE") or text_of(element)).strip().upper()
@@ -258,9 +288,9 @@ class SiecleConnector(Connector):
         elif uai != index.uai:
             self._report("uai.mismatch", place, "files of two different schools")
 
-    def _build_index(self) -> _Index:
-        index = _Index()
+    def _build_index(self, index: _Index) -> None:
         ines: set[str] = set()
+        spooled: set[str] = set()  # INDIVIDU ids already spooled: the readers take the first element
         # STS first: it defines the classes pupils refer to, and the staff ids services refer to.
         for file in self._of(Root.STS):
             index.has_sts = True
@@ -269,19 +299,29 @@ class SiecleConnector(Connector):
                     self._check_uai(index, file, element)
                 elif element.tag == "INDIVIDU":
                     individu_id = element.get("ID", "").strip()
+                    place = where(file.label, element)
+                    children = _children(element)
+                    if individu_id and individu_id not in spooled:
+                        spooled.add(individu_id)
+                        index.staff_rows.append(_staff_row(element, children, individu_id, place))
                     if not individu_id:
-                        self._report("record.missing-field", where(file.label, element), "INDIVIDU/@ID")
-                    elif not _named(element, "NOM_USAGE", "NOM_PATRONYMIQUE"):
-                        self._report("record.missing-field", where(file.label, element), "INDIVIDU NOM_USAGE or PRENOM")
+                        self._report("record.missing-field", place, "INDIVIDU/@ID")
+                    elif not _named(children, "NOM_USAGE", "NOM_PATRONYMIQUE"):
+                        self._report("record.missing-field", place, "INDIVIDU NOM_USAGE or PRENOM")
                         index.unnamed.add(individu_id)
                     else:
-                        index.staff.setdefault(individu_id, where(file.label, element))
+                        index.staff.setdefault(individu_id, place)
                 elif element.get("CODE", "").strip():
                     kind = GroupKind.CLASS if element.tag == "DIVISION" else GroupKind.GROUP
                     code = element.get("CODE", "").strip()
                     levels = {level_of_mef(m.get("CODE", "")) for m in element.iter("MEF_APPARTENANCE")} - {None}
                     level = next(iter(levels)) if kind is GroupKind.CLASS and len(levels) == 1 else None
                     index.defined.setdefault(code, (kind, _child(element, "LIBELLE_LONG") or code, level))
+                    for service in element.iter("SERVICE"):
+                        subject = service.get("CODE_MATIERE", "").strip()
+                        for teacher in service.iter("ENSEIGNANT"):
+                            teacher_id = teacher.get("ID", "").strip()
+                            index.service_rows.append((teacher_id, where(file.label, teacher), code, subject))
         for file in self._of(Root.NOMENCLATURES):
             for element in self._elements(file, {"UAJ"}, self.problems):
                 self._check_uai(index, file, element)
@@ -331,7 +371,6 @@ class SiecleConnector(Connector):
             if not self.expect_uai:
                 raise InputError("no file holds PARAMETRES/UAJ: pass option expect_uai", where=str(self.path))
             index.uai = self.expect_uai
-        return index
 
     def _index_pupil(self, index: _Index, file: SourceFile, element: etree._Element, ines: set[str]) -> None:
         place = where(file.label, element)
@@ -341,18 +380,36 @@ class SiecleConnector(Connector):
             return
         if eleve_id in index.pupils:
             return  # the same pupil in ElevesSansAdresses and ElevesAvecAdresses
+        children = _children(element)
+        family = _text(children, "NOM_DE_FAMILLE") or _text(children, "NOM")
+        usage = _text(children, "NOM_USAGE")
+        first = _text(children, "PRENOM")
+        ine = _text(children, "ID_NATIONAL").upper()
+        index.pupil_rows.append(
+            (
+                eleve_id,
+                place,
+                family,
+                usage,
+                first,
+                _text(children, "DATE_NAISS"),
+                _text(children, "PRENOM2"),
+                _text(children, "PRENOM3"),
+                ine,
+                _text(children, "CODE_SEXE"),
+            )
+        )
         status: _Status = None
-        ine = _child(element, "ID_NATIONAL").upper()
-        if _child(element, "DATE_SORTIE"):
+        if _text(children, "DATE_SORTIE"):
             status = "pupil.left"
         elif not ine:
             status = "pupil.not-arrived"
         elif ine in ines:
             status = "ine.duplicate"
-        elif not (_child(element, "NOM_DE_FAMILLE") or _child(element, "NOM") or _child(element, "NOM_USAGE")):
+        elif not (family or usage):
             status = "record.missing-field"
             self._report(status, place, "pupil NOM_DE_FAMILLE")
-        elif not _child(element, "PRENOM"):
+        elif not first:
             status = "record.missing-field"
             self._report(status, place, "pupil PRENOM")
         if status in {"pupil.left", "pupil.not-arrived", "ine.duplicate"}:
@@ -373,20 +430,34 @@ class SiecleConnector(Connector):
                 elif element.tag == "PERSONNE":
                     personne_id = element.get("PERSONNE_ID", "").strip()
                     place = where(file.label, element)
+                    children = _children(element)
                     if not personne_id:
                         self._report("record.missing-field", place, "PERSONNE/@PERSONNE_ID")
-                    elif not _named(element, "NOM_USAGE", "NOM_DE_FAMILLE", "NOM"):
+                    elif not _named(children, "NOM_USAGE", "NOM_DE_FAMILLE", "NOM"):
                         self._report("record.missing-field", place, "guardian NOM_DE_FAMILLE or PRENOM")
                         index.unnamed.add(personne_id)
-                    else:
-                        index.persons.setdefault(personne_id, place)
+                    elif personne_id not in index.persons:
+                        # A guardian never has an unnamed element (it would be refused), so its first
+                        # named element is its first element: the one the accounts reader takes.
+                        index.persons[personne_id] = place
+                        index.guardian_rows.append(_guardian_row(children, personne_id))
                 else:
                     place = where(file.label, element)
-                    eleve_id = _child(element, "ELEVE_ID")
-                    personne_id = _child(element, "PERSONNE_ID")
+                    children = _children(element)
+                    eleve_id = _text(children, "ELEVE_ID")
+                    personne_id = _text(children, "PERSONNE_ID")
                     if not eleve_id or not personne_id:
                         self._report("record.missing-field", place, "RESPONSABLE_ELEVE ELEVE_ID or PERSONNE_ID")
                         continue
+                    index.link_rows.append(
+                        (
+                            eleve_id,
+                            personne_id,
+                            _text(children, "NIVEAU_RESPONSABILITE"),
+                            _text(children, "RESP_LEGAL"),
+                            _text(children, "CODE_PARENTE"),
+                        )
+                    )
                     linked.add(personne_id)
                     status = index.pupils.get(eleve_id, "?")
                     if status == "?":
@@ -424,32 +495,25 @@ class SiecleConnector(Connector):
             self._report("date.invalid", place, f"{field}: not {'yyyy-mm-dd' if iso else 'dd/mm/yyyy'}")
         return value
 
-    def _pupil(self, file: SourceFile, element: etree._Element, eleve_id: str, uai: str) -> Person | None:
-        place = where(file.label, element)
-        family = _child(element, "NOM_DE_FAMILLE") or _child(element, "NOM")
-        usage = _child(element, "NOM_USAGE")
-        birth_text = _child(element, "DATE_NAISS")
+    def _pupil(self, row: tuple[str, ...], uai: str) -> Person:
+        eleve_id, place, family, usage, first, birth_text, prenom2, prenom3, ine, sexe = row
         if not birth_text:
             self._report("record.missing-field", place, "pupil DATE_NAISS")
-        others = tuple(n for n in (_child(element, "PRENOM2"), _child(element, "PRENOM3")) if n)
         return Person(
             id=self._pid(eleve_id),
             profile=Profile.STUDENT,
             last_name=usage or family,
-            first_name=_child(element, "PRENOM"),
+            first_name=first,
             birth_date=self._date(birth_text, place, False, "DATE_NAISS"),
-            ine=_child(element, "ID_NATIONAL").upper() or None,
+            ine=ine or None,
             structures=(uai,),
-            other_first_names=others,
-            civility=sex_civility(_child(element, "CODE_SEXE")),
+            other_first_names=tuple(n for n in (prenom2, prenom3) if n),
+            civility=sex_civility(sexe),
         )
 
-    def _guardian(self, element: etree._Element, personne_id: str, uai: str) -> Person:
+    def _guardian(self, row: tuple[str, ...], uai: str) -> Person:
         """A guardian the index pass accepted (so it has its names)."""
-        family = _child(element, "NOM_DE_FAMILLE") or _child(element, "NOM")
-        usage = _child(element, "NOM_USAGE")
-        first = _child(element, "PRENOM")
-        email = _child(element, "MEL")
+        personne_id, family, usage, first, email, lc_civilite = row
         return Person(
             id=self._pid(personne_id),
             profile=Profile.GUARDIAN,
@@ -457,26 +521,19 @@ class SiecleConnector(Connector):
             first_name=first,
             emails=(email,) if email else (),
             structures=(uai,),
-            civility=civility(_child(element, "LC_CIVILITE")),
+            civility=civility(lc_civilite),
         )
 
-    def _staff(
-        self, file: SourceFile, element: etree._Element, individu_id: str, uai: str
-    ) -> Iterator[Person | Function]:
-        place = where(file.label, element)
-        family = _child(element, "NOM_PATRONYMIQUE")
-        usage = _child(element, "NOM_USAGE")
-        first = _child(element, "PRENOM")
-        codes = [text_of(f).strip() for f in element.iter("FONCTION") if text_of(f).strip()]
-        disciplines = [d.get("CODE", "").strip() for d in element.iter("DISCIPLINE") if d.get("CODE", "").strip()]
+    def _staff(self, row: tuple[Any, ...], uai: str) -> Iterator[Person | Function]:
+        individu_id, place, family, usage, first, codes, disciplines, birth_text, civilite = row
         yield Person(
             id=self._pid(individu_id),
             profile=Profile.TEACHER if "ENS" in codes else Profile.STAFF,
             last_name=usage or family,
             first_name=first,
-            birth_date=self._date(_child(element, "DATE_NAISSANCE"), place, True, "DATE_NAISSANCE"),
+            birth_date=self._date(birth_text, place, True, "DATE_NAISSANCE"),
             structures=(uai,),
-            civility=civility(_child(element, "CIVILITE")),
+            civility=civility(civilite),
         )
         carrier = "ENS" if "ENS" in codes else (codes[0] if len(codes) == 1 else None)
         for code in dict.fromkeys(codes):
@@ -485,3 +542,32 @@ class SiecleConnector(Connector):
                     yield Function(person_id=self._pid(individu_id), uai=uai, code=code, discipline=discipline)
             else:
                 yield Function(person_id=self._pid(individu_id), uai=uai, code=code)
+
+
+def _staff_row(
+    element: etree._Element, children: dict[object, etree._Element], individu_id: str, place: str
+) -> tuple[Any, ...]:
+    codes = [text_of(f).strip() for f in element.iter("FONCTION") if text_of(f).strip()]
+    disciplines = [d.get("CODE", "").strip() for d in element.iter("DISCIPLINE") if d.get("CODE", "").strip()]
+    return (
+        individu_id,
+        place,
+        _text(children, "NOM_PATRONYMIQUE"),
+        _text(children, "NOM_USAGE"),
+        _text(children, "PRENOM"),
+        tuple(codes),
+        tuple(disciplines),
+        _text(children, "DATE_NAISSANCE"),
+        _text(children, "CIVILITE"),
+    )
+
+
+def _guardian_row(children: dict[object, etree._Element], personne_id: str) -> tuple[str, ...]:
+    return (
+        personne_id,
+        _text(children, "NOM_DE_FAMILLE") or _text(children, "NOM"),
+        _text(children, "NOM_USAGE"),
+        _text(children, "PRENOM"),
+        _text(children, "MEL"),
+        _text(children, "LC_CIVILITE"),
+    )

@@ -206,3 +206,25 @@ def test_verify_marks_each_kind_of_difference(tmp_path: Path) -> None:
     assert rows["p2"] == "fingerprint differs"
     assert "blob sha256 differs" in rows.values()
     assert total == _source_size() + 1
+
+
+def test_homonyms_get_unique_logins_kept_across_runs(tmp_path: Path) -> None:
+    src = MemoryConnector.named_store("src")
+    for i in range(150):  # more homonyms than one probe round of suffixes
+        src.put(Person(id=f"h{i}", profile=Profile.STUDENT, last_name="Martin", first_name="Léa", structures=(UAI,)))
+    db = engine(tmp_path)
+    do_run(context(tmp_path, db=db))
+    people = MemoryConnector.named_store("dst").records[RecordKind.PERSON]
+    logins = {key: p.login for key, p in people.items() if isinstance(p, Person)}
+    assert len(set(logins.values())) == 150
+    assert "lea.martin" in logins.values()
+    assert "lea.martin150" in logins.values()
+    # a second source read in another order keeps each person's login (the old→new map is kept forever)
+    MemoryConnector.reset()
+    src = MemoryConnector.named_store("src")
+    for i in reversed(range(150)):
+        src.put(Person(id=f"h{i}", profile=Profile.STUDENT, last_name="Martin", first_name="Léa", structures=(UAI,)))
+    out = do_run(context(tmp_path, db=db))
+    again = MemoryConnector.named_store("dst").records[RecordKind.PERSON]
+    assert {key: p.login for key, p in again.items() if isinstance(p, Person)} == logins
+    assert out["plan"]["actions"]["create"] == 150  # the target was a fresh memory store
