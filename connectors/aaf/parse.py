@@ -60,14 +60,54 @@ class Entry:
 
 
 def _values(attr: etree._Element) -> list[str]:
-    # Runs for every attribute of every request: the tag filter runs in lxml, and text_of (itertext)
-    # is only needed for the odd value that holds child elements.
     out = []
-    for value in attr.iterchildren("value"):
-        text = value.text if len(value) == 0 else text_of(value)
+    for value in attr.iterchildren("value"):  # the tag test runs in lxml
+        text = value.text if len(value) == 0 else text_of(value)  # itertext only for the odd nested value
         if text:
             out.append(text)
     return out
+
+
+def _attributes_exact(part: etree._Element, attrs: dict[str, list[str]]) -> None:
+    """Every named child of an ``attributes``/``modifications`` element with its ``value`` children."""
+    for attr in part:
+        attr_name = attr.get("name")
+        if attr_name:
+            attrs[attr_name] = _values(attr)
+
+
+def _attributes_flat(part: etree._Element, attrs: dict[str, list[str]]) -> bool:
+    """:func:`_attributes_exact` in one flat walk over the descendants, about twice as fast (this is the
+    reader's innermost loop). The walk cannot see depth, so it only applies to the regular shape —
+    ``attr`` children, each holding only ``value`` children that hold only text — which the counts
+    below prove: False (and *attrs* untouched) for any other shape, which the exact loop then reads."""
+    found: dict[str, list[str]] = {}
+    owners: list[etree._Element] = []
+    values = 0
+    current: list[str] | None = None
+    for node in part.iterdescendants():
+        tag = node.tag
+        if tag == "value":
+            values += 1
+            if current is not None:
+                text = node.text
+                if text:
+                    current.append(text)
+        elif tag == "attr":
+            owners.append(node)
+            attr_name = node.get("name")
+            if attr_name:
+                current = found[attr_name] = []
+            else:
+                current = None
+        else:  # another element, an entity reference…
+            return False
+    # Every attr a child of part and part's children all attrs; the values exactly the attrs' children
+    # (so none directly in part, none in another value, and every value without child elements).
+    if len(owners) != len(part) or values != sum(map(len, owners)) or any(a.getparent() is not part for a in owners):
+        return False
+    attrs.update(found)
+    return True
 
 
 def _entry(element: etree._Element, name: str, problems: Problems) -> Entry | None:
@@ -78,10 +118,8 @@ def _entry(element: etree._Element, name: str, problems: Problems) -> Entry | No
     for part in element.iterchildren("attributes", "modifications", "operationalAttributes", "identifier"):
         tag = part.tag
         if tag == "attributes" or tag == "modifications":  # a modification's values replace the attribute's
-            for attr in part:
-                attr_name = attr.get("name")
-                if attr_name:
-                    attrs[attr_name] = _values(attr)
+            if not _attributes_flat(part, attrs):
+                _attributes_exact(part, attrs)
         elif tag == "operationalAttributes":
             for attr in part:
                 if attr.get("name") in _CATEGORY_ATTRS:

@@ -121,7 +121,22 @@ def _child(element: etree._Element, tag: str) -> str:
 
 def _text(children: dict[object, etree._Element], tag: str) -> str:
     """``_child`` over :func:`_children`."""
-    return text_of(children.get(tag)).strip()
+    child = children.get(tag)
+    if child is None:
+        return ""
+    if len(child) == 0:  # the usual leaf, without text_of's call
+        text = child.text
+        return text.strip() if text else ""
+    return text_of(child).strip()
+
+
+def _structure_codes(element: etree._Element) -> Iterator[tuple[str, str]]:
+    """(CODE_STRUCTURE, TYPE_STRUCTURE) of each STRUCTURE of a STRUCTURES_ELEVE that has a code."""
+    for structure in element.iter("STRUCTURE"):
+        children = _children(structure)
+        code = _text(children, "CODE_STRUCTURE")
+        if code:
+            yield code, _text(children, "TYPE_STRUCTURE").upper()
 
 
 def _named(children: dict[object, etree._Element], *last_name_tags: str) -> bool:
@@ -333,12 +348,8 @@ class SiecleConnector(Connector):
                     self._check_uai(index, file, element)
                 elif element.tag == "STRUCTURES_ELEVE":
                     eleve_id = element.get("ELEVE_ID", "").strip()
-                    codes = tuple(
-                        (_child(s, "CODE_STRUCTURE"), _child(s, "TYPE_STRUCTURE").upper())
-                        for s in element.iter("STRUCTURE")
-                        if _child(s, "CODE_STRUCTURE")
-                    )
                     if eleve_id and eleve_id not in index.structures:
+                        codes = tuple(_structure_codes(element))
                         index.structures[eleve_id] = codes
                         structure_lines[eleve_id] = where(file.label, element)
                 else:

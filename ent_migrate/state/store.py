@@ -11,6 +11,8 @@ import contextlib
 import functools
 import importlib.resources
 import os
+import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -134,6 +136,20 @@ def _prepare_sqlite_file(database: str) -> None:
     os.close(fd)
 
 
+def _set_wal(cursor: Any) -> None:
+    """PRAGMA journal_mode=WAL, retried: SQLite answers "database is locked" at once, without calling
+    the busy handler, when another connection holds the file while it switches modes."""
+    deadline = time.monotonic() + _BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
@@ -141,10 +157,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         # *process* is killed (kill -9, crash): committed transactions are in the WAL file, which the OS
         # keeps. Only a power loss or OS crash may drop the last transactions (never corrupt the file);
         # a resumable migration re-does those, so FULL's fsync per commit is not worth its cost.
-        cursor.execute("PRAGMA journal_mode=WAL")
+        # busy_timeout first: switching a new file to WAL takes a lock, and without a timeout a second
+        # process opening the store at that moment fails at once with "database is locked".
+        cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+        _set_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
     finally:
         cursor.close()
 
