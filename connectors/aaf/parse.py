@@ -126,7 +126,7 @@ def _entry(element: etree._Element, name: str, problems: Problems) -> Entry | No
                     found = _values(attr)
                     category = found[0] if found else ""
         else:
-            ident = text_of(part.find("id")).strip()
+            ident = text_of(next(part.iterchildren("id"), None)).strip()  # find("id") without the path parser
     category = _CATEGORY_ALIASES.get(category, category)
     if not category:
         problems.add("record.missing-field", where(name, line=line), "operationalAttributes category")

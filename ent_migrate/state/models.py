@@ -169,6 +169,10 @@ class Item(Base):
     __table_args__ = (
         UniqueConstraint("run_id", "kind", "key"),
         Index(None, "run_id", "state"),
+        # The stages scan a run's items in id order, by batches ("id > last ORDER BY id LIMIT n"),
+        # whole or one kind at a time: without these each batch would sort the run's items again.
+        Index(None, "run_id", "id"),
+        Index(None, "run_id", "kind", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

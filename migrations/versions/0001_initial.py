@@ -77,6 +77,8 @@ def upgrade() -> None:
         sa.UniqueConstraint("run_id", "kind", "key", name="uq_items_run_id_kind_key"),
     )
     op.create_index("ix_items_run_id_state", "items", ["run_id", "state"])
+    op.create_index("ix_items_run_id_id", "items", ["run_id", "id"])
+    op.create_index("ix_items_run_id_kind_id", "items", ["run_id", "kind", "id"])
     op.create_table(
         "identities",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -174,6 +176,8 @@ def downgrade() -> None:
     op.drop_table("identity_aliases")
     op.drop_index("ix_identities_ine", table_name="identities")
     op.drop_table("identities")
+    op.drop_index("ix_items_run_id_kind_id", table_name="items")
+    op.drop_index("ix_items_run_id_id", table_name="items")
     op.drop_index("ix_items_run_id_state", table_name="items")
     op.drop_table("items")
     op.drop_table("stage_checkpoints")
