@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from ent_migrate.connectors.memory import MemoryConnector
 
 pytest_plugins = ["tests.servers.postgres"]

@@ -1,8 +1,9 @@
 """AAF requests → canonical records, in one streaming pass over a bundle read in category order.
 
 State kept across the pass is bounded by the number of *structures and classes*, plus 64-bit hashes
-for guardian ids and INEs (:class:`~.values.CompactIds`) and each guardian's position (for
-``guardian.orphan``): never the records themselves.
+for guardian ids and INEs (:class:`~.values.CompactIds`) and each guardian's position packed in an
+int (for ``guardian.orphan``): never the records themselves, nor one string per person — at a million
+accounts every byte per person counts.
 
 Mapping (FORMATS.md §3):
 
@@ -70,6 +71,10 @@ _TEACHER_PLAIN_LINKS = (
 )
 #: a modifyRequest listing none of these carries no identity: only the links it lists are read
 _IDENTITY_ATTRS = ("sn", "ENTPersonNom", "givenName", "ENTPersonPrenom")
+#: guardian_where value of a guardian a pupil links to; positions pack (line, file index) in FILE_BITS
+_REFERENCED = -1
+_FILE_BITS = 20
+_FILE_MASK = (1 << _FILE_BITS) - 1
 _LEGACY_PARENTS = (("ENTElevePere", "20"), ("ENTEleveMere", "10"), ("ENTEleveParents", None))
 
 
@@ -99,10 +104,13 @@ class Mapper:
         self.groups: dict[str, Group] = {}  # "UAI$code" → group (defined or implied)
         self.explicit: set[str] = set()  # UAIs whose structure record lists its classes/groups
         self.structure_uais: set[str] = set()  # UAIs of the structures this bundle holds
-        self.guardians = CompactIds()
-        self.guardian_where: dict[int, str] = {}  # guardian id hash → "file:line", for guardian.orphan
-        self.referenced: set[int] = set()
+        # guardian id hash → its position (see _position) or _REFERENCED once a pupil links to it: one
+        # dict is both the set of guardians and what guardian.orphan needs
+        self.guardian_where: dict[int, int] = {}
+        self.referenced_early: set[int] = set()  # linked before being read (only via known_guardians)
         self.ines: dict[int, int] = {}  # INE hash → person id hash
+        self._files: list[str] = []  # file names, indexed by positions
+        self._file_index: dict[str, int] = {}
 
     # -- helpers -------------------------------------------------------------------------------
     def jointure_id(self, raw: str) -> str:
@@ -143,12 +151,23 @@ class Mapper:
         else:
             self._problem("record.invalid", entry, "unknown category")
 
+    def _position(self, entry: Entry) -> int:
+        """``entry.where`` as one int (line and file index), decoded by :meth:`_where`."""
+        index = self._file_index.get(entry.file)
+        if index is None:
+            index = self._file_index[entry.file] = len(self._files)
+            self._files.append(entry.file)
+        return entry.line << _FILE_BITS | index
+
+    def _where(self, position: int) -> str:
+        return f"{self._files[position & _FILE_MASK]}:{position >> _FILE_BITS}"
+
     def finish(self) -> Iterator[Group]:
         """After the pass: guardians no pupil links to, then every class and group."""
         if not self.options.delta:  # a delta often carries a guardian alone (a new phone number)
-            for hashed, where in self.guardian_where.items():
-                if hashed not in self.referenced:
-                    self.problems.add("guardian.orphan", where)
+            for hashed, position in self.guardian_where.items():
+                if position != _REFERENCED and hashed not in self.referenced_early:
+                    self.problems.add("guardian.orphan", self._where(position))
         for key in sorted(self.groups):
             yield self.groups[key]
 
@@ -192,8 +211,9 @@ class Mapper:
             self._problem("record.missing-field", entry, "ENTPersonJointure")
             return
         if entry.category == "PersRelEleve":
-            self.guardians.add(pid)
-            self.guardian_where[CompactIds.hash(pid)] = entry.where
+            hashed = CompactIds.hash(pid)
+            if self.guardian_where.get(hashed) != _REFERENCED:  # read twice: the last position counts
+                self.guardian_where[hashed] = self._position(entry)
         functions: list[Function] = []
         codes: set[str] = set()
         if entry.category == "PersEducNat":
@@ -367,8 +387,12 @@ class Mapper:
                     links[gid] = _Link(None, kinship)
         known = self.options.known_guardians
         for gid, link in links.items():
-            if gid not in self.guardians and not (known is not None and known(gid)):
-                self._problem("ref.dangling", entry, "guardian absent from the source")
-                continue
-            self.referenced.add(CompactIds.hash(gid))
+            hashed = CompactIds.hash(gid)
+            if hashed not in self.guardian_where:
+                if not (known is not None and known(gid)):
+                    self._problem("ref.dangling", entry, "guardian absent from the source")
+                    continue
+                self.referenced_early.add(hashed)
+            else:
+                self.guardian_where[hashed] = _REFERENCED
             yield Guardianship(guardian_id=gid, student_id=pid, legal_level=link.legal, kinship=link.kinship)

@@ -16,7 +16,7 @@ from ent_migrate.contract import Capability
 from ent_migrate.errors import InputError
 from ent_migrate.model import GroupKind, Guardianship, Membership, Person, Profile, Record
 from ent_migrate.xmlsafe import Spool
-from tests.aaf.helpers import document, etab, guardian, pupil, staff, write_bundle
+from tests.aaf.helpers import document, etab, guardian, line_of, pupil, staff, write_bundle
 
 ORDER = (Capability.ACCOUNTS, Capability.GROUPS, Capability.RELATIONS)
 
@@ -152,3 +152,21 @@ def test_spool_streams_back_every_row_in_order(rows: list[tuple[str, int, str | 
     assert [(a, b) for a, b in zip(*halves, strict=True)] == [(r, r) for r in rows]
     assert len(spool) == len(rows)
     spool.close()
+
+
+def test_orphans_with_guardians_read_twice_or_after_their_pupil(tmp_path: Path) -> None:
+    """guardian.orphan keeps one packed position per guardian: a guardian read twice is reported at
+    its last position; one a pupil reached through known_guardians before its own request (a
+    PersRelEleve request inside an Eleve file) is not an orphan."""
+    guardians = document([guardian("500"), guardian("501"), guardian("500"), guardian("502")])
+    eleves = document([pupil("100", parents=["502$10$0$1$0$0", "600$20$0$1$0$0"]), guardian("600")])
+    folder = write_bundle(
+        tmp_path / "b", {"EtabEducNat": document([etab()]), "PersRelEleve": guardians, "Eleve": eleves}
+    )
+    connector = AafConnector(str(folder), {"known_guardians": {"600"}})
+    relations = list(connector.read_relations())
+    assert {r.guardian_id for r in relations if isinstance(r, Guardianship)} == {"502", "600"}
+    orphans = next(p for p in connector.problems if p.code == "guardian.orphan")
+    assert orphans.count == 2
+    name = "ENT2D_Complet_20240916_PersRelEleve_0000.xml"
+    assert orphans.examples == [f"{name}:{line_of(guardians, 2)}", f"{name}:{line_of(guardians, 1)}"]
