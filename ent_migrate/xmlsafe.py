@@ -38,6 +38,10 @@ What it guarantees:
 
 Problems are added to the caller's :class:`~ent_migrate.problems.Problems`; nothing raises for bad
 input. Details never quote file content (positions and parser messages only).
+
+Parsing is the readers' main cost, so an export is parsed once however many readers need it:
+:class:`Spool` keeps the rows one pass extracted (a temporary file, flat memory) for the next readers,
+and :func:`export_signature` tells when the files changed under it (then the spool is stale).
 """
 
 from __future__ import annotations

@@ -100,7 +100,9 @@ class AafConnector(Connector):
         return CheckResult(reachable=True, authenticated=None, detail=str(self.path))
 
     def close(self) -> None:
-        self._forget()
+        if self._complete is not None:
+            self._complete.close()
+            self._complete = None
 
     # -- source side ---------------------------------------------------------------------------
     def read_accounts(self) -> Iterator[Structure | Person | Function]:
@@ -113,11 +115,6 @@ class AafConnector(Connector):
         return cast(Iterator[Membership | Guardianship], self._read(Capability.RELATIONS))
 
     # -- internals -----------------------------------------------------------------------------
-    def _forget(self) -> None:
-        if self._complete is not None:
-            self._complete.close()
-            self._complete = None
-
     def _read(self, capability: Capability) -> Iterator[Record]:
         """*capability*'s records: from the last complete pass's spool if the bundle is unchanged,
         else from a new pass that spools the other capabilities' records."""
@@ -139,7 +136,8 @@ class AafConnector(Connector):
             complete = True
         finally:
             if complete:  # a pass left half-way (or failed) spooled only part of the bundle
-                self._forget()
+                # The previous pass's spools are dropped, not closed: a replay of them may still be
+                # under way; their anonymous files go with their last reference.
                 self._complete = CompletePass(current, spools, self.problems)
                 self.problems = self._complete.problems_copy()
             else:

@@ -249,8 +249,8 @@ class SiecleConnector(Connector):
     def _elements(
         self, file: SourceFile, tags: Collection[str], problems: Problems | None = None
     ) -> Iterator[etree._Element]:
-        """The file's elements named *tags*. XML problems go to *problems*: the index pass passes
-        the connector's own, later passes a scratch collector (they meet the same faults again)."""
+        """The file's elements named *tags*. XML problems go to *problems* (a scratch collector if
+        None); the index pass, the only one that parses, passes the connector's own."""
         with file.opened() as stream:
             yield from iter_elements(stream, file.label, problems if problems is not None else Problems(), tags)
 
@@ -259,9 +259,6 @@ class SiecleConnector(Connector):
 
     # -- internals: the index pass ---------------------------------------------------------------
     def close(self) -> None:
-        self._forget()
-
-    def _forget(self) -> None:
         if self._index_cache is not None:
             self._index_cache.close()
             self._index_cache = None
@@ -270,8 +267,10 @@ class SiecleConnector(Connector):
         current = export_signature(self.path)
         if self._index_cache is not None and current != self._signature:
             # Changed files: the index and its spools describe another export, and so do the
-            # problems found so far; start again as a new connector would.
-            self._forget()
+            # problems found so far; start again as a new connector would. The old spools are
+            # dropped, not closed (a reader may still be replaying them): their anonymous files go
+            # with their last reference.
+            self._index_cache = None
             self._files = None
             self._reported.clear()
             self.problems = Problems()

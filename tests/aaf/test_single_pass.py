@@ -170,3 +170,13 @@ def test_orphans_with_guardians_read_twice_or_after_their_pupil(tmp_path: Path) 
     assert orphans.count == 2
     name = "ENT2D_Complet_20240916_PersRelEleve_0000.xml"
     assert orphans.examples == [f"{name}:{line_of(guardians, 2)}", f"{name}:{line_of(guardians, 1)}"]
+
+
+def test_a_replay_survives_a_new_pass(tmp_path: Path) -> None:
+    connector = AafConnector(str(bundle(tmp_path / "b")))
+    list(connector.read_accounts())
+    expected = list(AafConnector(str(tmp_path / "b")).read_relations())
+    replay = connector.read_relations()  # from the spool
+    head = [next(replay) for _ in range(3)]
+    list(connector.read_accounts())  # parses again: a new set of spools replaces the one being replayed
+    assert head + list(replay) == expected

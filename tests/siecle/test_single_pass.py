@@ -104,3 +104,14 @@ def test_close_drops_the_spools_and_a_new_read_parses_again(tmp_path: Path, monk
     calls = count_parses(monkeypatch)
     assert list(connector.read_relations()) == first
     assert len(calls) == 4
+
+
+def test_a_reader_under_way_survives_a_new_index(tmp_path: Path) -> None:
+    folder = export(tmp_path / "x")
+    connector = SiecleConnector(str(folder))
+    expected = list(SiecleConnector(str(folder)).read_relations())
+    reader = connector.read_relations()
+    head = [next(reader) for _ in range(2)]
+    os.utime(folder / "Nomenclature.xml", ns=(1, 1))
+    list(connector.read_accounts())  # the files changed: a new index and new spools
+    assert head + list(reader) == expected  # the old reader finishes on the spools it started with
