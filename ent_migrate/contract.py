@@ -197,6 +197,12 @@ class Connector:
     def close(self) -> None:
         """Release connections and files."""
 
+    @property
+    def partial(self) -> bool:
+        """True when what this source yields is a part, not the whole (a delta feed): plan then never
+        turns an absence into a deletion or a disable. Known once the source has been read."""
+        return False
+
     def __enter__(self) -> Connector:
         return self
 

@@ -10,7 +10,8 @@ Options (``[source.NAME]`` in the config, or keyword options in tests):
 ``academy_prefix``    prefix for every jointure, e.g. ``AC-RENNES$`` (jointures are unique only within
                       one académie); already-prefixed values are left alone
 ``delta``             force delta (True) or full (False) reading; default: guessed from the file names
-``known_guardians``   a callable ``id -> bool`` or a collection of ids: guardians the target already
+``known_guardians``   (or ``known_people``, which the pipeline sets to a state-store lookup)
+                     a callable ``id -> bool`` or a collection of ids: guardians the target already
                       has, so a delta pupil referencing one absent from the delta is not dangling
 ``known_structures``  a mapping structure jointure → UAI for structures absent from a delta bundle
 ``expect_uai``        a UAI the bundle must hold (``inspect --expect-uai``); ``uai.mismatch`` otherwise
@@ -84,7 +85,9 @@ class AafConnector(Connector):
             raise ConfigError("aaf option delta must be true or false")
         self.prefix = prefix
         self._delta_option = delta
-        self.known_guardians = _membership_test(self.options.get("known_guardians"), "known_guardians")
+        # known_people is what the pipeline passes every source: the people its state store already holds.
+        known = self.options.get("known_guardians", self.options.get("known_people"))
+        self.known_guardians = _membership_test(known, "known_guardians")
         structures = self.options.get("known_structures") or {}
         if not isinstance(structures, Mapping):
             raise ConfigError("aaf option known_structures must map structure jointures to UAIs")

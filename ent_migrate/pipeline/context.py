@@ -107,6 +107,28 @@ def load_mapping(ref: str | None, base: Path | None = None) -> MappingSpec:
     )
 
 
+class KnownPeople:
+    """``id -> bool``: is this person id an identity (or an alias) the state store already holds?"""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def __call__(self, person_id: str) -> bool:
+        from sqlalchemy import or_, select
+
+        from ent_migrate.pipeline._db import table
+
+        identities, aliases = table("identities"), table("identity_aliases")
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(identities.c.id)
+                .outerjoin(aliases, aliases.c.identity_id == identities.c.id)
+                .where(or_(identities.c.canonical_id == person_id, aliases.c.source_id == person_id))
+                .limit(1)
+            ).first()
+        return found is not None
+
+
 @dataclasses.dataclass
 class PipelineContext:
     engine: Engine
@@ -164,6 +186,9 @@ class PipelineContext:
     ) -> PipelineContext:
         source_spec, source_options = config.endpoint("source", source)
         target_spec, target_options = config.endpoint("target", target)
+        # A delta source may reference people it does not carry (a guardian of a pupil in a delta AAF
+        # bundle): it can ask the state store whether an earlier run knew them.
+        source_options.setdefault("known_people", KnownPeople(engine))
         src = open_connector(source_spec, source_options)
         dst = open_connector(target_spec, target_options)
         if Role.SOURCE not in src.roles:

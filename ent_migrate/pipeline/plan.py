@@ -55,6 +55,9 @@ def _decide(kind: str, current: Mapping[str, Any], expected: Mapping[str, Any]) 
 
 def _target_only(ctx: PipelineContext, kind: str, record: Record) -> tuple[Action, str, dict[str, Any] | None]:
     """What to do with a record the target holds and the source does not."""
+    if ctx.source.partial:
+        # Expected to stay as it is, so verify marks it "=" rather than "only on the target".
+        return Action.SKIP, "not in this delta (a delta never deletes)", record.to_dict()
     can_delete = Capability.DELETE in ctx.target.capabilities
     if kind == RecordKind.PERSON:
         policy = ctx.mapping.on_missing_person
