@@ -85,6 +85,7 @@ class AafConnector(Connector):
             raise ConfigError("aaf option delta must be true or false")
         self.prefix = prefix
         self._delta_option = delta
+        self._read_as_delta: bool | None = None  # decided by the first pass (file names or the option)
         # known_people is what the pipeline passes every source: the people its state store already holds.
         known = self.options.get("known_guardians", self.options.get("known_people"))
         self.known_guardians = _membership_test(known, "known_guardians")
@@ -97,6 +98,13 @@ class AafConnector(Connector):
         self._complete: CompletePass | None = None  # the last complete pass's spools
 
     # -- lifecycle -----------------------------------------------------------------------------
+    @property
+    def partial(self) -> bool:
+        """A delta bundle is a part: plan never turns what it lacks into deletions."""
+        if self._read_as_delta is not None:
+            return self._read_as_delta
+        return bool(self._delta_option) if self._delta_option is not None else "Delta" in self.path.name
+
     def check(self) -> CheckResult:
         if not self.path.exists():
             return CheckResult(reachable=False, authenticated=None, detail=f"{self.path} does not exist")
@@ -168,6 +176,7 @@ class AafConnector(Connector):
             delta = self._delta_option
             if delta is None:
                 delta = "Delta" in self.path.name or any(f.delta for f, _ in files)
+            self._read_as_delta = delta
             mapper = Mapper(MapperOptions(self.prefix, delta, self.known_guardians, self.known_structures), problems)
             for file, member in files:
                 with member.open() as stream:

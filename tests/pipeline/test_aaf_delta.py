@@ -49,6 +49,12 @@ def test_delta_guardian_known_from_the_state_store(tmp_path: Path) -> None:
     target = MemoryConnector.named_store("dst")
     assert "2001|1001" in target.records[RecordKind.GUARDIANSHIP]
     assert Membership(person_id="1001", uai=UAI, group_code="6B").key in target.records[RecordKind.MEMBERSHIP]
+    # a delta never deletes: the guardian it lacks stays active, the old class link stays
+    assert second["plan"]["actions"]["disable"] == 0
+    assert second["plan"]["actions"]["delete"] == 0
+    assert "2001" not in target.disabled
+    assert Membership(person_id="1001", uai=UAI, group_code="6A").key in target.records[RecordKind.MEMBERSHIP]
+    assert second["verify"]["marks"] == {"=": second["verify"]["marks"]["="], "+": 0, "-": 0, "*": 0, "!": 0}
 
 
 def test_delta_guardian_unknown_anywhere_is_dangling(tmp_path: Path) -> None:
