@@ -16,6 +16,7 @@ from ent_migrate.cli.app import app
 from ent_migrate.errors import ConfigError
 from ent_migrate.pipeline import PipelineContext, do_apply, do_extract, do_plan, do_run, do_verify, status
 from ent_migrate.pipeline._db import table
+from ent_migrate.pipeline.context import pseudonymizer_from_config, report_dir_from_config
 from ent_migrate.pipeline.reports import write_run_report
 from ent_migrate.pipeline.runner import current_run, open_run
 from ent_migrate.state import open_store, resolve_state_url
@@ -213,21 +214,8 @@ def report_cmd(
     if kind not in ("plan", "verify"):
         raise ConfigError("--kind is plan or verify")
     engine = _engine()
-    from ent_migrate.pipeline.context import PipelineContext as _P  # noqa: F401 - keeps the import graph explicit
-
-    privacy = settings.config.section("privacy")
-    from ent_migrate.privacy import Pseudonymizer
-
-    key: Any = privacy.get("key")
-    if privacy.get("key_file"):
-        base = settings.config.path.parent if settings.config.path else Path.cwd()
-        key_path = Path(privacy["key_file"])
-        key = (key_path if key_path.is_absolute() else base / key_path).read_bytes().strip()
-    report_base = Path(settings.config.section("report").get("dir", "reports"))
-    if not report_base.is_absolute() and settings.config.path:
-        report_base = settings.config.path.parent / report_base
-    target_dir = out_dir or report_base / run_id
-    written = write_run_report(engine, run_id, kind, target_dir, Pseudonymizer(key))
+    target_dir = out_dir or report_dir_from_config(settings.config) / run_id
+    written = write_run_report(engine, run_id, kind, target_dir, pseudonymizer_from_config(settings.config))
     out = {"run_id": run_id, "kind": kind, "dir": str(target_dir), "digest": written.digest,
            "files": [p.name for p in written.paths]}
     emit(out, as_json, lambda: console.print(f"{kind} report written to {target_dir}"))

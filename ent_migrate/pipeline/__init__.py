@@ -16,7 +16,16 @@ from ent_migrate.pipeline.map import map_records
 from ent_migrate.pipeline.plan import plan
 from ent_migrate.pipeline.reconcile import reconcile
 from ent_migrate.pipeline.reports import write_run_report
-from ent_migrate.pipeline.runner import STAGES, RunStatus, finish_run, open_run, reset_from, run_stage, status
+from ent_migrate.pipeline.runner import (
+    STAGES,
+    RunStatus,
+    finish_run,
+    open_run,
+    reset_from,
+    run_stage,
+    stage_done,
+    status,
+)
 from ent_migrate.pipeline.verify import verify
 
 __all__ = [
@@ -86,8 +95,6 @@ def _apply_started(ctx: PipelineContext, run_id: str) -> bool:
 
 
 def do_apply(ctx: PipelineContext, run_id: str, *, max_ops: int | None = None) -> dict[str, Any]:
-    from ent_migrate.pipeline.runner import stage_done
-
     if not stage_done(ctx, run_id, "plan"):
         do_plan(ctx, run_id)
     result = apply(ctx, run_id, max_ops=max_ops)
@@ -105,11 +112,10 @@ def do_verify(ctx: PipelineContext, run_id: str) -> dict[str, Any]:
 def do_run(ctx: PipelineContext, *, max_ops: int | None = None) -> dict[str, Any]:
     """Every stage; a re-run first finishes the pending work of an unfinished run."""
     run_id = open_run(ctx)
-    from ent_migrate.pipeline.runner import stage_done
-
     planned = None
-    if not stage_done(ctx, run_id, "plan"):
-        planned = do_plan(ctx, run_id)
+    if not _apply_started(ctx, run_id):
+        # Nothing sent yet: plan from a fresh read (an earlier dry-run may be stale).
+        planned = do_plan(ctx, run_id, refresh=True)
     applied = do_apply(ctx, run_id, max_ops=max_ops)
     out: dict[str, Any] = {"run_id": run_id, "plan": planned, "apply": applied}
     if applied["pending"] or applied["stopped_early"]:

@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, Table, select
+from sqlalchemy import Connection, Engine, Row, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ent_migrate.state.models import Base
@@ -64,7 +64,3 @@ def scan(engine: Engine, query: Any, id_column: Any, batch: int = BATCH) -> Iter
         last = rows[-1]._mapping[id_column.key]
         if len(rows) < batch:
             return
-
-
-def select_items(*columns: Any) -> Any:
-    return select(*columns)

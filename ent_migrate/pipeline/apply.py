@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import tenacity
-from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy import Row, bindparam, func, select, update
 
 from ent_migrate.contract import Action, Operation
 from ent_migrate.errors import ConnectorError, TerminalError, TransientError
@@ -115,8 +115,6 @@ def apply(
             if result.stopped_early:
                 break
     with ctx.engine.connect() as conn:
-        from sqlalchemy import func
-
         result.pending = int(
             conn.execute(
                 select(func.count()).where(

@@ -22,7 +22,13 @@ from ent_migrate.pipeline._db import BATCH
 from ent_migrate.privacy import Pseudonymizer
 from ent_migrate.registry import open_connector
 
-__all__ = ["MappingSpec", "PipelineContext", "ProgressFactory", "Safety", "load_mapping", "no_progress"]
+__all__ = [
+    "KnownPeople",
+    "MappingSpec",
+    "PipelineContext", "ProgressFactory", "Safety", "load_mapping", "no_progress",
+    "pseudonymizer_from_config",
+    "report_dir_from_config",
+]
 
 Advance = Callable[[int], None]
 ProgressFactory = Callable[[str, int | None], AbstractContextManager[Advance]]
@@ -105,6 +111,30 @@ def load_mapping(ref: str | None, base: Path | None = None) -> MappingSpec:
         profiles=dict(data.get("profiles", {})),
         digest=hashlib.sha256(raw).hexdigest(),
     )
+
+
+def _base(config: Config) -> Path:
+    return config.path.parent if config.path else Path.cwd()
+
+
+def pseudonymizer_from_config(config: Config) -> Pseudonymizer:
+    """``[privacy] key`` (an ``${ENV}`` reference) or ``key_file`` (relative to the config file)."""
+    privacy = config.section("privacy")
+    key: str | bytes | None = privacy.get("key")
+    if privacy.get("key_file"):
+        key_path = Path(privacy["key_file"])
+        key_path = key_path if key_path.is_absolute() else _base(config) / key_path
+        try:
+            key = key_path.read_bytes().strip()
+        except OSError as exc:
+            raise ConfigError(f"[privacy] key_file {key_path}: {exc.strerror}") from None
+    return Pseudonymizer(key)
+
+
+def report_dir_from_config(config: Config) -> Path:
+    """``[report] dir`` (default ``reports``), relative to the config file."""
+    report_dir = Path(config.section("report").get("dir", "reports"))
+    return report_dir if report_dir.is_absolute() else _base(config) / report_dir
 
 
 class KnownPeople:
@@ -201,16 +231,6 @@ class PipelineContext:
         run = dict(config.section("run"))
         run.update({k: v for k, v in (overrides or {}).items() if v is not None})
         report = config.section("report")
-        privacy = config.section("privacy")
-        key: str | bytes | None = privacy.get("key")
-        if privacy.get("key_file"):
-            key_path = Path(privacy["key_file"])
-            key_path = key_path if key_path.is_absolute() else base / key_path
-            try:
-                key = key_path.read_bytes().strip()
-            except OSError as exc:
-                raise ConfigError(f"[privacy] key_file {key_path}: {exc.strerror}") from None
-        report_dir = Path(report.get("dir", "reports"))
         digest = hashlib.sha256(
             json.dumps({"source": source_spec, "target": target_spec, "mapping": mapping.digest}, sort_keys=True)
             .encode()
@@ -223,8 +243,8 @@ class PipelineContext:
             target=dst,
             mapping=mapping,
             safety=Safety.from_config(config.section("safety")),
-            pseudonymize=Pseudonymizer(key),
-            report_dir=report_dir if report_dir.is_absolute() else base / report_dir,
+            pseudonymize=pseudonymizer_from_config(config),
+            report_dir=report_dir_from_config(config),
             concurrency=int(run.get("concurrency", 4)),
             max_ops=int(run["max_ops"]) if run.get("max_ops") is not None else None,
             verify_blobs=str(run.get("verify_blobs", "hash")),
