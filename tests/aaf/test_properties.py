@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from ent_migrate.connectors.aaf.values import KINSHIP_OLD_TO_NEW, kinship_code, split_dollar
@@ -19,9 +19,26 @@ from tests.aaf.helpers import document, etab, guardian, pupil, read_all, staff, 
 TEXT = st.text(st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters="\r"), min_size=1, max_size=30)
 
 
+def _reads_as_utf8_in_latin9(texts: list[str]) -> bool:
+    """True when every name's ISO-8859-15 bytes also form valid UTF-8 (mojibake such as "Ã©" or "Â\xa0"):
+    such a file is indistinguishable from UTF-8 under a lying declaration, which the reader refuses
+    (encoding.unsupported) — a documented ambiguity, not a round-trip failure."""
+    encoded = [t.encode("iso8859-15", errors="xmlcharrefreplace") for t in texts]
+    if all(e.isascii() for e in encoded):
+        return False
+    try:
+        for e in encoded:
+            e.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 @settings(max_examples=30, deadline=None)
 @given(last=TEXT, first=TEXT, others=st.lists(TEXT, max_size=3), encoding=st.sampled_from(["UTF-8", "ISO-8859-15"]))
 def test_names_round_trip(last: str, first: str, others: list[str], encoding: str) -> None:
+    if encoding == "ISO-8859-15":
+        assume(not _reads_as_utf8_in_latin9([last, first, *others]))
     school = Structure(uai="0350001A", name="École & <Collège>", type="COLLEGE", jointure="10", city="Rennes")
     person = Person(
         id="100",
