@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import delete, select
+
+from ent_migrate.pipeline._db import table
 from ent_migrate.pipeline.apply import ApplyResult, RetryPolicy, apply
 from ent_migrate.pipeline.context import PipelineContext, Safety
 from ent_migrate.pipeline.extract import extract
@@ -75,20 +78,12 @@ def do_plan(ctx: PipelineContext, run_id: str, *, refresh: bool = False) -> dict
 
 
 def _forget_items(ctx: PipelineContext, run_id: str) -> None:
-    from sqlalchemy import delete
-
-    from ent_migrate.pipeline._db import table
-
     with ctx.engine.begin() as conn:
         conn.execute(delete(table("content_ledger")).where(table("content_ledger").c.run_id == run_id))
         conn.execute(delete(table("items")).where(table("items").c.run_id == run_id))
 
 
 def _apply_started(ctx: PipelineContext, run_id: str) -> bool:
-    from sqlalchemy import select
-
-    from ent_migrate.pipeline._db import table
-
     journal = table("journal")
     with ctx.engine.connect() as conn:
         return conn.execute(select(journal.c.op_id).where(journal.c.run_id == run_id).limit(1)).first() is not None
