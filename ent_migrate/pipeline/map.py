@@ -56,8 +56,11 @@ def _valid(login: str, rules: TargetRules, max_length: int) -> bool:
 class _Logins:
     """Assigns logins to one batch of people with a handful of queries, not a few per person."""
 
-    def __init__(self, conn: Connection, ctx: PipelineContext) -> None:
+    def __init__(self, conn: Connection, ctx: PipelineContext, next_suffix: dict[str, int]) -> None:
         self.conn, self.ctx = conn, ctx
+        # base login -> the suffix to probe first. Kept for the whole stage: a common name has
+        # thousands of homonyms in an académie, and probing from 2 each time would be quadratic.
+        self.next_suffix = next_suffix
         self.rules = ctx.target.rules()
         self.max_length = min(ctx.mapping.login_max_length, self.rules.login_max_length or ctx.mapping.login_max_length)
 
@@ -107,15 +110,16 @@ class _Logins:
     def _suffixed(self, base: str, taken: set[str]) -> str:
         """base2, base3, ...: the first free one. Candidates are probed a hundred at a time through the
         unique index on new_login — a LIKE 'base%' scan would make a district of a million quadratic."""
-        start = 2
+        start = self.next_suffix.get(base, 2)
         while True:
             candidates = []
             for n in range(start, start + 100):
                 suffix = str(n)
-                candidates.append(base[: self.max_length - len(suffix)] + suffix)
-            used = taken | self._taken(set(candidates))
-            for candidate in candidates:
+                candidates.append((n, base[: self.max_length - len(suffix)] + suffix))
+            used = taken | self._taken({c for _, c in candidates})
+            for n, candidate in candidates:
                 if candidate not in used:
+                    self.next_suffix[base] = n + 1
                     return candidate
             start += 100
 
@@ -123,6 +127,7 @@ class _Logins:
 def map_records(ctx: PipelineContext, run_id: str) -> dict[str, Any]:
     items = table("items")
     counts: dict[str, int] = {"mapped": 0, "logins_kept": 0, "logins_built": 0}
+    next_suffix: dict[str, int] = {}
     # Only people change in mapping (logins); every other record is expected on the target as it came
     # from the source, which one UPDATE copies without a round trip through Python and JSON.
     with ctx.engine.begin() as conn:
@@ -139,7 +144,9 @@ def map_records(ctx: PipelineContext, run_id: str) -> dict[str, Any]:
     with ctx.progress("map", None) as advance:
         for rows in scan(ctx.engine, query, items.c.id):
             with ctx.engine.begin() as conn:
-                logins = _Logins(conn, ctx).assign([(r.key, r.payload) for r in rows if r.kind == "person"])
+                logins = _Logins(conn, ctx, next_suffix).assign(
+                    [(r.key, r.payload) for r in rows if r.kind == "person"]
+                )
                 updates = []
                 for row in rows:
                     payload = dict(row.payload)
