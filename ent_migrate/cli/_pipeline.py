@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +19,7 @@ from ent_migrate.pipeline import PipelineContext, do_apply, do_extract, do_plan,
 from ent_migrate.pipeline._db import table
 from ent_migrate.pipeline.context import pseudonymizer_from_config, report_dir_from_config
 from ent_migrate.pipeline.reports import write_run_report
-from ent_migrate.pipeline.runner import current_run, open_run
+from ent_migrate.pipeline.runner import RunStatus, current_run, finish_run, open_run, stage_done
 from ent_migrate.state import open_store, resolve_state_url
 
 __all__: list[str] = []
@@ -38,13 +39,11 @@ def _context(source: str | None, target: str | None, **overrides: Any) -> Iterat
             "this command needs a configuration: pass --config FILE "
             "(`make demo` writes an example in demo-out/ent-migrate.toml)"
         )
-    engine = open_store(resolve_state_url(settings.state_url, settings.config))
+    engine = _engine()
     safety = {k: overrides.pop(k) for k in ("max_deletions", "max_deletions_pct", "max_updates_pct")
               if overrides.get(k) is not None}
     ctx = PipelineContext.from_config(engine, settings.config, source=source, target=target, overrides=overrides)
     if safety:
-        import dataclasses
-
         ctx.safety = dataclasses.replace(ctx.safety, **safety)
     ctx.progress = progress
     try:
@@ -65,6 +64,15 @@ def _marks_line(marks: dict[str, int]) -> str:
     return "  ".join(f"{m} {marks.get(m, 0)}" for m in ("=", "+", "-", "*", "!"))
 
 
+def _differs(marks: dict[str, int]) -> bool:
+    """Any mark but ``=``: what makes verify exit 1."""
+    return any(n for m, n in marks.items() if m != "=")
+
+
+def _apply_line(a: dict[str, Any]) -> str:
+    return f"apply: {a['done']} done, {a['already_done']} already done, {a['failed']} failed, {a['pending']} pending"
+
+
 MaxDel = Annotated[int | None, typer.Option("--max-deletions", help="Override [safety] max_deletions.")]
 MaxDelPct = Annotated[float | None, typer.Option("--max-deletions-pct", help="Override [safety] max_deletions_pct.")]
 MaxUpdPct = Annotated[float | None, typer.Option("--max-updates-pct", help="Override [safety] max_updates_pct.")]
@@ -83,15 +91,13 @@ def run_cmd(
     code = EXIT_OK
     if out["apply"]["failed"]:
         code = EXIT_DIFFERENCES
-    if out.get("verify") and any(n for m, n in out["verify"]["marks"].items() if m != "="):
+    if out.get("verify") and _differs(out["verify"]["marks"]):
         code = EXIT_DIFFERENCES
 
     def render() -> None:
         if out["plan"]:
             _actions_table(out["plan"]["actions"])
-        a = out["apply"]
-        console.print(f"apply: {a['done']} done, {a['already_done']} already done, {a['failed']} failed, "
-                      f"{a['pending']} pending")
+        console.print(_apply_line(out["apply"]))
         if out.get("verify"):
             console.print(f"verify: {_marks_line(out['verify']['marks'])}")
             console.print(f"report: {out['verify']['report']['dir']}")
@@ -144,9 +150,7 @@ def apply_cmd(
                   max_updates_pct=max_updates_pct) as ctx:
         run_id = open_run(ctx)
         out = do_apply(ctx, run_id, max_ops=max_ops)
-    emit(out, as_json, lambda: console.print(
-        f"apply: {out['done']} done, {out['already_done']} already done, {out['failed']} failed, "
-        f"{out['pending']} pending"))
+    emit(out, as_json, lambda: console.print(_apply_line(out)))
     raise typer.Exit(EXIT_DIFFERENCES if out["failed"] else EXIT_OK)
 
 
@@ -160,12 +164,9 @@ def verify_cmd(
         if run_id is None:
             raise ConfigError("nothing to verify yet: run `ent-migrate plan` and `ent-migrate apply` first")
         out = do_verify(ctx, run_id)
-        if not any(n for m, n in out["marks"].items() if m != "="):
-            from ent_migrate.pipeline.runner import RunStatus, finish_run, stage_done
-
-            if stage_done(ctx, run_id, "apply"):
-                finish_run(ctx, run_id, RunStatus.DONE)
-    differs = any(n for m, n in out["marks"].items() if m != "=")
+        differs = _differs(out["marks"])
+        if not differs and stage_done(ctx, run_id, "apply"):
+            finish_run(ctx, run_id, RunStatus.DONE)
     emit(out, as_json, lambda: console.print(f"verify: {_marks_line(out['marks'])}\nreport: {out['report']['dir']}"))
     raise typer.Exit(EXIT_DIFFERENCES if differs else EXIT_OK)
 
