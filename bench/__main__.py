@@ -1,4 +1,4 @@
-"""``make bench`` / ``python -m bench [plan|readers|all] [SIZES...]``: the figures quoted in the issues' closing notes.
+"""``make bench`` / ``python -m bench [plan|readers|mail|rest|all] [SIZES...]``: the figures quoted in the issues' closing notes.
 
 Writes ``bench/out/results.json`` and prints a table. Generated districts are cached in bench/out/.
 """
@@ -66,8 +66,20 @@ def readers(sizes: list[int]) -> list[dict[str, object]]:
 def main(sizes: list[int], which: str = "all") -> None:
     OUT.mkdir(exist_ok=True)
     results: list[dict[str, object]] = []
+    if which == "mail":  # issue 11: IMAP APPEND against a private Dovecot (needs dovecot-imapd)
+        from bench.mail import main as mail_bench
+
+        results.extend(mail_bench(*sizes[:1]))
+    if which == "ldap":  # issue 16: SDET entries into a private slapd vs ldapadd/ldapsearch (20,000 by default)
+        from bench.ldap import run as ldap_bench
+
+        results.extend(ldap_bench(*sizes[:1]))
     if which in ("all", "readers"):
         results.extend(readers(sizes))
+    if which in ("all", "rest"):  # issue 10: SCIM creates vs a bare httpx loop (10,000 accounts by default)
+        from bench.rest import bench_rest
+
+        results.extend(bench_rest(sizes if which == "rest" else [min(sizes)]))
     for accounts in sizes if which in ("all", "plan") else []:
         package = str(_district(accounts))
         bare = measure("bench.plan_bench", "bare_loop", package)
@@ -90,5 +102,6 @@ def main(sizes: list[int], which: str = "all") -> None:
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    which = args.pop(0) if args and args[0] in ("plan", "readers", "all") else "all"
-    main([int(a) for a in args] or [10_000, 100_000], which)
+    which = args.pop(0) if args and args[0] in ("plan", "readers", "mail", "rest", "ldap", "all") else "all"
+    default = {"mail": [20_000], "rest": [10_000], "ldap": [20_000]}.get(which, [10_000, 100_000])
+    main([int(a) for a in args] or default, which)

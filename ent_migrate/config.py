@@ -20,17 +20,21 @@ from typing import Any
 
 from ent_migrate.errors import ConfigError
 
-__all__ = ["SECTIONS", "Config", "expand_env", "is_secret_key", "load_config"]
+__all__ = ["SECTIONS", "Config", "check_url_secrets", "expand_env", "is_secret_key", "load_config"]
 
 SECTIONS = ("state", "source", "target", "mapping", "safety", "run", "report", "privacy")
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_SECRET_WORDS = ("password", "passwd", "secret", "token", "credential", "api_key", "apikey", "private_key")
+_SECRET_WORDS = ("password", "passwd", "secret", "token", "credential", "api_key", "apikey", "private_key",
+                 "access_key", "mot_de_passe", "motdepasse", "bind_pw")
+_SECRET_KEYS = {"key", "hmac_key", "pseudonym_key", "pwd", "pass", "auth", "mdp"}
 
 
 def is_secret_key(key: str) -> bool:
     lowered = key.lower()
-    return any(word in lowered for word in _SECRET_WORDS) or lowered in {"key", "hmac_key", "pseudonym_key"}
+    parts = set(re.split(r"[^a-z0-9]+", lowered))
+    return any(word in lowered for word in _SECRET_WORDS) or lowered in _SECRET_KEYS or bool(
+        parts & {"pwd", "auth", "mdp"})
 
 
 def expand_env(value: str, where: str) -> str:
@@ -45,12 +49,31 @@ def expand_env(value: str, where: str) -> str:
     return _ENV_REF.sub(repl, value)
 
 
+_URL_PASSWORD = re.compile(r"://[^/@?#]*?:([^@/?#]*)@")
+_URL_QUERY_SECRET = re.compile(r"[?&]([^=&#]+)=([^&#]*)")
+
+
+def check_url_secrets(url: str, where: str) -> None:
+    """A database URL may hold a password only as a ``${VAR}`` reference (or none at all: libpq's
+    passfile and PGPASSWORD work as usual); a secret query parameter likewise."""
+    fix = ('write it as postgresql://user:${PGPASSWORD_VAR}@host/db with the password exported, '
+           "or leave it out and use a libpq passfile (~/.pgpass) or PGPASSWORD")
+    found = _URL_PASSWORD.search(url)
+    if found and found.group(1) and not _ENV_REF.fullmatch(found.group(1)):
+        raise ConfigError(f"{where}: the URL holds a literal password; passwords are never written in clear: {fix}")
+    for name, value in _URL_QUERY_SECRET.findall(url):
+        if is_secret_key(name) and value and not _ENV_REF.fullmatch(value):
+            raise ConfigError(f"{where}: the URL's {name}= parameter holds a literal secret: {fix}")
+
+
 def _walk(data: Any, path: str, source: str) -> Any:
     if isinstance(data, dict):
         out: dict[str, Any] = {}
         for key, value in data.items():
             sub = f"{path}.{key}" if path else key
-            if is_secret_key(key) and isinstance(value, str) and not _ENV_REF.fullmatch(value.strip()):
+            if is_secret_key(key) and not isinstance(value, dict) and not (
+                isinstance(value, str) and _ENV_REF.fullmatch(value.strip())
+            ):
                 env = "ENT_MIGRATE_" + re.sub(r"[^A-Z0-9]+", "_", sub.upper()).strip("_")
                 raise ConfigError(
                     f"{source}: {sub} holds a literal secret; secrets are never written in a config file. "
@@ -61,6 +84,8 @@ def _walk(data: Any, path: str, source: str) -> Any:
     if isinstance(data, list):
         return [_walk(v, f"{path}[{i}]", source) for i, v in enumerate(data)]
     if isinstance(data, str):
+        if path == "state.url":
+            check_url_secrets(data, f"{source}: [state] url")
         return expand_env(data, f"{source}: {path}")
     return data
 
@@ -74,8 +99,9 @@ class Config:
         value = self.data.get(name, {})
         return value if isinstance(value, Mapping) else {}
 
-    def endpoint(self, role: str, name: str | None = None) -> tuple[str, dict[str, Any]]:
-        """The spec and options of ``[source.NAME]`` / ``[target.NAME]`` (the only one if no name)."""
+    def endpoint(self, role: str, name: str | None = None) -> tuple[str, str, dict[str, Any], str]:
+        """The name, spec, options and where (``FILE: [source.NAME]``, for messages) of ``[source.NAME]``
+        / ``[target.NAME]`` (the only one if no name)."""
         table = self.section(role)
         if not table:
             raise ConfigError(f"{self.where}: no [{role}.NAME] section")
@@ -84,14 +110,17 @@ class Config:
                 raise ConfigError(f"{self.where}: several [{role}.*] sections; name one with --{role}")
             name = next(iter(table))
         if name not in table:
-            raise ConfigError(f"{self.where}: no [{role}.{name}] section")
+            raise ConfigError(f"{self.where}: no [{role}.{name}] section (there are: "
+                              f"{', '.join(f'[{role}.{n}]' for n in table)})")
+        if not isinstance(table[name], Mapping):
+            raise ConfigError(f"{self.where}: [{role}.{name}] must be a table with spec = \"NAME:LOCATION\"")
         options = dict(table[name])
         spec = options.pop("spec", None)
         if not isinstance(spec, str):
             raise ConfigError(f'{self.where}: [{role}.{name}] needs spec = "NAME:LOCATION"')
         if self.path is not None:
             spec = _relative_spec(spec, self.path.parent)
-        return spec, options
+        return name, spec, options, f"{self.where}: [{role}.{name}]"
 
     @property
     def where(self) -> str:
@@ -101,7 +130,9 @@ class Config:
 def _relative_spec(spec: str, base: Path) -> str:
     """A relative file location in a config file is relative to the file, not to the caller."""
     name, sep, location = spec.partition(":")
-    if sep and location and not location.startswith(("/", "//")) and name not in ("memory",):
+    # A URL (ldaps://host/..., https://...) is no file: it stays as written.
+    if sep and location and not location.startswith(("/", "//")) and name not in ("memory",) \
+            and "://" not in location:
         return f"{name}:{(base / location).resolve()}"
     return spec
 

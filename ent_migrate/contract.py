@@ -13,11 +13,25 @@ groups         ``read_groups``                        ``write_group``
 relations      ``read_relations``                     ``write_relation``
 mail           ``read_mail`` + ``open_blob``          ``write_mail``
 documents      ``read_documents`` + ``open_blob``     ``write_document``
-incremental    ``read_changes``                       —
+delta          ``is_partial`` + ``use_known_people``  —
 delete         —                                      ``delete``
 read-back      —                                      the source-side readers, on a target
 blob-hash      ``blob_sha256`` (hash without download)
 =============  =====================================  ==========================================
+
+Lifecycle: ``check`` (reachable, authenticated), the readers and writers, then ``finish`` — make what
+was written complete and durable (commit, pack a package) — called by the runner only once apply has
+completed, and ``close`` — release connections and files, never commit — called always. Used as a
+context manager, a connector finishes only when the block ends without an exception, so an aborted
+write never looks complete.
+
+Options: each connector declares a frozen dataclass (``Options``, a subclass of
+:class:`ConnectorOptions`); the config table is checked against it (unknown keys and wrong types are a
+``ConfigError`` naming the section and key) and the instance is ``self.options``.
+
+Engine services reach a connector only through a declared capability: a ``delta`` source (one that may
+yield a part of the data, such as an AAF delta bundle) says so with ``is_partial()`` and is handed the
+state store's ``known person`` lookup through ``use_known_people()``.
 
 To write a new connector, copy ``connectors/memory`` and keep its order and names.
 """
@@ -25,7 +39,7 @@ To write a new connector, copy ``connectors/memory`` and keep its order and name
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from enum import StrEnum
 from typing import IO, Any, ClassVar
 
@@ -43,6 +57,8 @@ from ent_migrate.model import (
     RecordKind,
     Structure,
 )
+from ent_migrate.options import parse_options
+from ent_migrate.outcomes import Action
 from ent_migrate.problems import Problems
 
 __all__ = [
@@ -50,9 +66,10 @@ __all__ = [
     "DATA_CAPABILITIES",
     "Action",
     "Capability",
-    "Change",
     "CheckResult",
     "Connector",
+    "ConnectorOptions",
+    "KnownPeople",
     "Operation",
     "Role",
     "TargetRules",
@@ -72,7 +89,7 @@ class Capability(StrEnum):
     RELATIONS = "relations"
     MAIL = "mail"
     DOCUMENTS = "documents"
-    INCREMENTAL = "incremental"
+    DELTA = "delta"
     DELETE = "delete"
     READ_BACK = "read-back"
     BLOB_HASH = "blob-hash"
@@ -118,17 +135,6 @@ def capability_for_kind(kind: RecordKind) -> Capability:
     raise ValueError(kind)  # pragma: no cover - every kind is in the table
 
 
-class Action(StrEnum):
-    """What plan decides for one item."""
-
-    CREATE = "create"
-    UPDATE = "update"
-    DISABLE = "disable"
-    DELETE = "delete"
-    MOVE = "move"
-    SKIP = "skip"
-
-
 @dataclasses.dataclass(frozen=True, slots=True)
 class Operation:
     """One write to a target. ``op_id`` is deterministic (uuid5), so a retry or a resumed run sends
@@ -139,17 +145,6 @@ class Operation:
     kind: RecordKind
     key: str
     record: Record | None  # the desired record; None for delete
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Change:
-    """One change from an incremental source (``read_changes``)."""
-
-    cursor: str
-    deleted: bool
-    kind: RecordKind
-    key: str
-    record: Record | None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -170,6 +165,15 @@ class TargetRules:
     login_pattern: str | None = None  # a full-match regular expression
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class ConnectorOptions:
+    """Base of every connector's options dataclass (fields made with :func:`ent_migrate.options.option`)."""
+
+
+#: ``person id -> bool``: does the state store already hold this person (an identity or an alias)?
+KnownPeople = Callable[[str], bool]
+
+
 class Connector:
     """Base class of every connector. Subclasses set the class variables and override the methods
     their capabilities call for; the defaults raise ``NotImplementedError``."""
@@ -182,10 +186,22 @@ class Connector:
     location_help: ClassVar[str] = ""
     #: how many writes apply may send at once; 1 unless the connector is safe to call from threads
     max_concurrency: ClassVar[int] = 1
+    #: ``("module:function", consumes)``: the function that writes a generated district in this connector's
+    #: format (``ent-migrate fixtures generate``), consuming "records", "batches" (one SchoolBatch per
+    #: school) or "per-degree" (1D/ and 2D/ feeds). It lives beside the reader, with its projection.
+    fixture_writer: ClassVar[tuple[str, str] | None] = None
+    #: the options dataclass; ``self.options`` is its instance
+    Options: ClassVar[type[ConnectorOptions]] = ConnectorOptions
 
-    def __init__(self, location: str, options: Mapping[str, Any] | None = None) -> None:
+    options: ConnectorOptions
+
+    def __init__(
+        self, location: str, options: Mapping[str, Any] | None = None, *, where: str = "", role: Role | None = None
+    ) -> None:
         self.location = location
-        self.options: Mapping[str, Any] = dict(options or {})
+        #: the role this instance was opened for (None in library use): a target finishes what it wrote
+        self.role = role
+        self.options = parse_options(type(self).Options, options, where or f"{self.name} options")
         #: problems found while reading (bad records are counted and listed here, never raised)
         self.problems = Problems()
 
@@ -194,20 +210,28 @@ class Connector:
         """Reachability and credentials. The default says reachable; network connectors override."""
         return CheckResult(reachable=True, authenticated=None)
 
-    def close(self) -> None:
-        """Release connections and files."""
+    def notices(self) -> list[str]:
+        """Warnings to show on every run that uses this connector (a store that does not persist, a
+        connection without TLS); the default has none."""
+        return []
 
-    @property
-    def partial(self) -> bool:
-        """True when what this source yields is a part, not the whole (a delta feed): plan then never
-        turns an absence into a deletion or a disable. Known once the source has been read."""
-        return False
+    def finish(self) -> None:
+        """Make what was written complete and durable (commit, pack). Called once apply has completed,
+        never after an error; the default has nothing to do."""
+
+    def close(self) -> None:
+        """Release connections and files. Never commits: a target closed without :meth:`finish` is left
+        unfinished (and resumable), never made to look complete."""
 
     def __enter__(self) -> Connector:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        try:
+            if exc_type is None:
+                self.finish()
+        finally:
+            self.close()
 
     # -- source side -------------------------------------------------------------------------
     def read_accounts(self) -> Iterator[Structure | Person | Function]:
@@ -229,7 +253,14 @@ class Connector:
         """The bytes of a message, document or production, as a readable binary stream."""
         raise NotImplementedError
 
-    def read_changes(self, since: str | None) -> Iterator[Change]:
+    def is_partial(self) -> bool:
+        """``delta``: True when what this source yields is a part, not the whole (a delta feed); plan then
+        never turns an absence into a deletion or a disable. Known once the source has been read."""
+        raise NotImplementedError
+
+    def use_known_people(self, known: KnownPeople) -> None:
+        """``delta``: the state store's lookup of people an earlier run knew, for references a delta makes
+        to people it does not carry (a guardian of a pupil in a delta AAF bundle)."""
         raise NotImplementedError
 
     def blob_sha256(self, record: Message | Document | Production) -> str:
@@ -293,8 +324,8 @@ def implemented_capabilities(cls: type[Connector]) -> frozenset[Capability]:
             reads = _overrides(cls, "open_blob")
         if (source and reads) or (target and writes):
             found.add(capability)
-    if _overrides(cls, "read_changes"):
-        found.add(Capability.INCREMENTAL)
+    if _overrides(cls, "is_partial") and _overrides(cls, "use_known_people"):
+        found.add(Capability.DELTA)
     if _overrides(cls, "delete"):
         found.add(Capability.DELETE)
     if _overrides(cls, "blob_sha256"):
@@ -320,11 +351,13 @@ def missing_methods(cls: type[Connector]) -> list[str]:
         else:
             names.append(
                 {
-                    Capability.INCREMENTAL: "read_changes",
+                    Capability.DELTA: "is_partial and use_known_people",
                     Capability.DELETE: "delete",
                     Capability.BLOB_HASH: "blob_sha256",
                     Capability.READ_BACK: "read_* on a target",
                 }[capability]
             )
+        if capability is Capability.DELTA:
+            names = ["is_partial", "use_known_people"]
         missing.extend(n for n in names if n in dir(Connector) and not _overrides(cls, n))
     return missing

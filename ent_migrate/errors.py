@@ -8,7 +8,10 @@ and an exit code, never a traceback::
     ├── SpecError                        a NAME:LOCATION connector spec that cannot be resolved
     ├── RegistryError                    duplicate connector name, capability declared ≠ implemented
     ├── SchemaOutdatedError              state store behind the migrations ("ent-migrate db upgrade")
-    ├── InputError                       a source file that cannot be read at all (names file and line)
+    ├── StateLockedError                 another process holds the state store's write lock
+    ├── NoPlanError                      apply without a reviewed plan ("run ent-migrate plan first")
+    ├── InputError                       exit 1: a source that cannot be read at all (names file and line),
+    │   │                                or input problems over [safety] max_input_errors
     │   └── UnsafeArchiveError           zip-slip, link, bomb, tampered manifest member
     ├── ThresholdExceededError           exit 1: plan or apply over a safety threshold
     └── ConnectorError                   a source or target failed
@@ -19,13 +22,17 @@ and an exit code, never a traceback::
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "ConfigError",
     "ConnectorError",
     "EntMigrateError",
     "InputError",
     "RegistryError",
+    "NoPlanError",
     "SchemaOutdatedError",
+    "StateLockedError",
     "SpecError",
     "TerminalError",
     "ThresholdExceededError",
@@ -57,8 +64,19 @@ class SchemaOutdatedError(EntMigrateError):
     """The state store schema is not at the head revision."""
 
 
+class StateLockedError(EntMigrateError):
+    """Another process holds the state store's write lock; the message names it."""
+
+
+class NoPlanError(EntMigrateError):
+    """apply was asked to execute a plan that does not exist or whose report was not written."""
+
+
 class InputError(EntMigrateError):
-    """A source cannot be read at all. ``where`` is ``file:line`` or a record reference."""
+    """A source cannot be read at all, or holds more input errors than accepted. ``where`` is
+    ``file:line`` or a record reference."""
+
+    exit_code = 1
 
     def __init__(self, message: str, where: str | None = None) -> None:
         super().__init__(f"{where}: {message}" if where else message)
@@ -70,9 +88,19 @@ class UnsafeArchiveError(InputError):
 
 
 class ThresholdExceededError(EntMigrateError):
-    """A safety threshold (deletions, updates) would be exceeded."""
+    """A safety threshold (deletions, updates) would be exceeded. ``setting`` names it and
+    ``suggested`` is a value that lets this plan pass."""
 
     exit_code = 1
+
+    def __init__(self, message: str, setting: str = "", suggested: str = "") -> None:
+        super().__init__(message)
+        self.setting = setting
+        self.suggested = suggested
+        #: set by plan: the refused plan's report, its counts, and the first items it would remove
+        self.report: dict[str, Any] | None = None
+        self.counts: dict[str, int] = {}
+        self.listed: list[dict[str, str]] = []
 
 
 class ConnectorError(EntMigrateError):

@@ -42,6 +42,7 @@ __all__ = [
     "canonical_bytes",
     "canonical_dict",
     "fingerprint",
+    "fingerprint_of",
     "nfc",
     "record_from_dict",
 ]
@@ -142,8 +143,9 @@ class Person(_Record):
     kind: ClassVar[RecordKind] = RecordKind.PERSON
     id: str  # stable source id (e.g. académie-prefixed jointure)
     profile: Profile
-    last_name: str
+    last_name: str  # the name in use (SIECLE NOM_USAGE when there is one)
     first_name: str
+    birth_name: str | None = None  # the birth name (SIECLE NOM_DE_FAMILLE) when it differs from last_name
     birth_date: dt.date | None = None
     ine: str | None = None
     emails: tuple[str, ...] = ()
@@ -336,14 +338,22 @@ def canonical_dict(record: _Record) -> dict[str, Any]:
 
 def canonical_bytes(record: _Record) -> bytes:
     """Sorted keys, compact separators, UTF-8 — the bytes that are fingerprinted."""
-    return json.dumps(
-        canonical_dict(record), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    ).encode("utf-8")
+    return _dump(canonical_dict(record))
+
+
+def _dump(data: Mapping[str, Any]) -> bytes:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def fingerprint(record: _Record) -> str:
     """SHA-256 of the canonical bytes, as 64 lowercase hex digits."""
     return hashlib.sha256(canonical_bytes(record)).hexdigest()
+
+
+def fingerprint_of(data: Mapping[str, Any]) -> str:
+    """The fingerprint of a record's canonical dict (``record.to_dict()``, as the state store keeps it):
+    the same bytes, so the same value, as :func:`fingerprint` of the record."""
+    return hashlib.sha256(_dump(data)).hexdigest()
 
 
 def _identity(value: Any) -> Any:

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
-from ent_migrate.contract import Connector, implemented_capabilities, missing_methods
-from ent_migrate.errors import RegistryError, SpecError
+from ent_migrate.contract import Connector, ConnectorOptions, Role, implemented_capabilities, missing_methods
+from ent_migrate.errors import ConfigError, RegistryError, SpecError
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -45,6 +45,10 @@ def validate_connector_class(cls: object, entry_name: str) -> type[Connector]:
         raise RegistryError(f"entry point {entry_name!r} loads a connector named {cls.name!r}")
     if not cls.roles:
         raise RegistryError(f"connector {entry_name!r} declares no role (source and/or target)")
+    options = cls.Options
+    if not (isinstance(options, type) and issubclass(options, ConnectorOptions) and dataclasses.is_dataclass(options)
+            and options.__dataclass_params__.frozen):  # type: ignore[attr-defined]  # set by @dataclass
+        raise RegistryError(f"connector {entry_name!r}: Options must be a frozen dataclass subclassing ConnectorOptions")
     implemented = implemented_capabilities(cls)
     undeclared = sorted(implemented - cls.capabilities)
     unimplemented = sorted(cls.capabilities - implemented)
@@ -106,7 +110,12 @@ def connector_class(name: str) -> type[Connector]:
     return registry[name].cls
 
 
-def open_connector(spec: str, options: Mapping[str, Any] | None = None) -> Connector:
-    """Instantiate the connector a spec names."""
+def open_connector(
+    spec: str, options: Mapping[str, Any] | None = None, *, where: str = "", role: Role | None = None
+) -> Connector:
+    """Instantiate the connector a spec names, for *role*. *where* names the config section in option errors."""
     name, location = parse_spec(spec)
-    return connector_class(name)(location, options)
+    cls = connector_class(name)
+    if role is not None and role not in cls.roles:
+        raise ConfigError(f"{where or spec}: the {name} connector cannot be a {role}")
+    return cls(location, options, where=f"{where} ({name})" if where else f"{name} options", role=role)

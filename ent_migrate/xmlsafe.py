@@ -5,27 +5,40 @@ One entry point, :func:`iter_elements`::
     from ent_migrate.xmlsafe import iter_elements, where
 
     with path.open("rb") as fh:
-        for element in iter_elements(fh, "Eleve_0000.xml", problems, tags={"addRequest", "modifyRequest"}):
+        for element in iter_elements(fh, "Eleve_0000.xml", problems, {"addRequest", "modifyRequest"},
+                                     expected={"ficAlimMENESR"}):
             line = element.sourceline            # for "file:line" problems: where(name, element)
             ...                                  # read the element (and its children) here
 
 What it guarantees:
 
-* **Flat memory.** lxml's pull parser is fed 1 MiB chunks; each yielded element is cleared and its
-  previous siblings are deleted as soon as the caller asks for the next one. Do not keep references
-  to a yielded element (or its children) after that: copy the values you need. Do not ask for a tag
-  *and* one of its descendants' tags: the descendant is yielded (then cleared) before its ancestor.
-  Memory is bounded by the largest record plus one chunk, whatever the file size.
+* **Flat memory, whatever the file holds.** lxml's pull parser is fed 64 KiB at a time; after each feed
+  every element already passed is deleted — the records yielded (cleared as soon as the caller asks for
+  the next one) and anything else: of every element on the path from the root to the element being
+  parsed, all children but the last are deleted, so elements nobody asked for never pile up. Do not keep
+  references to a yielded element (or its children) after that: copy the values you need. Do not ask for
+  a tag *and* one of its descendants' tags.
+* **Unexpected elements are counted.** Outside the records, an element whose tag is neither asked for
+  nor in *expected* (the containers and the elements known to carry nothing) is counted by tag and
+  reported once per file and tag as ``xml.unexpected-element`` (a warning whose detail gives the count).
+  Inside a record, the caller decides what it reads.
+* **A record has a size cap.** A record (an element asked for) certainly larger than *max_record_bytes*
+  (default :data:`MAX_RECORD_BYTES`, measured in bytes of XML at feed boundaries, so the cap is never
+  undershot and overshot by at most 128 KiB) is not built: its children are freed as they come, it is
+  skipped and reported as ``record.too-large`` at ``file:line``.
 * **Nothing expanded, nothing fetched.** The parser runs with ``resolve_entities=False,
-  no_network=True, load_dtd=False, huge_tree=False``. Before parsing, the prolog is sniffed: a
-  DOCTYPE with an external identifier only (``<!DOCTYPE ficAlimMENESR SYSTEM "ficAlimMENESR.dtd">``)
-  is accepted and never loaded; an internal subset (``[...]``) or any ``<!ENTITY`` is refused as
-  ``xml.dtd-forbidden`` and nothing of the file is parsed (so billion-laughs and XXE never start).
+  no_network=True, load_dtd=False, huge_tree=False``. Before parsing, the prolog is sniffed
+  (:func:`~ent_migrate.xmlsniff.sniff_prolog`): a DOCTYPE with an external identifier only
+  (``<!DOCTYPE ficAlimMENESR SYSTEM "ficAlimMENESR.dtd">``) is accepted and never loaded; an internal
+  subset (``[...]``) or any ``<!ENTITY`` is refused as ``xml.dtd-forbidden`` and nothing of the file is
+  parsed (so billion-laughs and XXE never start), in UTF-16/32 too.
 * **Encodings.** Only ASCII-compatible encodings the ENT exports use are read: UTF-8, ISO-8859-15,
   ISO-8859-1, windows-1252, US-ASCII. Anything else, a declaration that lies (declared UTF-8 but the
-  bytes are not; declared ISO-8859-* but the text is in fact UTF-8), or a UTF-16/32 BOM is refused
-  as ``encoding.unsupported``. A UTF-8 BOM is accepted (and dropped) when the declaration is UTF-8
-  or absent — SIECLE exports carry one; a UTF-8 BOM before a non-UTF-8 declaration is refused.
+  bytes are not; declared ISO-8859-* but the text is in fact UTF-8), or UTF-16/32 (with a byte-order
+  mark or without, detected by its NUL pattern) is refused as ``encoding.unsupported``. A UTF-8 BOM is
+  accepted (and dropped) when the declaration is UTF-8 or absent — SIECLE exports carry one; a UTF-8
+  BOM before a non-UTF-8 declaration is refused. UTF-8 runs inside a genuinely Latin file are read as
+  declared and reported per line as ``encoding.mixed``.
 * **HTML entities.** AAF values may hold HTML-only named entities (``&eacute;``) that XML does not
   define. A streaming byte filter rewrites every HTML5 named entity into numeric character
   references (``&#233;``) before lxml sees it, which keeps line numbers and decodes exactly what
@@ -37,7 +50,7 @@ What it guarantees:
   ``xml.malformed`` at ``file:line`` (lxml's line) and iteration stops.
 
 Problems are added to the caller's :class:`~ent_migrate.problems.Problems`; nothing raises for bad
-input. Details never quote file content (positions and parser messages only).
+input. Details never quote file content (positions, tag names and parser messages only).
 
 Parsing is the readers' main cost, so an export is parsed once however many readers need it:
 :class:`Spool` keeps the rows one pass extracted (a temporary file, flat memory) for the next readers,
@@ -46,70 +59,39 @@ and :func:`export_signature` tells when the files changed under it (then the spo
 
 from __future__ import annotations
 
-import codecs
-import html.entities
 import os
 import pickle
-import re
 import tempfile
 from collections.abc import Collection, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from lxml import etree
 
 from ent_migrate.problems import Problems
+from ent_migrate.xmlsniff import PROLOG_LIMIT, SUPPORTED_ENCODINGS, ByteFilter, Prolog, Refused, sniff_prolog
 
 __all__ = [
     "CHUNK_SIZE",
+    "FEED_SIZE",
+    "MAX_RECORD_BYTES",
     "PROLOG_LIMIT",
     "SUPPORTED_ENCODINGS",
+    "Prolog",
     "Spool",
     "export_signature",
     "iter_elements",
+    "sniff_prolog",
     "text_of",
     "where",
 ]
 
+#: bytes read from the stream at a time (the byte filter's unit)
 CHUNK_SIZE = 1 << 20
-#: the prolog (declaration, comments, DOCTYPE) must end within this many bytes: a DOCTYPE hidden
-#: behind megabytes of comments would otherwise escape the sniffing.
-PROLOG_LIMIT = 1 << 20
-#: codec names (as :func:`codecs.lookup` spells them) the exports are known to use; all are
-#: ASCII-compatible, which the byte-level entity filter relies on.
-SUPPORTED_ENCODINGS = frozenset({"utf-8", "iso8859-15", "iso8859-1", "cp1252", "ascii"})
-_SINGLE_BYTE = SUPPORTED_ENCODINGS - {"utf-8", "ascii"}
-
-_XML_ENTITIES = frozenset({b"amp", b"lt", b"gt", b"quot", b"apos"})
-# HTML5 names with their ';' (the legacy no-semicolon forms are not entities in XML anyway).
-_HTML_ENTITIES: dict[bytes, bytes] = {
-    name[:-1].encode("ascii"): "".join(f"&#{ord(ch)};" for ch in text).encode("ascii")
-    for name, text in html.entities.html5.items()
-    if name.endswith(";")
-}
-# Any would-be entity name (XML names may hold non-ASCII letters): an undefined one must be caught here,
-# since behind a DOCTYPE lxml would silently turn it into an empty node and lose that part of the value.
-_ENTITY_RE = re.compile(rb"&([^\s&;<>#\"']{1,64});")
-_MAX_ENTITY = 66  # "&" + 64 name bytes + ";": a longer "&..." tail is not an entity split by a chunk
-
-_BOMS = (
-    (codecs.BOM_UTF32_LE, "UTF-32"),
-    (codecs.BOM_UTF32_BE, "UTF-32"),
-    (codecs.BOM_UTF8, "UTF-8"),
-    (codecs.BOM_UTF16_LE, "UTF-16"),
-    (codecs.BOM_UTF16_BE, "UTF-16"),
-)
-_DECL_RE = re.compile(rb"<\?xml\s[^>]*?\?>", re.S)
-_ENCODING_RE = re.compile(rb"""encoding\s*=\s*["']([A-Za-z0-9._:-]{1,40})["']""")
-_COMMENT_RE = re.compile(rb"<!--.*?-->", re.S)
-_PI_RE = re.compile(rb"<\?.*?\?>", re.S)
-# DOCTYPE name, then optional SYSTEM "x" / PUBLIC "x" "y", then either ">" or "[" (internal subset).
-_DOCTYPE_RE = re.compile(
-    rb"""<!DOCTYPE\s+[^\s>\[]+(?:\s+(?:SYSTEM\s+(?:"[^"]*"|'[^']*')|PUBLIC\s+(?:"[^"]*"|'[^']*')"""
-    rb"""\s+(?:"[^"]*"|'[^']*')))?\s*([>\[])"""
-)
-_WS_RE = re.compile(rb"[ \t\r\n]+")
-_HIGH_BYTE_RE = re.compile(rb"[\x80-\xff]")
+#: bytes fed to the parser at a time: what is passed is freed after each feed
+FEED_SIZE = 1 << 16
+#: default cap on one record (an element asked for), in bytes of XML
+MAX_RECORD_BYTES = 1 << 20
 
 
 def where(name: str, element: etree._Element | None = None, line: int | None = None) -> str:
@@ -130,126 +112,6 @@ def text_of(element: etree._Element | None) -> str:
     return "".join(t if isinstance(t, str) else t.decode() for t in element.itertext())
 
 
-class _Refused(Exception):
-    """Internal: the file is refused before or while parsing (code, line, detail)."""
-
-    def __init__(self, code: str, line: int, detail: str) -> None:
-        super().__init__(detail)
-        self.code, self.line, self.detail = code, line, detail
-
-
-def _line_at(data: bytes, offset: int) -> int:
-    return data.count(b"\n", 0, offset) + 1
-
-
-def _sniff(head: bytes) -> tuple[int, str]:
-    """Check the prolog in *head*; return (bytes to skip, codec name). Raises :class:`_Refused`."""
-    skip = 0
-    for bom, label in _BOMS:
-        if head.startswith(bom):
-            if label != "UTF-8":
-                raise _Refused("encoding.unsupported", 1, f"{label} byte-order mark (only ASCII-compatible encodings)")
-            skip = len(bom)
-            break
-    body = head[skip:]
-    encoding = "utf-8"
-    pos = 0
-    decl = _DECL_RE.match(body)
-    if decl is not None:
-        found = _ENCODING_RE.search(decl.group(0))
-        if found is not None:
-            declared = found.group(1).decode("ascii")
-            try:
-                encoding = codecs.lookup(declared).name
-            except LookupError:
-                raise _Refused("encoding.unsupported", 1, f"unknown encoding {declared!r}") from None
-            if encoding not in SUPPORTED_ENCODINGS:
-                raise _Refused("encoding.unsupported", 1, f"encoding {declared!r} is not supported")
-        pos = decl.end()
-    if skip and encoding != "utf-8":
-        raise _Refused("encoding.unsupported", 1, f"UTF-8 byte-order mark before an {encoding} declaration")
-    if re.search(rb"<!ENTITY", body, re.I):
-        line = _line_at(body, re.search(rb"<!ENTITY", body, re.I).start())  # type: ignore[union-attr]  # found above
-        raise _Refused("xml.dtd-forbidden", line, "entity declaration")
-    # Walk the prolog up to the root element: only whitespace, comments, PIs and one external DOCTYPE.
-    while True:
-        for pattern in (_WS_RE, _COMMENT_RE, _PI_RE):
-            match = pattern.match(body, pos)
-            if match is not None:
-                pos = match.end()
-                break
-        else:
-            if body.startswith(b"<!DOCTYPE", pos):
-                doctype = _DOCTYPE_RE.match(body, pos)
-                if doctype is None or doctype.group(1) == b"[":
-                    raise _Refused("xml.dtd-forbidden", _line_at(body, pos), "DOCTYPE with an internal subset")
-                pos = doctype.end()
-                continue
-            if len(head) >= PROLOG_LIMIT and not re.match(rb"<[A-Za-z_:]", body[pos : pos + 2]):
-                # a comment, PI or DOCTYPE running past the sniffed head could hide entity declarations
-                raise _Refused("xml.malformed", _line_at(body, pos), "prolog longer than the sniffing limit")
-            return skip, encoding  # the root element (or garbage lxml will report) starts here
-
-
-class _EntityFilter:
-    """Rewrites HTML named entities to numeric references chunk by chunk, counting lines, and catches
-    a single-byte declaration over UTF-8 text."""
-
-    def __init__(self, name: str, problems: Problems, encoding: str) -> None:
-        self.name, self.problems = name, problems
-        self.line = 1  # line number at the start of the current chunk
-        self._carry = b""
-        self._check_utf8 = encoding in _SINGLE_BYTE
-
-    def _replace(self, chunk: bytes) -> bytes:
-        def substitute(match: re.Match[bytes]) -> bytes:
-            entity = match.group(1)
-            if entity in _XML_ENTITIES:
-                return match.group(0)
-            numeric = _HTML_ENTITIES.get(entity)
-            if numeric is not None:
-                return numeric
-            line = self.line + chunk.count(b"\n", 0, match.start())
-            self.problems.add("xml.entity-undefined", where(self.name, line=line), "kept as literal text")
-            return b"&amp;" + match.group(0)[1:]
-
-        return _ENTITY_RE.sub(substitute, chunk) if b"&" in chunk else chunk
-
-    def _detect_lying_latin(self, chunk: bytes) -> None:
-        # A single-byte declaration over UTF-8 text decodes into mojibake without any error: once the
-        # first non-ASCII bytes appear, valid UTF-8 there means the declaration lies.
-        found = _HIGH_BYTE_RE.search(chunk)  # a regex, not a Python loop over every byte of the chunk
-        if found is None:
-            return
-        first = found.start()
-        sample = chunk[first : first + 4096]
-        try:
-            sample.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            if exc.reason != "unexpected end of data":
-                self._check_utf8 = False  # an invalid UTF-8 byte: genuinely single-byte text
-                return
-            if _HIGH_BYTE_RE.search(sample, 0, exc.start) is None:
-                return  # only a sequence cut by the chunk end: decide on the next chunk
-        self._check_utf8 = False
-        raise _Refused(
-            "encoding.unsupported", self.line + chunk.count(b"\n", 0, first), "declared single-byte, bytes are UTF-8"
-        )
-
-    def feed(self, data: bytes, final: bool) -> bytes:
-        chunk = self._carry + data
-        self._carry = b""
-        if not final:
-            amp = chunk.rfind(b"&")
-            if amp != -1 and b";" not in chunk[amp:] and len(chunk) - amp < _MAX_ENTITY:
-                chunk, self._carry = chunk[:amp], chunk[amp:]
-        if self._check_utf8:
-            self._detect_lying_latin(chunk)
-        out = self._replace(chunk)
-        self.line += chunk.count(b"\n")
-        return out
-
-
 def _syntax_code(exc: etree.XMLSyntaxError) -> str:
     message = str(exc).lower()
     return "encoding.unsupported" if "encoding" in message or "utf-8" in message else "xml.malformed"
@@ -261,28 +123,121 @@ def _short(exc: etree.XMLSyntaxError) -> str:
     return message[:100]
 
 
-def iter_elements(
-    stream: IO[bytes],
-    name: str,
-    problems: Problems,
-    tags: Collection[str] | None = None,
-    *,
-    chunk_size: int = CHUNK_SIZE,
-) -> Iterator[etree._Element]:
-    """Yield each element whose tag is in *tags* (all elements if None) at its end, then free it.
+def _tag(element: etree._Element) -> str:
+    tag = element.tag
+    return tag if isinstance(tag, str) else "?"  # an entity reference or such: no name to report
 
-    *name* is how problems name the file (``name:line``). Stops early, after reporting the problem,
-    on a refused prolog, a bad encoding or malformed XML; everything yielded before stays valid data.
-    """
-    head = stream.read(PROLOG_LIMIT)
-    try:
-        skip, encoding = _sniff(head)
-    except _Refused as refused:
-        problems.add(refused.code, where(name, line=refused.line), refused.detail)
-        return
-    parser = etree.XMLPullParser(
-        events=("end",),
-        tag=list(tags) if tags is not None else None,
+
+class _Walker:
+    """What one file's parse keeps between feeds: the root, the record being built, the counts of
+    unexpected elements, and the bytes fed so far (the record cap's measure)."""
+
+    def __init__(
+        self, name: str, problems: Problems, wanted: frozenset[str], expected: frozenset[str] | None, cap: int
+    ) -> None:
+        self.name, self.problems, self.wanted, self.cap = name, problems, wanted, cap
+        #: tags fine outside a record; None: nothing is counted as unexpected
+        self.fine = None if expected is None else wanted | expected
+        self.root: etree._Element | None = None
+        self.record: etree._Element | None = None  # the outermost record being built
+        self.record_start = 0  # bytes fed when its start was seen: never more than where it starts
+        self.skipping = False  # the record is over the cap: freed as it comes, not yielded
+        self.fed = 0  # bytes fed so far
+        self.fed_before = 0  # bytes fed before the last feed
+        self.unexpected: dict[str, list[int]] = {}  # tag -> [count, first line]
+
+    def drain(self, parser: etree.XMLPullParser) -> Iterator[etree._Element]:
+        for event, element in parser.read_events():
+            if not isinstance(element, etree._Element):  # only start/end events are asked for
+                continue
+            if event == "start":
+                if self.root is None:
+                    self.root = element.getroottree().getroot()
+                if self.record is None and element.tag in self.wanted:
+                    self.record, self.record_start, self.skipping = element, self.fed, False
+                continue
+            if element.tag not in self.wanted:
+                continue  # the root's end (it is in the filter so that its start gives the root)
+            if element is self.record:
+                self.record = None
+                if self.skipping or self._too_large(element, self.fed_before):
+                    element.clear(keep_tail=False)  # type: ignore[call-arg]  # lxml-stubs lack keep_tail
+                    continue
+            elif self.skipping:
+                continue  # a record asked for inside a skipped one
+            yield element
+            element.clear(keep_tail=False)  # type: ignore[call-arg]  # lxml-stubs lack keep_tail (lxml >= 4.4)
+
+    def _too_large(self, record: etree._Element, end: int) -> bool:
+        if end - self.record_start <= self.cap:
+            return False
+        self.problems.add("record.too-large", where(self.name, record), f"over {self.cap} bytes, skipped")
+        return True
+
+    def prune(self) -> None:
+        """Delete every complete element but the records being built: on the path from the root to the
+        element being parsed, all children of each element but its last one (which may be open)."""
+        if self.record is not None and not self.skipping and self._too_large(self.record, self.fed):
+            self.skipping = True
+        fine = self.fine
+        counting = fine is not None  # are the children deleted here counted? (not inside a counted one)
+        node = self.root
+        while node is not None and len(node):
+            if node is self.record:
+                if not self.skipping:
+                    return  # a record being built keeps its children
+                counting = False
+            if len(node) > 1:
+                if counting:
+                    self._count(cast(list[etree._Element], cast(Any, node)[:-1]))  # lxml-stubs lack slicing
+                del node[:-1]
+            child = node[-1]
+            if counting and child is not self.record and child.tag not in fine:  # type: ignore[operator]
+                counting = False  # an unexpected element is counted once, as a whole, when deleted
+            node = child
+
+    def _count(self, children: list[etree._Element]) -> None:
+        fine = self.fine
+        assert fine is not None  # only called when counting
+        for child in children:
+            tag = child.tag
+            if tag not in fine:
+                self._add(child)
+
+    def _add(self, element: etree._Element) -> None:
+        tag = _tag(element)
+        found = self.unexpected.get(tag)
+        if found is None:
+            line = element.sourceline
+            self.unexpected[tag] = [1, line if isinstance(line, int) else 0]
+        else:
+            found[0] += 1
+
+    def finish(self) -> None:
+        """After the last feed: count what remains of the tree, then report each unexpected tag once."""
+        if self.fine is not None and self.root is not None:
+            self._count_remaining(self.root)
+        for tag, (count, line) in sorted(self.unexpected.items()):
+            detail = f"<{tag[:60]}>: {count} element{'s' if count > 1 else ''} outside the records, ignored"
+            self.problems.add("xml.unexpected-element", where(self.name, line=line), detail)
+        self.unexpected.clear()
+
+    def _count_remaining(self, node: etree._Element) -> None:
+        fine = self.fine
+        assert fine is not None
+        for child in node:
+            if child is self.record or child.tag in self.wanted:
+                continue
+            if child.tag in fine:
+                self._count_remaining(child)
+            else:
+                self._add(child)
+
+
+def _parser(tags: list[str]) -> etree.XMLPullParser:
+    return etree.XMLPullParser(
+        events=("start", "end"),
+        tag=tags,
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
@@ -290,41 +245,71 @@ def iter_elements(
         remove_comments=True,
         remove_pis=True,
     )
-    filt = _EntityFilter(name, problems, encoding)
-    pending = head[skip:]
+
+
+def iter_elements(
+    stream: IO[bytes],
+    name: str,
+    problems: Problems,
+    tags: Collection[str],
+    *,
+    expected: Collection[str] | None = None,
+    max_record_bytes: int = MAX_RECORD_BYTES,
+    chunk_size: int = CHUNK_SIZE,
+) -> Iterator[etree._Element]:
+    """Yield each element whose tag is in *tags* (a record) at its end, then free it.
+
+    *name* is how problems name the file (``name:line``). *expected* lists the other tags that may
+    appear outside the records (containers such as the root); any other tag there is counted and
+    reported as ``xml.unexpected-element`` (None: nothing is reported, everything is still freed).
+    A record larger than *max_record_bytes* is skipped and reported as ``record.too-large``. Stops
+    early, after reporting the problem, on a refused prolog, a bad encoding or malformed XML;
+    everything yielded before stays valid data.
+    """
+    head = stream.read(PROLOG_LIMIT)
+    prolog = sniff_prolog(head, name, problems.add)
+    if prolog is None:
+        return
+    wanted = frozenset(tags)
+    walker = _Walker(name, problems, wanted, None if expected is None else frozenset(expected), max_record_bytes)
+    # The root is in the filter (any namespace) so that its start event gives the tree to prune before
+    # the first record ends; its end event is ignored unless it is asked for.
+    local = prolog.root.rpartition(":")[2]
+    try:
+        parser = _parser(sorted(wanted | ({"{*}" + local} if local else set())))
+    except ValueError:  # a root name lxml refuses (a control character): lxml reports the file below
+        parser = _parser(sorted(wanted))
+    filt = ByteFilter(name, problems.add, prolog.encoding)
+    feed = max(1, min(chunk_size, FEED_SIZE))
+    pending = head[prolog.skip :]
     data, pending = pending[:chunk_size], pending[chunk_size:]
     try:
         while True:
             final = not data
-            parser.feed(filt.feed(data, final))
+            out = filt.feed(data, final)
+            for start in range(0, len(out), feed):
+                piece = out[start : start + feed]
+                walker.fed_before = walker.fed
+                walker.fed += len(piece)
+                parser.feed(piece)
+                yield from walker.drain(parser)
+                walker.prune()
             if final:
+                walker.fed_before = walker.fed
                 parser.close()
-            yield from _drain(parser)
-            if final:
+                yield from walker.drain(parser)
                 break
-            if pending:  # the sniffed head is fed chunk by chunk too: the tree never holds more than a chunk
+            if pending:  # the sniffed head is fed chunk by chunk too
                 data, pending = pending[:chunk_size], pending[chunk_size:]
             else:
                 data = stream.read(chunk_size)
-    except _Refused as refused:
+    except Refused as refused:
         problems.add(refused.code, where(name, line=refused.line), refused.detail)
     except etree.XMLSyntaxError as exc:
-        yield from _drain(parser)  # events completed before the fault are good data
+        yield from walker.drain(parser)  # events completed before the fault are good data
         line = exc.lineno if exc.lineno and exc.lineno > 0 else filt.line
         problems.add(_syntax_code(exc), where(name, line=line), _short(exc))
-
-
-def _drain(parser: etree.XMLPullParser) -> Iterator[etree._Element]:
-    for _event, element in parser.read_events():
-        if not isinstance(element, etree._Element):  # only "end" events are asked for: always elements
-            continue
-        yield element
-        # Free what the caller has read: the element's content and the siblings before it.
-        element.clear(keep_tail=False)  # type: ignore[call-arg]  # lxml-stubs lack keep_tail (lxml >= 4.4)
-        parent = element.getparent()
-        if parent is not None:
-            while element.getprevious() is not None:
-                del parent[0]
+    walker.finish()
 
 
 class Spool:

@@ -41,11 +41,16 @@ def test_about_memory() -> None:
     about = json.loads(done.stdout)
     assert about["name"] == "memory"
     assert about["location"].startswith("memory:")
-    assert "fail_on_write" in about["doc"]  # the options are documented where users look
+    options = {o["name"]: o for o in about["options"]}  # the options are documented where users look
+    assert options["fail_on_write"]["type"] == "true/false"
+    assert options["fail_on_write"]["default"] is False
+    assert "never writes" in options["fail_on_write"]["help"]
     human = run("connectors", "about", "memory")
     assert human.returncode == 0
     assert "capabilities: " in human.stdout
     assert "read-back" in human.stdout
+    assert "transient_error" in human.stdout  # a table of options...
+    assert "mappingproxy" not in human.stdout and "{'" not in human.stdout  # ...not Python reprs
 
 
 def test_check_memory_is_ok() -> None:

@@ -29,7 +29,7 @@ retries = 3
 bases = ["ou=${KIT_LDAP_HOST}", "ou=b"]
 """)
     config = load_config(path)
-    spec, options = config.endpoint("source")
+    _name, spec, options, _where = config.endpoint("source")
     assert spec == "ldap://127.0.0.1:1389/dc=kit"
     assert options == {"bind_password": SECRET, "retries": 3, "bases": ["ou=127.0.0.1", "ou=b"]}
 
@@ -103,7 +103,7 @@ def test_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
 def test_relative_file_specs_are_relative_to_the_config(tmp_path: Path) -> None:
     path = _write(tmp_path, '[source.a]\nspec = "package:export"\n[target.m]\nspec = "memory:named"\n')
     config = load_config(path)
-    assert config.endpoint("source")[0] == f"package:{tmp_path / 'export'}"
-    assert config.endpoint("target", "m")[0] == "memory:named"
+    assert config.endpoint("source")[1] == f"package:{tmp_path / 'export'}"
+    assert config.endpoint("target", "m")[1] == "memory:named"
     with pytest.raises(ConfigError, match=r"no \[target.other\] section"):
         config.endpoint("target", "other")

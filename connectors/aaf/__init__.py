@@ -2,7 +2,7 @@
 
 Layout follows ``connectors/memory``: ``connector.py`` holds the class; ``parse.py`` turns XML
 requests into entries, ``mapping.py`` entries into canonical records, ``values.py`` the format's
-small conventions (shared with ``fixtures/aaf_writer.py``).
+small conventions (shared with ``writer.py``, the fixture writer, which imports the reader's rules).
 """
 
 from __future__ import annotations

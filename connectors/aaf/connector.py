@@ -5,16 +5,10 @@ Location: a folder, a ``.tgz``/``.tar.gz`` or a ``.zip`` holding the bundle's fi
 Archives are read through :mod:`ent_migrate.archive` (unsafe members are refused and reported),
 XML through :mod:`ent_migrate.xmlsafe` (no entity expansion, nothing fetched, flat memory).
 
-Options (``[source.NAME]`` in the config, or keyword options in tests):
-
-``academy_prefix``    prefix for every jointure, e.g. ``AC-RENNES$`` (jointures are unique only within
-                      one académie); already-prefixed values are left alone
-``delta``             force delta (True) or full (False) reading; default: guessed from the file names
-``known_guardians``   (or ``known_people``, which the pipeline sets to a state-store lookup)
-                     a callable ``id -> bool`` or a collection of ids: guardians the target already
-                      has, so a delta pupil referencing one absent from the delta is not dangling
-``known_structures``  a mapping structure jointure → UAI for structures absent from a delta bundle
-``expect_uai``        a UAI the bundle must hold (``inspect --expect-uai``); ``uai.mismatch`` otherwise
+Options: :class:`AafOptions` (``ent-migrate connectors about aaf`` lists them). The engine's lookup of
+people an earlier run knew arrives through the ``delta`` capability (:meth:`AafConnector.use_known_people`):
+a delta pupil referencing a guardian the delta does not carry is not dangling when the state store
+knows that guardian.
 
 A location is one bundle (full or delta). The first ``read_*`` streams the whole bundle (one pass; only
 small indexes are kept), yields its own records and spools the other readers' to a temporary file
@@ -32,7 +26,8 @@ previous state, which is the pipeline's state store, not this reader.)
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Collection, Iterator, Mapping
+import dataclasses
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
@@ -41,7 +36,7 @@ from ent_migrate.connectors.aaf.cache import KIND_OF, CompletePass, RecordSpool
 from ent_migrate.connectors.aaf.mapping import Mapper, MapperOptions
 from ent_migrate.connectors.aaf.parse import iter_entries
 from ent_migrate.connectors.aaf.values import FileName, parse_file_name
-from ent_migrate.contract import Capability, CheckResult, Connector, Role
+from ent_migrate.contract import Capability, CheckResult, Connector, ConnectorOptions, KnownPeople, Role
 from ent_migrate.errors import ConfigError, InputError
 from ent_migrate.model import (
     Function,
@@ -52,13 +47,43 @@ from ent_migrate.model import (
     Record,
     Structure,
 )
+from ent_migrate.options import option
 from ent_migrate.problems import Problems
-from ent_migrate.xmlsafe import export_signature
+from ent_migrate.uai import check_uai
+from ent_migrate.xmlsafe import FEED_SIZE, MAX_RECORD_BYTES, export_signature
 
-__all__ = ["AafConnector"]
+__all__ = ["AafConnector", "AafOptions"]
 
 #: files that travel with a bundle and are not data (never loaded: the DTD is not trusted either)
 _COMPANIONS = (".dtd", ".md5", ".sha256", ".txt", ".log")
+#: problems after which the rest of a file is not read
+_STOP_CODES = ("xml.malformed", "xml.dtd-forbidden", "encoding.unsupported")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AafOptions(ConnectorOptions):
+    academy_prefix: str = option(
+        "", "prefix of every jointure, e.g. 'AC-RENNES$' (jointures are unique only within one académie)"
+    )
+    delta: bool | None = option(None, "read as a delta (true) or a complete bundle (false); default: from file names")
+    known_structures: Mapping[str, str] = option(
+        help="structure jointure -> UAI, for structures a delta bundle references but does not carry",
+        empty_table=True,
+    )
+    expect_uai: str | None = option(None, "a UAI the bundle must hold (inspect --expect-uai); uai.mismatch otherwise")
+    max_record_bytes: int = option(
+        MAX_RECORD_BYTES, "the largest request read, in bytes of XML; a bigger one is skipped as record.too-large"
+    )
+
+    def __post_init__(self) -> None:
+        if self.max_record_bytes < FEED_SIZE:
+            raise ValueError(f"option max_record_bytes must be at least {FEED_SIZE}, not {self.max_record_bytes}")
+        if self.expect_uai is not None and check_uai(self.expect_uai.strip().upper()) is not None:
+            raise ValueError(f"option expect_uai: {check_uai(self.expect_uai.strip().upper())}")
+        for jointure, uai in self.known_structures.items():
+            reason = check_uai(uai.strip().upper())
+            if reason is not None:
+                raise ValueError(f"option known_structures: the UAI of jointure {jointure!r} is {reason}")
 
 
 class AafConnector(Connector):
@@ -67,44 +92,31 @@ class AafConnector(Connector):
     summary: ClassVar[str] = "AAF ficAlimMENESR bundles (1D/2D, full or delta) from a folder, .tgz or .zip."
     roles: ClassVar[frozenset[Role]] = frozenset({Role.SOURCE})
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.ACCOUNTS, Capability.GROUPS, Capability.RELATIONS}
+        {Capability.ACCOUNTS, Capability.GROUPS, Capability.RELATIONS, Capability.DELTA}
     )
     location_help: ClassVar[str] = "aaf:/path/to/folder, aaf:/path/ENT2D.20240916.tgz or aaf:/path/bundle.zip"
+    fixture_writer: ClassVar[tuple[str, str] | None] = ("ent_migrate.connectors.aaf.writer:write_aaf", "per-degree")
+    Options: ClassVar[type[ConnectorOptions]] = AafOptions
+
+    options: AafOptions
 
     # -- configuration -------------------------------------------------------------------------
-    def __init__(self, location: str, options: Mapping[str, Any] | None = None) -> None:
-        super().__init__(location, options)
+    def __init__(
+        self, location: str, options: Mapping[str, Any] | None = None, *, where: str = "", role: Role | None = None
+    ) -> None:
+        super().__init__(location, options, where=where, role=role)
         if not location:
             raise ConfigError("aaf needs a location: aaf:/path/to/folder-or-archive")
         self.path = Path(location).expanduser()
-        prefix = self.options.get("academy_prefix") or ""
-        if not isinstance(prefix, str):
-            raise ConfigError("aaf option academy_prefix must be a string such as 'AC-RENNES$'")
-        delta = self.options.get("delta")
-        if delta is not None and not isinstance(delta, bool):
-            raise ConfigError("aaf option delta must be true or false")
-        self.prefix = prefix
-        self._delta_option = delta
+        self.prefix = self.options.academy_prefix
+        self.known_structures = {k: v.strip().upper() for k, v in self.options.known_structures.items()}
+        expect_uai = self.options.expect_uai
+        self.expect_uai = expect_uai.strip().upper() if expect_uai and expect_uai.strip() else None
+        self._known_people: KnownPeople | None = None
         self._read_as_delta: bool | None = None  # decided by the first pass (file names or the option)
-        # known_people is what the pipeline passes every source: the people its state store already holds.
-        known = self.options.get("known_guardians", self.options.get("known_people"))
-        self.known_guardians = _membership_test(known, "known_guardians")
-        structures = self.options.get("known_structures") or {}
-        if not isinstance(structures, Mapping):
-            raise ConfigError("aaf option known_structures must map structure jointures to UAIs")
-        self.known_structures = {str(k): str(v) for k, v in structures.items()}
-        expect_uai = self.options.get("expect_uai")
-        self.expect_uai = str(expect_uai).strip().upper() if expect_uai else None
         self._complete: CompletePass | None = None  # the last complete pass's spools
 
     # -- lifecycle -----------------------------------------------------------------------------
-    @property
-    def partial(self) -> bool:
-        """A delta bundle is a part: plan never turns what it lacks into deletions."""
-        if self._read_as_delta is not None:
-            return self._read_as_delta
-        return bool(self._delta_option) if self._delta_option is not None else "Delta" in self.path.name
-
     def check(self) -> CheckResult:
         if not self.path.exists():
             return CheckResult(reachable=False, authenticated=None, detail=f"{self.path} does not exist")
@@ -114,6 +126,19 @@ class AafConnector(Connector):
         if self._complete is not None:
             self._complete.close()
             self._complete = None
+
+    def is_partial(self) -> bool:
+        """A delta bundle is a part: plan never turns what it lacks into deletions."""
+        if self._read_as_delta is not None:
+            return self._read_as_delta
+        delta = self.options.delta
+        return delta if delta is not None else "Delta" in self.path.name
+
+    def use_known_people(self, known: KnownPeople) -> None:
+        """Guardians an earlier run knew: a delta pupil may link to one the delta does not carry."""
+        if known is not self._known_people:
+            self._known_people = known
+            self._complete = None  # a spooled pass was resolved against the previous lookup
 
     # -- source side ---------------------------------------------------------------------------
     def read_accounts(self) -> Iterator[Structure | Person | Function]:
@@ -135,7 +160,7 @@ class AafConnector(Connector):
             yield from done.replay(capability)
             self.problems = done.problems_copy()
             return
-        spools = {kind: RecordSpool() for kind in self.capabilities if kind is not capability}
+        spools = {kind: RecordSpool() for kind in set(KIND_OF.values()) if kind is not capability}
         complete = False
         try:
             for record in self._scan():
@@ -173,31 +198,29 @@ class AafConnector(Connector):
             raise InputError("no such file or directory", where=str(self.path))
         with contextlib.closing(Archive(self.path, on_problem=problems.add)) as archive:
             files = self._files(problems, archive)
-            delta = self._delta_option
+            delta = self.options.delta
             if delta is None:
                 delta = "Delta" in self.path.name or any(f.delta for f, _ in files)
             self._read_as_delta = delta
-            mapper = Mapper(MapperOptions(self.prefix, delta, self.known_guardians, self.known_structures), problems)
+            options = MapperOptions(self.prefix, delta, self._known_people, self.known_structures)
+            mapper = Mapper(options, problems)
             for file, member in files:
+                stops = _stops(problems)
                 with member.open() as stream:
-                    for entry in iter_entries(stream, file.name, problems):
+                    for entry in iter_entries(stream, file.name, problems, self.options.max_record_bytes):
                         if entry.op == "delete":  # never applied by a full read: counted, listed
                             problems.add("delete.not-applied", entry.where, entry.category)
                             continue
                         yield from mapper.records(entry)
+                if _stops(problems) != stops:  # the file stopped early: that problem is the one to report
+                    mapper.incomplete.add(file.category)
             yield from mapper.finish()
-            if self.expect_uai and self.expect_uai not in mapper.structure_uais and not delta:
+            complete = "EtabEducNat" not in mapper.incomplete
+            if self.expect_uai and self.expect_uai not in mapper.structure_uais and not delta and complete:
                 problems.add("uai.mismatch", self.path.name, "the expected UAI is not among the structures")
         self.problems = problems  # the complete pass's problems (a partial pass keeps the previous ones)
 
 
-def _membership_test(value: object, option: str) -> Callable[[str], bool] | None:
-    if value is None:
-        return None
-    if callable(value):
-        test = value
-        return lambda ident: bool(test(ident))
-    if isinstance(value, Collection) and not isinstance(value, str):
-        members = {str(v) for v in value}
-        return members.__contains__
-    raise ConfigError(f"aaf option {option} must be a callable or a collection of ids")
+def _stops(problems: Problems) -> int:
+    """How many times reading a file stopped early so far."""
+    return sum(problems.count(code) for code in _STOP_CODES)

@@ -23,7 +23,13 @@ Mapping (FORMATS.md §3):
 * ENTPersonFonctions ``struct$code$libellé$discipline$libellé discipline`` → Function
   (``label`` is the discipline's label when there is a discipline, else the function's).
 * A structure reference is a jointure (académie-prefixed when ``prefix`` is set) or, leniently, the
-  structure's UAI; an unknown one is ``ref.dangling`` and the link is not emitted (the person is).
+  structure's UAI; an unknown one is ``ref.dangling`` and the link is not emitted (the person is) —
+  ``ref.outside-export`` (a warning) for a staff member, who often also works in a structure of another
+  export. A structure's UAI is checked (``uai.invalid``: kept as read).
+* A guardian listed in two files (the 1D and the 2D feed of one family) is one person: yielded once;
+  a second copy with other values is ``person.duplicate`` (the first is kept). A pupil listed as their
+  own guardian is ``record.invalid`` (that link is not emitted). The engine's known-people lookup is
+  consulted for deltas only: a complete bundle holds every guardian it references.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ import dataclasses
 from collections.abc import Callable, Iterator, Mapping
 
 from ent_migrate.connectors.aaf.parse import Entry
-from ent_migrate.connectors.aaf.values import CompactIds, kinship_code, parse_date, split_dollar
+from ent_migrate.connectors.aaf.values import CompactIds, kinship_code, legal_level, parse_date, split_dollar
 from ent_migrate.model import (
     Function,
     Group,
@@ -45,13 +51,15 @@ from ent_migrate.model import (
     Structure,
 )
 from ent_migrate.problems import Problems
+from ent_migrate.uai import check_uai
 
-__all__ = ["TEACHING_FUNCTIONS", "Mapper", "MapperOptions"]
+__all__ = ["PROFILE_OF_CATEGORY", "TEACHING_FUNCTIONS", "Mapper", "MapperOptions"]
 
 #: function codes that make a PersEducNat a teacher
 TEACHING_FUNCTIONS = frozenset({"ENS", "DOC"})
 
-_PROFILES = {"Eleve": Profile.STUDENT, "PersRelEleve": Profile.GUARDIAN, "PersEducNat": Profile.STAFF}
+#: person category → profile (a PersEducNat becomes a teacher by its functions, see TEACHING_FUNCTIONS)
+PROFILE_OF_CATEGORY = {"Eleve": Profile.STUDENT, "PersRelEleve": Profile.GUARDIAN, "PersEducNat": Profile.STAFF}
 # (attribute, group kind, teacher subject position or None); 2D shape is struct$code[$subject].
 _PUPIL_LINKS = (
     ("ENTEleveClasses", GroupKind.CLASS),
@@ -75,6 +83,11 @@ _IDENTITY_ATTRS = ("sn", "ENTPersonNom", "givenName", "ENTPersonPrenom")
 _REFERENCED = -1
 _FILE_BITS = 20
 _FILE_MASK = (1 << _FILE_BITS) - 1
+# A guardian's entry also packs 32 bits of its record's hash above the position, to tell a second
+# identical copy (the 1D and 2D feeds) from a conflicting one without a second dict per guardian.
+_PRINT_SHIFT = 64
+_PRINT_MASK = (1 << 32) - 1
+_POSITION_MASK = (1 << _PRINT_SHIFT) - 1
 _LEGACY_PARENTS = (("ENTElevePere", "20"), ("ENTEleveMere", "10"), ("ENTEleveParents", None))
 
 
@@ -82,8 +95,8 @@ _LEGACY_PARENTS = (("ENTElevePere", "20"), ("ENTEleveMere", "10"), ("ENTElevePar
 class MapperOptions:
     prefix: str = ""  # académie prefix of jointures, e.g. "AC-RENNES$"
     delta: bool = False
-    #: guardians the target already knows (a delta pupil may reference a guardian absent from the delta)
-    known_guardians: Callable[[str], bool] | None = None
+    #: people an earlier run knew (a delta pupil may reference a guardian absent from the delta)
+    known_people: Callable[[str], bool] | None = None
     #: structure jointure → UAI for structures absent from a delta bundle
     known_structures: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
@@ -107,8 +120,11 @@ class Mapper:
         # guardian id hash → its position (see _position) or _REFERENCED once a pupil links to it: one
         # dict is both the set of guardians and what guardian.orphan needs
         self.guardian_where: dict[int, int] = {}
-        self.referenced_early: set[int] = set()  # linked before being read (only via known_guardians)
+        self.referenced_early: set[int] = set()  # linked before being read (only via known_people)
         self.ines: dict[int, int] = {}  # INE hash → person id hash
+        #: categories with a file that stopped early (malformed, refused): what they lack is not reported
+        #: as if the export lacked it (no orphan guardian for unread pupils)
+        self.incomplete: set[str] = set()
         self._files: list[str] = []  # file names, indexed by positions
         self._file_index: dict[str, int] = {}
 
@@ -133,6 +149,12 @@ class Mapper:
     def _problem(self, code: str, entry: Entry, detail: str | None = None) -> None:
         self.problems.add(code, entry.where, detail)
 
+    @staticmethod
+    def _outside(entry: Entry) -> str:
+        """The code of a reference to a structure this bundle does not hold: a staff member's other
+        structures are often in another export (a warning); a pupil's must be here (an error)."""
+        return "ref.outside-export" if entry.category == "PersEducNat" else "ref.dangling"
+
     # -- entry point -----------------------------------------------------------------------------
     def records(self, entry: Entry) -> Iterator[Record]:
         """Records of one add/modify request (modify = full new value set of each attribute it lists)."""
@@ -140,7 +162,7 @@ class Mapper:
             structure = self._structure(entry)
             if structure is not None:
                 yield structure
-        elif entry.category in _PROFILES:
+        elif entry.category in PROFILE_OF_CATEGORY:
             yield from self._person(entry)
         elif entry.category == "MatiereEducNat":
             if not (entry.first("ENTMatJointure") or entry.ident):
@@ -160,11 +182,14 @@ class Mapper:
         return entry.line << _FILE_BITS | index
 
     def _where(self, position: int) -> str:
+        position &= _POSITION_MASK  # without the guardian's print (see _first_copy)
         return f"{self._files[position & _FILE_MASK]}:{position >> _FILE_BITS}"
 
     def finish(self) -> Iterator[Group]:
         """After the pass: guardians no pupil links to, then every class and group."""
-        if not self.options.delta:  # a delta often carries a guardian alone (a new phone number)
+        # A delta often carries a guardian alone (a new phone number); with pupils left unread, any
+        # guardian may look orphan: the stopped file's problem says it all.
+        if not self.options.delta and "Eleve" not in self.incomplete:
             for hashed, position in self.guardian_where.items():
                 if position != _REFERENCED and hashed not in self.referenced_early:
                     self.problems.add("guardian.orphan", self._where(position))
@@ -178,6 +203,9 @@ class Mapper:
         if not uai:
             self._problem("uai.missing", entry, "ENTStructureUAI")
             return None
+        invalid = check_uai(uai)
+        if invalid is not None:  # kept under the UAI as read: it is the key the source uses
+            self._problem("uai.invalid", entry, f"ENTStructureUAI: {invalid}")
         if not jointure:
             self._problem("record.missing-field", entry, "ENTStructureJointure")
         else:
@@ -210,10 +238,6 @@ class Mapper:
         if not pid:
             self._problem("record.missing-field", entry, "ENTPersonJointure")
             return
-        if entry.category == "PersRelEleve":
-            hashed = CompactIds.hash(pid)
-            if self.guardian_where.get(hashed) != _REFERENCED:  # read twice: the last position counts
-                self.guardian_where[hashed] = self._position(entry)
         functions: list[Function] = []
         codes: set[str] = set()
         if entry.category == "PersEducNat":
@@ -221,7 +245,11 @@ class Mapper:
         # A delta's modifyRequest may list only the attributes that changed (a class, a phone number):
         # without the identity attributes it describes links, not a person to overwrite with blanks.
         if not (entry.op == "modify" and not any(name in entry.attrs for name in _IDENTITY_ATTRS)):
-            yield self._identity(entry, pid, codes)
+            person = self._identity(entry, pid, codes)
+            if entry.category != "PersRelEleve" or self._first_copy(entry, pid, person):
+                yield person
+        elif entry.category == "PersRelEleve":
+            self._first_copy(entry, pid, None)
         yield from functions
         if entry.category == "Eleve":
             yield from self._memberships(entry, pid, _PUPIL_LINKS, subject_field=False)
@@ -229,8 +257,27 @@ class Mapper:
         elif entry.category == "PersEducNat":
             yield from self._teacher_memberships(entry, pid)
 
+    def _first_copy(self, entry: Entry, pid: str, person: Person | None) -> bool:
+        """Record a guardian's position (the last one counts, for guardian.orphan); True unless the same
+        guardian was read before in this pass (the 1D and the 2D feed both list a family's parents):
+        an identical copy is silently the same person, another one is person.duplicate."""
+        hashed = CompactIds.hash(pid)
+        previous = self.guardian_where.get(hashed)
+        if previous == _REFERENCED:
+            return True  # linked before its own request (a delta's known guardian): nothing to compare
+        if person is not None:
+            printed = hash(person) & _PRINT_MASK
+        else:  # a delta's links-only request: no values to compare, keep the first copy's print
+            printed = previous >> _PRINT_SHIFT if previous is not None else 0
+        self.guardian_where[hashed] = printed << _PRINT_SHIFT | self._position(entry)
+        if previous is None:
+            return True
+        if person is not None and previous >> _PRINT_SHIFT != printed:
+            self._problem("person.duplicate", entry, "PersRelEleve read before with other values")
+        return False
+
     def _identity(self, entry: Entry, pid: str, codes: set[str]) -> Person:
-        profile = _PROFILES[entry.category]
+        profile = PROFILE_OF_CATEGORY[entry.category]
         last = entry.first("sn", "ENTPersonNom")
         first = entry.first("givenName", "ENTPersonPrenom")
         if not last:
@@ -250,7 +297,7 @@ class Mapper:
         for jointure in entry.values("ENTPersonStructRattach"):
             uai = self._uai(jointure)
             if uai is None:
-                self._problem("ref.dangling", entry, "ENTPersonStructRattach")
+                self._problem(self._outside(entry), entry, "ENTPersonStructRattach")
             elif uai not in structures:
                 structures.append(uai)
         if profile is not Profile.GUARDIAN and not entry.values("ENTPersonStructRattach"):
@@ -297,7 +344,7 @@ class Mapper:
             codes.add(code)
             uai = self._uai(parts[0])
             if uai is None:
-                self._problem("ref.dangling", entry, "ENTPersonFonctions structure")
+                self._problem(self._outside(entry), entry, "ENTPersonFonctions structure")
                 continue
             discipline = parts[3] or None
             label = (parts[4] if discipline else parts[2]) or None
@@ -312,7 +359,7 @@ class Mapper:
         """A membership from ``struct$code`` (2D) or ``struct$type$lib$classId$classLib`` (1D)."""
         uai = self._uai(parts[0])
         if uai is None:
-            self._problem("ref.dangling", entry, "class or group structure")
+            self._problem(self._outside(entry), entry, "class or group structure")
             return None
         defining = len(parts) >= 5  # the 1D shape carries the class itself
         code = (parts[3] if defining else parts[1]).strip()
@@ -366,8 +413,7 @@ class Mapper:
             if not gid:
                 self._problem("record.invalid", entry, "ENTElevePersRelEleve")
                 continue
-            legal_text, contact = parts[3].strip(), parts[4].strip()
-            legal = int(legal_text) if legal_text in ("1", "2") else (3 if contact == "1" else 0)
+            legal = legal_level(parts[3], parts[4])
             link = links.get(gid)
             if link is None:
                 links[gid] = _Link(legal, kinship_code(parts[1]))
@@ -385,12 +431,20 @@ class Mapper:
                 gid = self.jointure_id(value)
                 if gid and gid not in links:
                     links[gid] = _Link(None, kinship)
-        known = self.options.known_guardians
+        # A complete bundle holds every guardian it references; only a delta may reference one an
+        # earlier run knew. (Asking the state store for a complete bundle let a pupil listed as their own
+        # guardian through on the second run: the first had stored the pupil.)
+        known = self.options.known_people if self.options.delta else None
         for gid, link in links.items():
+            if gid == pid:
+                self._problem("record.invalid", entry, "a pupil listed as their own guardian")
+                continue
             hashed = CompactIds.hash(gid)
             if hashed not in self.guardian_where:
                 if not (known is not None and known(gid)):
-                    self._problem("ref.dangling", entry, "guardian absent from the source")
+                    unread = "PersRelEleve" in self.incomplete
+                    detail = "guardian absent (a PersRelEleve file was not read to its end)" if unread else None
+                    self._problem("ref.dangling", entry, detail or "guardian absent from the source")
                     continue
                 self.referenced_early.add(hashed)
             else:

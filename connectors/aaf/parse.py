@@ -12,16 +12,18 @@ from typing import IO
 
 from lxml import etree
 
+from ent_migrate.connectors.aaf.values import CATEGORY_ALIASES, OPERATIONAL_ATTRIBUTES
 from ent_migrate.problems import Problems
-from ent_migrate.xmlsafe import iter_elements, text_of, where
+from ent_migrate.xmlsafe import MAX_RECORD_BYTES, iter_elements, text_of, where
 
 __all__ = ["OPERATIONS", "Entry", "iter_entries"]
 
 #: request element → operation name
 OPERATIONS = {"addRequest": "add", "modifyRequest": "modify", "deleteRequest": "delete"}
-_CATEGORY_ATTRS = ("categoriePersonne", "categorieStructure", "categorieMatiere", "categorieMef")
-#: ``categorieMatiere`` says MatEducNat; the file names say MatiereEducNat.
-_CATEGORY_ALIASES = {"MatEducNat": "MatiereEducNat"}
+_CATEGORY_ATTRS = frozenset(OPERATIONAL_ATTRIBUTES.values())
+_REQUESTS = frozenset(OPERATIONS)
+#: what may stand outside the requests: the root (the DTD allows nothing else)
+_CONTAINERS = frozenset({"ficAlimMENESR"})
 
 
 @dataclasses.dataclass(slots=True)
@@ -127,16 +129,21 @@ def _entry(element: etree._Element, name: str, problems: Problems) -> Entry | No
                     category = found[0] if found else ""
         else:
             ident = text_of(next(part.iterchildren("id"), None)).strip()  # find("id") without the path parser
-    category = _CATEGORY_ALIASES.get(category, category)
+    category = CATEGORY_ALIASES.get(category, category)
     if not category:
         problems.add("record.missing-field", where(name, line=line), "operationalAttributes category")
         return None
     return Entry(op, category, ident, attrs, name, line)
 
 
-def iter_entries(stream: IO[bytes], name: str, problems: Problems) -> Iterator[Entry]:
-    """Every request of one AAF file, in file order. Problems name ``name:line``."""
-    for element in iter_elements(stream, name, problems, tags=set(OPERATIONS)):
+def iter_entries(
+    stream: IO[bytes], name: str, problems: Problems, max_record_bytes: int = MAX_RECORD_BYTES
+) -> Iterator[Entry]:
+    """Every request of one AAF file, in file order. Problems name ``name:line``; a request over
+    *max_record_bytes* is skipped (``record.too-large``), anything but requests in the root is counted
+    (``xml.unexpected-element``)."""
+    elements = iter_elements(stream, name, problems, _REQUESTS, expected=_CONTAINERS, max_record_bytes=max_record_bytes)
+    for element in elements:
         entry = _entry(element, name, problems)
         if entry is not None:
             yield entry

@@ -11,15 +11,20 @@ import re
 from collections.abc import Iterable
 
 __all__ = [
+    "CATEGORY_ALIASES",
     "CATEGORY_ORDER",
     "KINSHIP_OLD_TO_NEW",
+    "OPERATIONAL_ATTRIBUTES",
     "CompactIds",
     "FileName",
+    "file_name",
     "format_date",
     "join_dollar",
     "kinship_code",
+    "legal_level",
     "parse_date",
     "parse_file_name",
+    "relation_flags",
     "split_dollar",
 ]
 
@@ -34,6 +39,18 @@ CATEGORY_ORDER: tuple[str, ...] = (
     "Eleve",
     "PersEducNat",
 )
+
+#: category → the ``operationalAttributes`` attribute that names it
+OPERATIONAL_ATTRIBUTES: dict[str, str] = {
+    "EtabEducNat": "categorieStructure",
+    "MatiereEducNat": "categorieMatiere",
+    "MefEducNat": "categorieMef",
+    "PersRelEleve": "categoriePersonne",
+    "Eleve": "categoriePersonne",
+    "PersEducNat": "categoriePersonne",
+}
+#: ``categorieMatiere`` says MatEducNat; the file names say MatiereEducNat.
+CATEGORY_ALIASES: dict[str, str] = {"MatEducNat": "MatiereEducNat"}
 
 #: Old kinship codes (SIECLE before 2018) → BCN N_LIEN_ELEVE_RESPONSABLE codes, which the model stores.
 KINSHIP_OLD_TO_NEW: dict[str, str] = {"1": "20", "2": "10", "3": "50", "4": "39", "5": "51", "6": "90", "7": "70"}
@@ -65,6 +82,24 @@ def parse_file_name(name: str) -> FileName | None:
         return None
     delta = match.group("kind") == "Delta" or "Delta" in match.group("prefix")
     return FileName(name, match.group("category"), int(match.group("page")), delta)
+
+
+def file_name(prefix: str, delta: bool, date: str, category: str, page: int) -> str:
+    """The name :func:`parse_file_name` reads: ``<prefix>_Complet|Delta_<date>_<category>_<NNNN>.xml``."""
+    return f"{prefix}_{'Delta' if delta else 'Complet'}_{date}_{category}_{page:04d}.xml"
+
+
+def legal_level(resp_legal: str, contact: str) -> int:
+    """``legal_level`` from ENTElevePersRelEleve's respLégal and contact fields: 1 or 2 when legally
+    responsible, else 3 for a contact, else 0."""
+    resp_legal = resp_legal.strip()
+    return int(resp_legal) if resp_legal in ("1", "2") else (3 if contact.strip() == "1" else 0)
+
+
+def relation_flags(level: int | None) -> tuple[str, str]:
+    """(respLégal, contact) that :func:`legal_level` reads back as *level* (None is 0)."""
+    level = level or 0
+    return (str(level), "0") if level in (1, 2) else ("0", "1" if level == 3 else "0")
 
 
 def split_dollar(value: str, prefix: str = "") -> list[str]:

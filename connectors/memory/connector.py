@@ -3,17 +3,13 @@
 Location: ``memory:`` (the default store) or ``memory:NAME`` (a named store shared by every
 connector opened with that name in this process).
 
-Options (``[source.NAME]`` / ``[target.NAME]`` in the config, or keyword options in tests):
+Options: :class:`MemoryOptions` (``ent-migrate connectors about memory`` lists them). Faults are
+decided per item and action, so a resumed run meets exactly the faults an uninterrupted one meets;
+``crash_after_writes`` kills the process between a journaled intent and its effect, at a deterministic
+point, for the crash tests.
 
-``persist``          a file where every write is appended (and fsync'd) and replayed on open, so a
-                     store outlives its process — this is what the kill -9 tests use
-``transient_error``  probability that a write fails with a retryable error before it is made
-``timeout``          probability that a write is made but the caller sees a retryable timeout
-``terminal_error``   probability that a write fails for good (decided per item and action, so a
-                     resumed run meets exactly the same terminal failures as an uninterrupted one)
-``seed``             seed of the fault draws (default 0)
-``fail_on_write``    any write raises — proves that a stage never writes
-``login_max_length`` / ``login_pattern`` / ``required``   validation rules the target declares
+A memory store lives only as long as its process unless ``persist`` names a file: as a target it says
+so on every run (:meth:`MemoryConnector.notices`).
 """
 
 from __future__ import annotations
@@ -23,6 +19,7 @@ import hashlib
 import io
 import json
 import os
+import signal
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -31,14 +28,15 @@ from typing import IO, Any, ClassVar
 from ent_migrate.contract import (
     Action,
     Capability,
-    Change,
     CheckResult,
     Connector,
+    ConnectorOptions,
+    KnownPeople,
     Operation,
     Role,
     TargetRules,
 )
-from ent_migrate.errors import ConfigError, TerminalError, TransientError
+from ent_migrate.errors import TerminalError, TransientError
 from ent_migrate.model import (
     Document,
     Function,
@@ -55,7 +53,37 @@ from ent_migrate.model import (
     record_from_dict,
 )
 
-__all__ = ["MemoryConnector", "MemoryStore"]
+from ent_migrate.options import option
+
+__all__ = ["MemoryConnector", "MemoryOptions", "MemoryStore"]
+
+
+def _probability(name: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"option {name} must be a probability between 0 and 1, not {value:g}")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MemoryOptions(ConnectorOptions):
+    persist: str | None = option(None, "a file where every write is appended (fsync'd) and replayed on open")
+    transient_error: float = option(0.0, "probability that a write fails with a retryable error before it is made")
+    timeout: float = option(0.0, "probability that a write is made but the caller sees a retryable timeout")
+    terminal_error: float = option(0.0, "probability that a write fails for good")
+    seed: int = option(0, "seed of the fault draws")
+    fail_on_write: bool = option(False, "every write raises: proves that a stage never writes")
+    crash_after_writes: int | None = option(None, "kill this process (SIGKILL) at write N+1, after its intent")
+    partial: bool = option(False, "as a source, read as a delta: absence never deletes")
+    login_max_length: int | None = option(None, "target rule: the longest login accepted")
+    login_pattern: str | None = option(None, "target rule: a regular expression every login must match")
+    required: Mapping[str, tuple[str, ...]] = option(
+        help="target rule: kind -> fields that must not be empty", empty_table=True
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("transient_error", "timeout", "terminal_error"):
+            _probability(name, getattr(self, name))
+        if self.crash_after_writes is not None and self.crash_after_writes < 0:
+            raise ValueError("option crash_after_writes must be 0 or more")
 
 
 @dataclasses.dataclass
@@ -67,7 +95,6 @@ class MemoryStore:
     )
     blobs: dict[str, bytes] = dataclasses.field(default_factory=dict)
     disabled: set[str] = dataclasses.field(default_factory=set)
-    changes: list[Change] = dataclasses.field(default_factory=list)
     writes: int = 0  # every write that reached the store, retries included
 
     def put(self, record: Record, blob: bytes | None = None) -> None:
@@ -75,11 +102,9 @@ class MemoryStore:
         self.records[record.kind][record.key] = record
         if blob is not None:
             self.blobs[hashlib.sha256(blob).hexdigest()] = blob
-        self.changes.append(Change(str(len(self.changes) + 1), False, record.kind, record.key, record))
 
     def remove(self, kind: RecordKind, key: str) -> None:
-        if self.records[kind].pop(key, None) is not None:
-            self.changes.append(Change(str(len(self.changes) + 1), True, kind, key, None))
+        self.records[kind].pop(key, None)
 
     def sorted_records(self, *kinds: RecordKind) -> Iterator[Record]:
         for kind in kinds:
@@ -96,34 +121,34 @@ class MemoryConnector(Connector):
     capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
     location_help: ClassVar[str] = "memory: or memory:NAME (a named in-process store)"
     max_concurrency: ClassVar[int] = 8
+    Options: ClassVar[type[ConnectorOptions]] = MemoryOptions
 
     _stores: ClassVar[dict[str, MemoryStore]] = {}
     _lock: ClassVar[threading.Lock] = threading.Lock()
+    _process_writes: ClassVar[int] = 0  # writes attempted by this process (crash_after_writes)
+
+    options: MemoryOptions
 
     # -- configuration -------------------------------------------------------------------------
-    def __init__(self, location: str, options: Mapping[str, Any] | None = None) -> None:
-        super().__init__(location, options)
+    def __init__(
+        self, location: str, options: Mapping[str, Any] | None = None, *, where: str = "", role: Role | None = None
+    ) -> None:
+        super().__init__(location, options, where=where, role=role)
         self.store_name = location or "default"
-        self.transient_error = self._probability("transient_error")
-        self.timeout = self._probability("timeout")
-        self.terminal_error = self._probability("terminal_error")
-        self.seed = int(self.options.get("seed", 0))
-        self.fail_on_write = bool(self.options.get("fail_on_write", False))
+        self.transient_error = self.options.transient_error
+        self.timeout = self.options.timeout
+        self.terminal_error = self.options.terminal_error
+        self.seed = self.options.seed
+        self.fail_on_write = self.options.fail_on_write
         self._attempts: dict[str, int] = {}
-        persist = self.options.get("persist")
-        self.persist = Path(persist) if persist else None
+        self._known_people: KnownPeople | None = None
+        self.persist = Path(self.options.persist) if self.options.persist else None
         with self._lock:
             if self.store_name not in self._stores:
                 self._stores[self.store_name] = MemoryStore()
                 if self.persist is not None and self.persist.exists():
                     self._replay(self._stores[self.store_name], self.persist)
         self.store = self._stores[self.store_name]
-
-    def _probability(self, option: str) -> float:
-        value = float(self.options.get(option, 0.0))
-        if not 0.0 <= value <= 1.0:
-            raise ConfigError(f"memory option {option} must be a probability between 0 and 1, not {value}")
-        return value
 
     @classmethod
     def named_store(cls, name: str = "default") -> MemoryStore:
@@ -140,6 +165,17 @@ class MemoryConnector(Connector):
     # -- lifecycle -----------------------------------------------------------------------------
     def check(self) -> CheckResult:
         return CheckResult(reachable=True, authenticated=None, detail=f"store {self.store_name!r}")
+
+    def notices(self) -> list[str]:
+        if self.persist is None:
+            return [f"the memory: target {self.store_name!r} lives in this process only and is lost when it ends"]
+        return []
+
+    def is_partial(self) -> bool:
+        return self.options.partial
+
+    def use_known_people(self, known: KnownPeople) -> None:
+        self._known_people = known
 
     # -- source side ---------------------------------------------------------------------------
     def read_accounts(self) -> Iterator[Structure | Person | Function]:
@@ -173,10 +209,6 @@ class MemoryConnector(Connector):
         except KeyError:
             raise TerminalError(f"no blob {record.sha256[:12]} for {record.kind}") from None
 
-    def read_changes(self, since: str | None) -> Iterator[Change]:
-        start = int(since or 0)
-        yield from self.store.changes[start:]
-
     def blob_sha256(self, record: Message | Document | Production) -> str:
         blob = self.store.blobs.get(record.sha256)
         if blob is None:
@@ -185,15 +217,11 @@ class MemoryConnector(Connector):
 
     # -- target side ---------------------------------------------------------------------------
     def rules(self) -> TargetRules:
-        required = {
-            RecordKind(kind): tuple(fields)
-            for kind, fields in dict(self.options.get("required", {})).items()
-        }
-        max_length = self.options.get("login_max_length")
+        required = {RecordKind(kind): tuple(fields) for kind, fields in self.options.required.items()}
         return TargetRules(
             required=required,
-            login_max_length=int(max_length) if max_length is not None else None,
-            login_pattern=self.options.get("login_pattern"),
+            login_max_length=self.options.login_max_length,
+            login_pattern=self.options.login_pattern,
         )
 
     def write_account(self, op: Operation) -> None:
@@ -229,6 +257,12 @@ class MemoryConnector(Connector):
         """Raise the faults that come before a write; return True if a timeout follows it."""
         if self.fail_on_write:
             raise TerminalError("this memory target refuses every write (fail_on_write)")
+        if self.options.crash_after_writes is not None:
+            with self._lock:
+                MemoryConnector._process_writes += 1
+                if MemoryConnector._process_writes > self.options.crash_after_writes:
+                    # The journal already holds this write's intent: dying here is the worst moment.
+                    os.kill(os.getpid(), signal.SIGKILL)
         if self.terminal_error and self._draw(f"terminal|{op_key}") < self.terminal_error:
             raise TerminalError("injected terminal error")
         attempt = self._attempts.get(op_key, 0)

@@ -4,12 +4,10 @@ Location: ``onde:/path/to/folder`` (every ``*.csv`` in it) or ``onde:/path/to/fi
 is recognised by its header line (pupils, guardians or teachers), not by its name; a CSV that is
 none of them is reported as ``file.unknown`` and ignored.
 
-Options:
-
-``uai``        required: the school's UAI (ONDE files do not carry it); ``expect_uai`` is accepted too
-``id_prefix``  prepended to every person id (e.g. an académie code)
-``encoding``   force the files' encoding instead of detecting it
-``name``       the school's name for the Structure record (ONDE files do not carry it)
+Options: :class:`OndeOptions` — ``uai`` (required: the school's UAI, which ONDE files do not carry;
+``expect_uai``, as ``inspect --expect-uai`` passes it, is accepted too; both are checked, check letter
+included), ``id_prefix`` (prepended to every person id), ``encoding`` (force the files' encoding instead
+of detecting it), ``name`` (the Structure's name).
 
 Identity rule (stable across reads of the same export, independent of line order):
 
@@ -28,16 +26,17 @@ Guardians are linked to pupils by normalised (family or usage name, first name, 
 match is ``link.unresolved``, several matches ``link.ambiguous`` — never a guess. A pupil with no
 class ("non répartis") has no membership and is found by an empty child class.
 
-Problems (counted, with ``file:line``): ``encoding.unsupported`` (line skipped), ``file.unknown``,
-``record.missing-field`` (no names: record skipped; no birth date: kept without it),
-``date.invalid`` (dd/mm/yyyy or yyyy-mm-dd only), ``ine.missing`` (INE column present but empty),
-``ine.duplicate`` and ``record.invalid`` (the same pupil twice: later row skipped),
-``guardian.orphan`` (a guardian row with no child), ``link.unresolved`` / ``link.ambiguous``.
-Each file is streamed line by line; only compact indexes (ids, normalised link keys) are kept.
+Problems (counted, with ``file:line``): what happens to the record for each is the table in
+:mod:`._outcomes` (docs/problems.md repeats it; the reader refuses to report a case it has no row for).
+Line ends may be CRLF, LF or bare CR, mixed; a line over 1 MiB, a cell over 131,072 characters or a
+quote left open is ``record.invalid`` on its line, and the rest of the file is read (see
+:mod:`._text`). Each file is streamed line by line; only compact indexes (ids, normalised link keys)
+are kept.
 """
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import dataclasses
 import datetime as dt
@@ -48,8 +47,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ent_migrate.connectors.onde._headers import CHILD_FIELDS, FileKind, Layout, classify
+from ent_migrate.connectors.onde._outcomes import OUTCOMES
 from ent_migrate.connectors.onde._text import BadLine, CsvRow, iter_rows, norm_name
-from ent_migrate.contract import Capability, Connector, Role
+from ent_migrate.contract import Capability, Connector, ConnectorOptions, Role
 from ent_migrate.errors import ConfigError, InputError
 from ent_migrate.model import (
     Function,
@@ -61,12 +61,23 @@ from ent_migrate.model import (
     Profile,
     Structure,
 )
+from ent_migrate.options import option
+from ent_migrate.uai import check_uai
 
-__all__ = ["LEVEL_ORDER", "OndeConnector", "derived_id", "level_rank"]
+__all__ = [
+    "CIVILITIES",
+    "DIRECTOR_YES",
+    "LEVEL_ORDER",
+    "SEX_CIVILITIES",
+    "OndeConnector",
+    "OndeOptions",
+    "derived_id",
+    "level_rank",
+    "teacher_functions",
+]
 
 #: primary levels from the youngest; a class's level is the lowest level among its pupils
 LEVEL_ORDER = ("TPS", "PS", "MS", "GS", "CP", "CE1", "CE2", "CM1", "CM2")
-_UAI = re.compile(r"^\d{7}[A-Z]$")
 _FR_DATE = re.compile(r"^(\d{2})/(\d{2})/(\d{4})$")
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 
@@ -83,13 +94,73 @@ def level_rank(level: str) -> tuple[int, str]:
     return (LEVEL_ORDER.index(folded), "") if folded in LEVEL_ORDER else (len(LEVEL_ORDER), level)
 
 
+#: "Civilité" cells (normalised, without the final dot) → civility
+CIVILITIES = {
+    "m": "M.",
+    "mr": "M.",
+    "monsieur": "M.",
+    "mme": "Mme",
+    "madame": "Mme",
+    "mlle": "Mme",
+    "mademoiselle": "Mme",
+}
+#: pupils' "Sexe" cells (normalised) → civility
+SEX_CIVILITIES = {"m": "M.", "f": "Mme", "h": "M."}
+#: "Directeur" cells (normalised) that mean yes
+DIRECTOR_YES = ("oui", "o", "yes", "1", "x")
+
+
 def _civility(text: str) -> str | None:
-    folded = norm_name(text).rstrip(".")
-    if folded in {"m", "mr", "monsieur"}:
-        return "M."
-    if folded in {"mme", "madame", "mlle", "mademoiselle"}:
-        return "Mme"
-    return None
+    return CIVILITIES.get(norm_name(text).rstrip("."))
+
+
+def teacher_functions(director: bool, has_class: bool) -> list[str]:
+    """The functions of a teacher row: DIR for a director, ENS for one with a class or who is no director."""
+    codes = ["DIR"] if director else []
+    if has_class or not director:
+        codes.append("ENS")
+    return codes
+
+
+#: why iter_rows could not read a line → (code, detail)
+_BAD_LINES = {
+    "encoding": ("encoding.unsupported", "bytes not in the file's encoding"),
+    "line-size": ("record.invalid", "a line over the size cap"),
+    "cell-size": ("record.invalid", "a cell over the size cap"),
+    "csv": ("record.invalid", "not a CSV record"),
+    "quote": ("record.invalid", "a quote left open"),
+}
+
+
+def _normalised_uai(name: str, value: str) -> str:
+    uai = value.strip().upper()
+    reason = check_uai(uai) if uai else None
+    if reason:
+        raise ValueError(f"option {name} {value!r} is not a UAI: {reason}")
+    return uai
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OndeOptions(ConnectorOptions):
+    uai: str = option("", "required: the school's UAI (ONDE files do not carry it)")
+    expect_uai: str = option("", "the same UAI, as inspect --expect-uai passes it (may replace uai)")
+    id_prefix: str = option("", "prepended to every person id (e.g. an académie code)")
+    encoding: str | None = option(None, "force the files' encoding (a Python codec name) instead of detecting it")
+    name: str = option("", "the school's name for the Structure record (ONDE files do not carry it)")
+
+    def __post_init__(self) -> None:
+        uai = _normalised_uai("uai", self.uai)
+        expected = _normalised_uai("expect_uai", self.expect_uai)
+        if uai and expected and expected != uai:
+            raise ValueError(f"options uai ({uai}) and expect_uai ({expected}) name two different schools")
+        if self.encoding is not None:
+            try:
+                codecs.lookup(self.encoding)
+            except LookupError:
+                raise ValueError(f"option encoding: unknown encoding {self.encoding!r}") from None
+        # frozen: normalise once, here; ``inspect --expect-uai`` passes only expect_uai
+        object.__setattr__(self, "uai", uai or expected)
+        object.__setattr__(self, "expect_uai", expected)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -133,32 +204,32 @@ class OndeConnector(Connector):
         {Capability.ACCOUNTS, Capability.GROUPS, Capability.RELATIONS}
     )
     location_help: ClassVar[str] = "onde:FOLDER or onde:FILE.csv (option uai= is required)"
+    fixture_writer: ClassVar[tuple[str, str] | None] = ("ent_migrate.connectors.onde.writer:write_onde", "batches")
+
+    Options: ClassVar[type[ConnectorOptions]] = OndeOptions
+
+    options: OndeOptions
 
     # -- configuration -------------------------------------------------------------------------
-    def __init__(self, location: str, options: Mapping[str, Any] | None = None) -> None:
-        super().__init__(location, options)
-        # ``inspect --expect-uai`` passes ``expect_uai``: for ONDE it is the school's UAI.
-        uai = str(self.options.get("uai") or self.options.get("expect_uai") or "").strip().upper()
-        if not uai:
+    def __init__(
+        self, location: str, options: Mapping[str, Any] | None = None, *, where: str = "", role: Role | None = None
+    ) -> None:
+        super().__init__(location, options, where=where, role=role)
+        if not self.options.uai:
             raise ConfigError(
                 "the onde connector needs the school's UAI (ONDE files do not carry it): set option uai "
-                'in [source.NAME] (e.g. uai = "0610001A"), or use inspect --expect-uai'
+                'in [source.NAME] (e.g. uai = "0610001V"), or use inspect --expect-uai'
             )
-        if not _UAI.match(uai):
-            raise ConfigError(f"onde option uai must be 7 digits and a letter, not {uai!r}")
-        expected = str(self.options.get("expect_uai") or "").strip().upper()
-        if expected and expected != uai:
-            raise ConfigError(f"onde options uai ({uai}) and expect_uai ({expected}) name two different schools")
-        self.uai = uai
-        self.id_prefix = str(self.options.get("id_prefix") or "")
-        self.encoding: str | None = self.options.get("encoding") or None
+        self.uai = self.options.uai
+        self.id_prefix = self.options.id_prefix
+        self.encoding: str | None = self.options.encoding or None
         self.path = Path(location).expanduser()
         self._layouts: list[tuple[Path, Layout]] | None = None
         self._reported: set[tuple[str, str, str | None]] = set()
 
     # -- source side ---------------------------------------------------------------------------
     def read_accounts(self) -> Iterator[Structure | Person | Function]:
-        yield Structure(uai=self.uai, name=str(self.options.get("name") or ""), type="")
+        yield Structure(uai=self.uai, name=self.options.name, type="")
         for pupil in self._pupils():
             yield pupil.person
         seen: set[str] = set()
@@ -171,10 +242,7 @@ class OndeConnector(Connector):
             if teacher.person.id not in seen:
                 seen.add(teacher.person.id)
                 yield teacher.person
-            codes = ["DIR"] if teacher.director else []
-            if teacher.class_label or not teacher.director:
-                codes.append("ENS")
-            for code in codes:
+            for code in teacher_functions(teacher.director, bool(teacher.class_label)):
                 if (teacher.person.id, code) not in functions:
                     functions.add((teacher.person.id, code))
                     yield Function(person_id=teacher.person.id, uai=self.uai, code=code)
@@ -241,7 +309,9 @@ class OndeConnector(Connector):
 
     # -- internals: files ----------------------------------------------------------------------
     def _report(self, code: str, where: str, detail: str | None = None) -> None:
-        """Add a problem once, however many readers pass over the same line."""
+        """Add a problem once, however many readers pass over the same line. Every (code, detail) has its
+        row in the outcomes table (what happens to the record), which docs/problems.md repeats."""
+        OUTCOMES.check(code, detail)
         if (code, where, detail) not in self._reported:
             self._reported.add((code, where, detail))
             self.problems.add(code, where, detail)
@@ -258,6 +328,8 @@ class OndeConnector(Connector):
             candidates = sorted(p for p in self.path.iterdir() if p.is_file() and p.suffix.lower() == ".csv")
         elif self.path.is_file():
             candidates = [self.path]
+        elif self.path.exists():  # /dev/zero, a fifo: endless or blocking
+            raise InputError("not a regular file or a folder", where=str(self.path))
         else:
             raise InputError("no such file or folder", where=str(self.path))
         found: list[tuple[Path, Layout]] = []
@@ -278,7 +350,8 @@ class OndeConnector(Connector):
         try:
             for row in iter_rows(file, self.encoding):
                 if isinstance(row, BadLine):
-                    self._report("encoding.unsupported", f"{file.name}:{row.line}", "bytes not in the file's encoding")
+                    code, detail = _BAD_LINES[row.reason]
+                    self._report(code, f"{file.name}:{row.line}", detail)
                     continue
                 if first:
                     first = False
@@ -338,10 +411,10 @@ class OndeConnector(Connector):
                     self._report("record.missing-field", where, "pupil birth date")
                 ine = layout.get(row.cells, "ine").upper() or None
                 if ine is not None and ine in seen_ine:
-                    self._report("ine.duplicate", where)
+                    self._report("ine.duplicate", where, "INE of an earlier row")
                     continue
                 if ine is None and has_ine:
-                    self._report("ine.missing", where)
+                    self._report("ine.missing", where, "empty INE")
                 if ine is not None:
                     seen_ine.add(ine)
                 base = ine or derived_id(
@@ -363,7 +436,7 @@ class OndeConnector(Connector):
                     birth_date=birth,
                     ine=ine,
                     structures=(self.uai,),
-                    civility={"f": "Mme", "m": "M.", "h": "M."}.get(norm_name(layout.get(row.cells, "sex"))),
+                    civility=SEX_CIVILITIES.get(norm_name(layout.get(row.cells, "sex"))),
                 )
                 class_keys = {norm_name(label), norm_name(code)} - ({""} if code else set())
                 names = {norm_name(family), norm_name(usage)} - {""}
@@ -394,7 +467,7 @@ class OndeConnector(Connector):
                         continue
                     children.append(_Child(where, position, names, child_first, child_class))
                 if not children:
-                    self._report("guardian.orphan", where)
+                    self._report("guardian.orphan", where, "no child")
                 email = layout.get(row.cells, "email")
                 person = Person(
                     id=self._id(
@@ -436,5 +509,5 @@ class OndeConnector(Connector):
                     structures=(self.uai,),
                     civility=_civility(layout.get(row.cells, "civility")),
                 )
-                director = norm_name(layout.get(row.cells, "director")) in {"oui", "o", "yes", "1", "x"}
+                director = norm_name(layout.get(row.cells, "director")) in DIRECTOR_YES
                 yield _Teacher(where, person, director, layout.get(row.cells, "class_name"))

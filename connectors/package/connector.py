@@ -5,18 +5,12 @@ Location: ``package:/path/to/dir`` or ``package:/path/to/file.zip``.
 As a source it refuses, with an :class:`~ent_migrate.errors.UnsafeArchiveError` naming the member,
 any package that is unsafe (paths, links, caps) or does not match its manifest; records are streamed
 line by line. As a target it writes a folder crash-safely (see ``writer.py``); a ``.zip`` target is
-written as the folder ``<file>.zip.work`` and packed atomically at :meth:`close`. A directory that
-holds ``.ent-migrate/`` is an unfinished target: it is compacted before it is read.
+written as the folder ``<file>.zip.work`` and packed atomically at :meth:`finish`, which the runner
+calls only once apply has completed (:meth:`close` never packs: an aborted write stays an unfinished,
+resumable folder). A directory that holds ``.ent-migrate/`` is an unfinished target: it is compacted
+before it is read.
 
-Options:
-
-``created_at``  the manifest's ``created_at`` (ISO 8601 UTC), for byte-identical output in tests;
-                default: the time of writing
-``limits``      overrides of :class:`ent_migrate.archive.Limits` fields, e.g. ``{max_ratio = 200}``
-``verify``      ``full`` (default: every blob's SHA-256 is checked on open) or ``lazy`` (blobs are
-                checked as they are read; for packages of terabytes)
-``durable``     ``true`` (default): every write is fsync'd and survives a kill. ``false`` skips the
-                fsyncs (fixture generation): files are still replaced atomically
+Options: :class:`PackageOptions`.
 """
 
 from __future__ import annotations
@@ -33,8 +27,9 @@ from ent_migrate.archive import Limits, extract_all
 from ent_migrate.connectors.package.layout import MANIFEST, WORK_DIR, blob_path
 from ent_migrate.connectors.package.reader import PackageReader
 from ent_migrate.connectors.package.writer import PackageDirectory, fsync_dir, pack_zip
-from ent_migrate.contract import Action, Capability, CheckResult, Connector, Operation, Role
+from ent_migrate.contract import Action, Capability, CheckResult, Connector, ConnectorOptions, Operation, Role
 from ent_migrate.errors import ConfigError, InputError, TerminalError
+from ent_migrate.options import option
 from ent_migrate.model import (
     Document,
     Function,
@@ -49,21 +44,29 @@ from ent_migrate.model import (
     Structure,
 )
 
-__all__ = ["PackageConnector"]
+__all__ = ["PackageConnector", "PackageOptions"]
 
 
-def _limits(raw: object) -> Limits:
-    if raw is None:
-        return Limits()
-    if isinstance(raw, Limits):
-        return raw
-    if not isinstance(raw, Mapping):
-        raise ConfigError("package option limits must be a table of Limits fields")
-    known = {field.name for field in dataclasses.fields(Limits)}
-    unknown = sorted(set(raw) - known)
+def _limits(raw: Mapping[str, float]) -> Limits:
+    known = {field.name: field.type for field in dataclasses.fields(Limits)}
+    unknown = sorted(set(raw) - set(known))
     if unknown:
-        raise ConfigError(f"package option limits: unknown field(s) {', '.join(unknown)} (known: {sorted(known)})")
-    return dataclasses.replace(Limits(), **dict(raw))
+        raise ValueError(f"option limits: unknown field(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    values: dict[str, Any] = {k: (float(v) if known[k] in ("float", float) else int(v)) for k, v in raw.items()}
+    return dataclasses.replace(Limits(), **values)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PackageOptions(ConnectorOptions):
+    created_at: str | None = option(None, "the manifest's created_at (ISO 8601 UTC), for byte-identical output")
+    limits: Mapping[str, float] = option(help="archive caps, e.g. {max_ratio = 200} (see docs)", empty_table=True)
+    verify: str = option("full", "full: every blob hashed on open; lazy: blobs checked as they are read")
+    durable: bool = option(True, "fsync every write so it survives a kill; false for fixtures")
+
+    def __post_init__(self) -> None:
+        if self.verify not in ("full", "lazy"):
+            raise ValueError(f"option verify must be 'full' or 'lazy', not {self.verify!r}")
+        _limits(self.limits)
 
 
 class PackageConnector(Connector):
@@ -84,23 +87,25 @@ class PackageConnector(Connector):
         }
     )
     location_help: ClassVar[str] = "package:/path/to/dir or package:/path/to/file.zip"
+    Options: ClassVar[type[ConnectorOptions]] = PackageOptions
+    options: PackageOptions
+    fixture_writer: ClassVar[tuple[str, str] | None] = ("ent_migrate.fixtures.package_writer:write_package", "records")
 
     # -- configuration -------------------------------------------------------------------------
-    def __init__(self, location: str, options: Mapping[str, Any] | None = None) -> None:
-        super().__init__(location, options)
+    def __init__(
+        self, location: str, options: Mapping[str, Any] | None = None, *, where: str = "", role: Role | None = None
+    ) -> None:
+        super().__init__(location, options, where=where, role=role)
         if not location:
             raise ConfigError("package needs a location: package:/path/to/dir or package:/path/to/file.zip")
         self.path = Path(location).expanduser()
         self.is_zip = self.path.suffix.lower() == ".zip"
         # A zip target is built as a folder next to it, then packed: the folder is what resumes.
         self.root = self.path.with_name(self.path.name + ".work") if self.is_zip else self.path
-        created_at = self.options.get("created_at")
-        self.created_at = str(created_at) if created_at is not None else None
-        self.limits = _limits(self.options.get("limits"))
-        self.verify = str(self.options.get("verify", "full"))
-        if self.verify not in ("full", "lazy"):
-            raise ConfigError(f"package option verify must be 'full' or 'lazy', not {self.verify!r}")
-        self.durable = bool(self.options.get("durable", True))
+        self.created_at = self.options.created_at
+        self.limits = _limits(self.options.limits)
+        self.verify = self.options.verify
+        self.durable = self.options.durable
         self._writer: PackageDirectory | None = None
         self._reader: PackageReader | None = None
 
@@ -111,8 +116,12 @@ class PackageConnector(Connector):
         parent = self.path.parent
         return CheckResult(reachable=parent.is_dir(), authenticated=None, detail="package not written yet")
 
-    def close(self) -> None:
-        """Finish a target: compact the folder, and pack it when the location is a ``.zip``."""
+    def finish(self) -> None:
+        """Finish a target: compact the folder, and pack it when the location is a ``.zip``. Does nothing
+        on a package opened as a source (a hand-back is never written into)."""
+        if self.role is not Role.TARGET and self._writer is None:
+            return
+        self._target().begin()  # an empty apply still leaves a complete (empty) package
         self._drop_reader()
         if self._writer is not None:
             self._writer.close()
@@ -130,12 +139,8 @@ class PackageConnector(Connector):
             shutil.rmtree(trash)
             self._clear_litter()
 
-    def start(self) -> None:
-        """Open as a target now, so that :meth:`close` writes a package even if nothing is written."""
-        self._target().begin()
-
-    def release(self) -> None:
-        """Let go of files without finishing a target (an aborted write): the folder stays unfinished."""
+    def close(self) -> None:
+        """Let go of files without finishing a target: an aborted write leaves the folder unfinished."""
         self._drop_reader()
         if self._writer is not None:
             self._writer.close()

@@ -7,8 +7,10 @@ Every archive goes through :mod:`ent_migrate.archive`, which refuses unsafe memb
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import dataclasses
+import io
 import re
 from collections.abc import Callable, Iterator
 from enum import StrEnum
@@ -16,10 +18,14 @@ from pathlib import Path
 from typing import IO
 
 from ent_migrate.archive import Archive
+from ent_migrate.problems import Problems, Severity
+from ent_migrate.xmlsafe import PROLOG_LIMIT, iter_elements
 
-__all__ = ["Root", "SourceFile", "discover", "sniff_root"]
+__all__ = ["EXPECTED", "Root", "SourceFile", "discover", "sniff_root"]
 
-_SNIFF_BYTES = 64 * 1024
+# As much as the XML layer sniffs: a root behind a long prolog is still found, and a prolog longer
+# than that is refused there (xml.malformed), not mistaken for an unknown file.
+_SNIFF_BYTES = PROLOG_LIMIT
 # The first start tag after the prolog: skip "<?...", "<!--" and "<!DOCTYPE".
 _ROOT_RE = re.compile(rb"<([A-Za-z_][A-Za-z0-9_.-]*)")
 _PROLOG_RE = re.compile(rb"<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>", re.S)
@@ -38,6 +44,50 @@ class Root(StrEnum):
 EDT_STS = "EDT_STS"
 
 
+_PARAMETRES = ("PARAMETRES", "ANNEE_SCOLAIRE", "DATE_EXPORT", "HORODATAGE")
+_ADDRESSES = (
+    "ADRESSES",
+    "ADRESSE",
+    "LIGNE1_ADRESSE",
+    "LIGNE2_ADRESSE",
+    "LIGNE3_ADRESSE",
+    "LIGNE4_ADRESSE",
+    "CODE_POSTAL",
+    "LIBELLE_POSTAL",
+    "LL_PAYS",
+    "CODE_PAYS",
+    "COMMUNE_INSEE",
+    "CODE_DEPARTEMENT",
+    "LIBELLE_COMMUNE",
+)
+#: the elements a BEE file holds outside the records read (containers, sections not read): any other
+#: one is reported as xml.unexpected-element. STS and nomenclature files hold many sections this reader
+#: does not read, so nothing is reported for them (everything is still freed).
+EXPECTED: dict[Root, frozenset[str] | None] = {
+    Root.ELEVES: frozenset(
+        (
+            "BEE_ELEVES",
+            *_PARAMETRES,
+            "DONNEES",
+            "ELEVES",
+            "STRUCTURES",
+            "OPTIONS",
+            "OPTION",
+            "OPTIONS_ELEVE",
+            "NUM_OPTION",
+            "CODE_MODALITE_ELECT",
+            "CODE_MATIERE",
+            *_ADDRESSES,
+        )
+    ),
+    Root.RESPONSABLES: frozenset(
+        ("BEE_RESPONSABLES", *_PARAMETRES, "DONNEES", "PERSONNES", "RESPONSABLES", *_ADDRESSES)
+    ),
+    Root.STS: None,
+    Root.NOMENCLATURES: None,
+}
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class SourceFile:
     """One recognised file: how problems name it, its root, and where it lives.
@@ -51,11 +101,18 @@ class SourceFile:
     root: Root
     container: Path
     member: str
+    #: a folder member's own opener (no link followed, caps enforced), kept from discovery: re-opening
+    #: the folder as an archive would walk it again for every file, quadratic in its number of files
+    opener: Callable[[], IO[bytes]] | None = dataclasses.field(default=None, compare=False, repr=False)
 
     @contextlib.contextmanager
     def opened(self) -> Iterator[IO[bytes]]:
         if not self.member:
             with self.container.open("rb") as stream:
+                yield stream
+            return
+        if self.opener is not None:
+            with self.opener() as stream:
                 yield stream
             return
         # Lenient, with problems dropped: discovery already reported the unsafe members, which are
@@ -83,10 +140,50 @@ def sniff_root(head: bytes) -> str | None:
     return match.group(1).decode("ascii") if match else None
 
 
+# UTF-16/32 "<" with or without a byte-order mark: the sniffing above reads ASCII bytes only.
+_WIDE_STARTS = (
+    codecs.BOM_UTF32_LE,
+    codecs.BOM_UTF32_BE,
+    codecs.BOM_UTF16_LE,
+    codecs.BOM_UTF16_BE,
+    b"<\0\0\0",
+    b"\0\0\0<",
+    b"<\0",
+    b"\0<",
+)
+_NO_SUCH_TAG = "ent-migrate-no-such-tag"  # asks the XML layer to check a prolog without yielding anything
+
+
+def _prolog_problem(label: str, head: bytes) -> tuple[str, str, str] | None:
+    """(code, where, detail) when *head* is meant to be XML but cannot be read as such — a UTF-16/32
+    file, an empty one, a refused or endless prolog — worded by the XML layer exactly as for AAF; None
+    when it is simply not XML (a stray text file: ``file.unknown``)."""
+    wide = head.startswith(_WIDE_STARTS)
+    body = head.removeprefix(codecs.BOM_UTF8).lstrip(b" \t\r\n")
+    if not wide and not body.startswith(b"<") and not label.lower().endswith(".xml"):
+        return None
+    if not body:
+        return "xml.malformed", f"{label}:1", "empty file"
+    scratch = Problems()
+    for _element in iter_elements(io.BytesIO(head), label, scratch, {_NO_SUCH_TAG}):
+        pass  # nothing matches: only the prolog checks and the parse run
+    for problem in scratch:
+        if problem.severity is Severity.ERROR:
+            return problem.code, problem.examples[0], problem.details[0] if problem.details else ""
+    if wide:
+        return "encoding.unsupported", f"{label}:1", "UTF-16 or UTF-32 (only ASCII-compatible encodings)"
+    return None
+
+
 def _classify(label: str, head: bytes, report: Callable[[str, str, str | None], None]) -> Root | None:
     root = sniff_root(head)
     if root in {r.value for r in Root}:
         return Root(root)
+    if root is None:
+        problem = _prolog_problem(label, head)
+        if problem is not None:
+            report(*problem)
+            return None
     if root == EDT_STS:
         report("file.unknown", label, "EDT_STS (timetable → STS) file: export sts_emp_<UAI>_<year>.xml instead")
     else:
@@ -118,7 +215,8 @@ def discover(location: Path, report: Callable[[str, str, str | None], None]) -> 
             with member.open() as stream:
                 root = _classify(label, stream.read(_SNIFF_BYTES), report)
             if root:
-                found.append(SourceFile(label, root, location, member.name))
+                opener = member.open if location.is_dir() else None
+                found.append(SourceFile(label, root, location, member.name, opener))
     for name in nested:
         with Archive(location / name, on_problem=sink) as archive:
             for member in archive:

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
+
+from ent_migrate.model import Profile
 
 __all__ = [
+    "CIVILITY_CODES",
     "LEVEL_MEFS",
     "OLD_TO_NEW_KINSHIP",
+    "SEX_CODES",
     "civility",
+    "discipline_carrier",
     "kinship",
     "legal_level",
     "level_of_mef",
     "parse_date",
     "sex_civility",
+    "staff_profile",
 ]
 
 _FR_DATE = re.compile(r"^(\d{2})/(\d{2})/(\d{4})$")
@@ -34,9 +41,16 @@ def level_of_mef(mef: str) -> str | None:
     return _MEF_LEVELS.get(mef.strip()[:3]) if len(mef.strip()) == 11 else None
 
 
+#: BEE ``CODE_SEXE`` (1 masculin, 2 féminin) → civility
+SEX_CODES = {"1": "M.", "2": "Mme"}
+#: STS ``CIVILITE`` (1 M., 2 Mme, 3 Mlle) → civility
+CIVILITY_CODES = {"1": "M.", "2": "Mme", "3": "Mme"}
+_CIVILITY_WORDS = {"m": "M.", "monsieur": "M.", "mme": "Mme", "mlle": "Mme", "madame": "Mme", "mademoiselle": "Mme"}
+
+
 def sex_civility(code: str) -> str | None:
-    """``M.``/``Mme`` from a BEE ``CODE_SEXE`` (1 masculin, 2 féminin)."""
-    return {"1": "M.", "2": "Mme"}.get(code.strip())
+    """``M.``/``Mme`` from a BEE ``CODE_SEXE``."""
+    return SEX_CODES.get(code.strip())
 
 
 def parse_date(text: str, iso: bool) -> dt.date | None:
@@ -59,11 +73,7 @@ def parse_date(text: str, iso: bool) -> dt.date | None:
 def civility(text: str) -> str | None:
     """``M.``/``Mme`` from a BEE ``LC_CIVILITE`` (M., MME, Mme) or an STS ``CIVILITE`` code (1-3)."""
     folded = text.strip().rstrip(".").casefold()
-    if folded in {"m", "1", "monsieur"}:
-        return "M."
-    if folded in {"mme", "mlle", "2", "3", "madame", "mademoiselle"}:
-        return "Mme"
-    return None
+    return CIVILITY_CODES.get(folded) or _CIVILITY_WORDS.get(folded)
 
 
 def kinship(code: str) -> str | None:
@@ -85,3 +95,13 @@ def legal_level(niveau: str, resp_legal: str) -> int | None:
     if resp_legal == "0":
         return 0
     return None
+
+
+def discipline_carrier(codes: Sequence[str]) -> str | None:
+    """Which of a staff member's FONCTION codes carries their disciplines: ENS, or the only function."""
+    return "ENS" if "ENS" in codes else (codes[0] if len(set(codes)) == 1 else None)
+
+
+def staff_profile(codes: Sequence[str]) -> Profile:
+    """An STS INDIVIDU is a teacher iff one of its functions is ENS."""
+    return Profile.TEACHER if "ENS" in codes else Profile.STAFF

@@ -6,29 +6,27 @@ Files are recognised by their root element: ``BEE_ELEVES`` (ElevesSansAdresses/E
 (``sts_emp_<UAI>_<year>.xml``). Both ``ElevesSansAdresses`` and ``ElevesAvecAdresses`` may be given:
 a pupil (``ELEVE_ID``), person (``PERSONNE_ID``) or link seen twice is read once.
 
-Options: ``expect_uai`` (``uai.mismatch`` when a file's ``PARAMETRES/UAJ`` differs; also the UAI
-used when no file carries one), ``id_prefix`` (prepended to every person id), ``name`` (the
-Structure's name, which the exports do not carry).
+Options: :class:`SiecleOptions` — ``expect_uai`` (``uai.mismatch`` when a file's ``PARAMETRES/UAJ``
+differs, ``uai.missing`` when a file has none; also the UAI used when no file carries one), ``id_prefix``
+(prepended to every person id), ``name`` (the Structure's name, which the exports do not carry). Every
+UAI, read or given, is checked (seven digits and the check letter: ``uai.invalid``).
 
 Ids: pupils ``ELEVE_ID``, guardians ``PERSONNE_ID``, staff STS ``INDIVIDU/@ID``; groups
 ``UAI$CODE_STRUCTURE``. Teachers' memberships come from STS services (``subject`` =
-``CODE_MATIERE``); a teacher's disciplines go on the ENS function (or the only function).
+``CODE_MATIERE``); a teacher's disciplines go on the ENS function (or the only function). Names: the
+usage name (``NOM_USAGE``) is ``last_name``, the birth name (``NOM_DE_FAMILLE``, ``NOM_PATRONYMIQUE``)
+is kept as ``birth_name`` when it differs.
 
-Deliberate, counted handling (never silent):
-
-* ``pupil.left`` (non-empty ``DATE_SORTIE``), ``pupil.not-arrived`` (no ``ID_NATIONAL``),
-  ``pupil.inactive`` (division ``Inactifs``), ``ine.duplicate`` (second pupil with an INE): the pupil
-  is not migrated, nor are its links; a guardian whose pupils are all excluded is not migrated.
-* ``pupil.no-class``: a pupil in groups but no division (or in no structure at all) is migrated
-  with its group memberships.
-* ``ref.dangling``: a link to a pupil, person or teacher no file holds, or (when STS defines the
-  divisions and groups) a pupil in a class STS does not define; the link is dropped.
-* ``guardian.orphan``: a person no ``RESPONSABLE_ELEVE`` names; not migrated.
-* ``record.missing-field``: a person without last name or first name is not migrated, nor its links;
-  a pupil without birth date is migrated without it.
-* ``record.invalid``: a PERSONNE_ID or INDIVIDU ID equal to a migrated pupil's ELEVE_ID (or an
-  INDIVIDU ID equal to a PERSONNE_ID): three separate numberings become one id space, so the later
-  kind is refused with its links rather than merged with another person.
+Deliberate, counted handling (never silent): what happens to the record for each problem is the table
+in :mod:`._outcomes` (docs/problems.md repeats it; the reader refuses to report a case it has no row
+for). In short: pupils who left (``DATE_SORTIE``), are not yet arrived (no ``ID_NATIONAL`` element) or
+are not enrolled this year (division ``Inactifs``) are *excluded* with their links and counted by
+reason, and so is a guardian none of whose pupils is migrated; an empty ``ID_NATIONAL`` is the error
+``ine.missing`` (the pupil is kept); people without names, duplicate INEs and ids shared by two kinds are
+*dropped*; links to what no file holds are dropped (``ref.dangling``); a missing ``CODE_SEXE`` is
+``record.incomplete``. Files the XML layer refuses (forbidden DTD, bad encoding, UTF-16, an empty or
+endless prolog) or that stop early are reported as such — when that leaves no UAI, the readers yield
+nothing, rather than failing with "no file holds PARAMETRES/UAJ".
 
 Streaming: one pass over the files keeps only compact maps (ids → status codes and class codes) and
 spools what the readers need of each element (a few strings per person or link) to temporary files
@@ -41,107 +39,65 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import re
 from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 from lxml import etree
 
-from ent_migrate.connectors.siecle._files import Root, SourceFile, discover
+from ent_migrate.connectors.siecle._files import EXPECTED, Root, SourceFile, discover
+from ent_migrate.connectors.siecle._index import (
+    Index,
+    Status,
+    birth_name,
+    child_text,
+    guardian_row,
+    named,
+    staff_row,
+    structure_codes,
+    texts,
+)
+from ent_migrate.connectors.siecle._outcomes import OUTCOMES
 from ent_migrate.connectors.siecle._values import (
     civility,
+    discipline_carrier,
     kinship,
     legal_level,
     level_of_mef,
     parse_date,
     sex_civility,
+    staff_profile,
 )
-from ent_migrate.contract import Capability, Connector, Role
+from ent_migrate.contract import Capability, Connector, ConnectorOptions, Role
 from ent_migrate.errors import InputError
 from ent_migrate.model import Function, Group, GroupKind, Guardianship, Membership, Person, Profile, Structure
-from ent_migrate.problems import Problems
-from ent_migrate.xmlsafe import Spool, export_signature, iter_elements, text_of, where
+from ent_migrate.options import option
+from ent_migrate.problems import Problems, Severity
+from ent_migrate.uai import UAI_PATTERN, check_uai
+from ent_migrate.xmlsafe import export_signature, iter_elements, text_of, where
 
-__all__ = ["INACTIVE_DIVISION", "SiecleConnector"]
+__all__ = ["INACTIVE_DIVISION", "SiecleConnector", "SiecleOptions"]
 
 #: the pseudo-division SIECLE puts inactive pupils in
 INACTIVE_DIVISION = "Inactifs"
-_UAI = re.compile(r"^\d{7}[A-Z]$")
-
-# Pupil status in the index: None = migrated; otherwise the problem code that excluded it.
-_Status = str | None
+#: problems after which a file is not read any further (the XML layer stops there)
+_STOP_CODES = ("xml.malformed", "xml.dtd-forbidden", "encoding.unsupported", "archive.unsafe-member")
 
 
-@dataclasses.dataclass
-class _Index:
-    """What one pass over every file learns, kept compact: ids → short codes only."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class SiecleOptions(ConnectorOptions):
+    expect_uai: str = option(
+        "", "the school's UAI: uai.mismatch when a file's PARAMETRES/UAJ differs; used when no file carries one"
+    )
+    id_prefix: str = option("", "prepended to every person id (e.g. an académie code)")
+    name: str = option("", "the school's name for the Structure record (the exports do not carry it)")
 
-    uai: str = ""
-    pupils: dict[str, _Status] = dataclasses.field(default_factory=dict)
-    # ELEVE_ID → ((CODE_STRUCTURE, TYPE_STRUCTURE), ...) as BEE_ELEVES lists them
-    structures: dict[str, tuple[tuple[str, str], ...]] = dataclasses.field(default_factory=dict)
-    persons: dict[str, str] = dataclasses.field(default_factory=dict)  # PERSONNE_ID → place, declared ones
-    places: dict[str, str] = dataclasses.field(default_factory=dict)  # ELEVE_ID → place, migrated pupils
-    guardians: set[str] = dataclasses.field(default_factory=set)  # PERSONNE_IDs linked to a migrated pupil
-    staff: dict[str, str] = dataclasses.field(default_factory=dict)  # STS INDIVIDU id → place
-    # PERSONNE_IDs and INDIVIDU ids refused (missing names, id clash; reported once): links to them are dropped
-    unnamed: set[str] = dataclasses.field(default_factory=set)
-    # STS divisions and groups: CODE → (kind, label, level)
-    defined: dict[str, tuple[GroupKind, str, str | None]] = dataclasses.field(default_factory=dict)
-    has_eleves: bool = False
-    has_sts: bool = False
-    # What the readers need of each element, in file order (first occurrence of each id):
-    # pupils (ELEVE_ID, place, family, usage, PRENOM, DATE_NAISS, PRENOM2, PRENOM3, ID_NATIONAL, CODE_SEXE)
-    pupil_rows: Spool = dataclasses.field(default_factory=Spool)
-    # guardians (PERSONNE_ID, family, NOM_USAGE, PRENOM, MEL, LC_CIVILITE)
-    guardian_rows: Spool = dataclasses.field(default_factory=Spool)
-    # staff (ID, place, NOM_PATRONYMIQUE, NOM_USAGE, PRENOM, FONCTION codes, DISCIPLINE codes,
-    # DATE_NAISSANCE, CIVILITE)
-    staff_rows: Spool = dataclasses.field(default_factory=Spool)
-    # teachers' services (ENSEIGNANT ID, its place, DIVISION/GROUPE CODE, CODE_MATIERE)
-    service_rows: Spool = dataclasses.field(default_factory=Spool)
-    # RESPONSABLE_ELEVE (ELEVE_ID, PERSONNE_ID, NIVEAU_RESPONSABILITE, RESP_LEGAL, CODE_PARENTE)
-    link_rows: Spool = dataclasses.field(default_factory=Spool)
-
-    def close(self) -> None:
-        for spool in (self.pupil_rows, self.guardian_rows, self.staff_rows, self.service_rows, self.link_rows):
-            spool.close()
-
-
-def _children(element: etree._Element) -> dict[object, etree._Element]:
-    """Each child tag → its first child of that tag: one walk over the children instead of one
-    ``find`` (a path search) per field read."""
-    return {child.tag: child for child in reversed(element)}
-
-
-def _child(element: etree._Element, tag: str) -> str:
-    return text_of(element.find(tag)).strip()
-
-
-def _text(children: dict[object, etree._Element], tag: str) -> str:
-    """``_child`` over :func:`_children`."""
-    child = children.get(tag)
-    if child is None:
-        return ""
-    if len(child) == 0:  # the usual leaf, without text_of's call
-        text = child.text
-        return text.strip() if text else ""
-    return text_of(child).strip()
-
-
-def _structure_codes(element: etree._Element) -> Iterator[tuple[str, str]]:
-    """(CODE_STRUCTURE, TYPE_STRUCTURE) of each STRUCTURE of a STRUCTURES_ELEVE that has a code."""
-    for structure in element.iter("STRUCTURE"):
-        children = _children(structure)
-        code = _text(children, "CODE_STRUCTURE")
-        if code:
-            yield code, _text(children, "TYPE_STRUCTURE").upper()
-
-
-def _named(children: dict[object, etree._Element], *last_name_tags: str) -> bool:
-    """Whether a person element has a last name (any of the tags) and a PRENOM."""
-    return any(_text(children, tag) for tag in last_name_tags) and bool(_text(children, "PRENOM"))
+    def __post_init__(self) -> None:
+        uai = self.expect_uai.strip().upper()
+        reason = check_uai(uai) if uai else None
+        if reason:
+            raise ValueError(f"option expect_uai {self.expect_uai!r} is not a UAI: {reason}")
+        object.__setattr__(self, "expect_uai", uai)  # frozen: normalise once, here
 
 
 class SiecleConnector(Connector):
@@ -153,22 +109,30 @@ class SiecleConnector(Connector):
         {Capability.ACCOUNTS, Capability.GROUPS, Capability.RELATIONS}
     )
     location_help: ClassVar[str] = "siecle:FOLDER, siecle:EXPORT.zip or siecle:FILE.xml"
+    fixture_writer: ClassVar[tuple[str, str] | None] = ("ent_migrate.connectors.siecle.writer:write_siecle", "batches")
+    Options: ClassVar[type[ConnectorOptions]] = SiecleOptions
+
+    options: SiecleOptions
 
     # -- configuration -------------------------------------------------------------------------
-    def __init__(self, location: str, options: Mapping[str, Any] | None = None) -> None:
-        super().__init__(location, options)
+    def __init__(
+        self, location: str, options: Mapping[str, Any] | None = None, *, where: str = "", role: Role | None = None
+    ) -> None:
+        super().__init__(location, options, where=where, role=role)
         self.path = Path(location).expanduser()
-        self.expect_uai = str(self.options.get("expect_uai") or "").strip().upper()
-        self.id_prefix = str(self.options.get("id_prefix") or "")
+        self.expect_uai = self.options.expect_uai
+        self.id_prefix = self.options.id_prefix
         self._files: list[SourceFile] | None = None
-        self._index_cache: _Index | None = None
+        self._index_cache: Index | None = None
         self._signature: tuple[object, ...] = ()  # the files' when the index was built
         self._reported: set[tuple[str, str, str | None]] = set()
 
     # -- source side ---------------------------------------------------------------------------
     def read_accounts(self) -> Iterator[Structure | Person | Function]:
         index = self._index()
-        yield Structure(uai=index.uai, name=str(self.options.get("name") or ""), type="")
+        if index.unreadable:
+            return
+        yield Structure(uai=index.uai, name=self.options.name, type="")
         # Each spool holds the first element of each id, in file order, as the files list them.
         for row in index.pupil_rows:
             if index.pupils.get(row[0], "?") is None:
@@ -182,6 +146,8 @@ class SiecleConnector(Connector):
 
     def read_groups(self) -> Iterator[Group]:
         index = self._index()
+        if index.unreadable:
+            return
         groups: dict[str, tuple[GroupKind, str, str | None]] = dict(index.defined)
         if not index.has_sts:
             # Without STS, the classes are the ones pupils are in (a class with no pupil is not in BEE).
@@ -198,6 +164,8 @@ class SiecleConnector(Connector):
 
     def read_relations(self) -> Iterator[Membership | Guardianship]:
         index = self._index()
+        if index.unreadable:
+            return
         for eleve_id in sorted(index.structures):
             if index.pupils.get(eleve_id, "?") is not None:
                 continue
@@ -233,26 +201,53 @@ class SiecleConnector(Connector):
             )
 
     # -- internals: files and problems ---------------------------------------------------------
-    def _report(self, code: str, place: str, detail: str | None = None) -> None:
-        """Add a problem once, however many passes meet the same place."""
+    def _report(self, code: str, place: str, detail: str | None = None, severity: Severity | None = None) -> None:
+        """Add a problem once, however many passes meet the same place. Every (code, detail) has its row in
+        the outcomes table (what happens to the record), which docs/problems.md repeats."""
+        OUTCOMES.check(code, detail)
         if (code, place, detail) not in self._reported:
             self._reported.add((code, place, detail))
-            self.problems.add(code, place, detail)
+            self.problems.add(code, place, detail, severity)
+
+    def _stops(self) -> int:
+        """How many problems so far ended the reading of a file early."""
+        return sum(self.problems.count(code) for code in _STOP_CODES)
+
+    def _scan(self, index: Index, file: SourceFile, tags: Collection[str]) -> Iterator[etree._Element]:
+        """The index pass over one file: its elements named *tags*, its ``PARAMETRES/UAJ`` checked on the way.
+        A file read to its end without a UAJ is ``uai.missing`` when a UAI is expected."""
+        stops, seen_uaj = self._stops(), False
+        for element in self._elements(file, {"UAJ", *tags}, self.problems, EXPECTED[file.root]):
+            if element.tag == "UAJ":
+                seen_uaj = True
+                self._check_uai(index, file, element)
+            else:
+                yield element
+        if not seen_uaj and self.expect_uai and self._stops() == stops:
+            self._report("uai.missing", file.label, "no PARAMETRES/UAJ")
 
     def _of(self, root: Root) -> list[SourceFile]:
         if self._files is None:
             if not self.path.exists():
                 raise InputError("no such file or folder", where=str(self.path))
+            if not (self.path.is_dir() or self.path.is_file()):  # /dev/zero, a fifo: endless or blocking
+                raise InputError("not a regular file or a folder", where=str(self.path))
             self._files = discover(self.path, self._report)
         return [f for f in self._files if f.root is root]
 
     def _elements(
-        self, file: SourceFile, tags: Collection[str], problems: Problems | None = None
+        self,
+        file: SourceFile,
+        tags: Collection[str],
+        problems: Problems | None = None,
+        expected: Collection[str] | None = None,
     ) -> Iterator[etree._Element]:
-        """The file's elements named *tags*. XML problems go to *problems* (a scratch collector if
-        None); the index pass, the only one that parses, passes the connector's own."""
+        """The file's elements named *tags* (*expected*: the other tags it may hold, see :data:`._files.EXPECTED`).
+        XML problems go to *problems* (a scratch collector if None); the index pass, the only one that
+        parses, passes the connector's own."""
         with file.opened() as stream:
-            yield from iter_elements(stream, file.label, problems if problems is not None else Problems(), tags)
+            sink = problems if problems is not None else Problems()
+            yield from iter_elements(stream, file.label, sink, tags, expected=expected)
 
     def _pid(self, source_id: str) -> str:
         return f"{self.id_prefix}{source_id}"
@@ -263,7 +258,7 @@ class SiecleConnector(Connector):
             self._index_cache.close()
             self._index_cache = None
 
-    def _index(self) -> _Index:
+    def _index(self) -> Index:
         current = export_signature(self.path)
         if self._index_cache is not None and current != self._signature:
             # Changed files: the index and its spools describe another export, and so do the
@@ -280,21 +275,28 @@ class SiecleConnector(Connector):
             self._index_cache = index
         return self._index_cache
 
-    def _build_index_or_close(self) -> _Index:
-        index = _Index()
+    def _build_index_or_close(self) -> Index:
+        index = Index()
         try:
             self._build_index(index)
+        except OSError as exc:  # a file vanished or cannot be read: say which, never a traceback
+            index.close()
+            where_ = exc.filename or str(self.path)
+            raise InputError(f"cannot read ({exc.strerror or type(exc).__name__})", where=str(where_)) from None
         except BaseException:
             index.close()  # a failed pass (no UAJ, unsafe archive…) leaves no spool behind
             raise
         return index
 
-    def _check_uai(self, index: _Index, file: SourceFile, element: etree._Element) -> None:
+    def _check_uai(self, index: Index, file: SourceFile, element: etree._Element) -> None:
         uai = (element.get("CODE") or text_of(element)).strip().upper()
         place = where(file.label, element)
         if not uai:
             self._report("uai.missing", place, "empty PARAMETRES/UAJ")
             return
+        if check_uai(uai):  # in the reader's own two wordings (the outcomes table keys on them)
+            letter = uai.isascii() and UAI_PATTERN.fullmatch(uai) is not None
+            self._report("uai.invalid", place, "wrong check letter" if letter else "not seven digits and a letter")
         if self.expect_uai and uai != self.expect_uai:
             self._report("uai.mismatch", place, "PARAMETRES/UAJ is not the expected UAI")
         if not index.uai:
@@ -302,25 +304,23 @@ class SiecleConnector(Connector):
         elif uai != index.uai:
             self._report("uai.mismatch", place, "files of two different schools")
 
-    def _build_index(self, index: _Index) -> None:
+    def _build_index(self, index: Index) -> None:
         ines: set[str] = set()
         spooled: set[str] = set()  # INDIVIDU ids already spooled: the readers take the first element
         # STS first: it defines the classes pupils refer to, and the staff ids services refer to.
         for file in self._of(Root.STS):
             index.has_sts = True
-            for element in self._elements(file, {"UAJ", "INDIVIDU", "DIVISION", "GROUPE"}, self.problems):
-                if element.tag == "UAJ":
-                    self._check_uai(index, file, element)
-                elif element.tag == "INDIVIDU":
+            for element in self._scan(index, file, {"INDIVIDU", "DIVISION", "GROUPE"}):
+                if element.tag == "INDIVIDU":
                     individu_id = element.get("ID", "").strip()
                     place = where(file.label, element)
-                    children = _children(element)
+                    children = texts(element)
                     if individu_id and individu_id not in spooled:
                         spooled.add(individu_id)
-                        index.staff_rows.append(_staff_row(element, children, individu_id, place))
+                        index.staff_rows.append(staff_row(element, children, individu_id, place))
                     if not individu_id:
                         self._report("record.missing-field", place, "INDIVIDU/@ID")
-                    elif not _named(children, "NOM_USAGE", "NOM_PATRONYMIQUE"):
+                    elif not named(children, "NOM_USAGE", "NOM_PATRONYMIQUE"):
                         self._report("record.missing-field", place, "INDIVIDU NOM_USAGE or PRENOM")
                         index.unnamed.add(individu_id)
                     else:
@@ -330,25 +330,23 @@ class SiecleConnector(Connector):
                     code = element.get("CODE", "").strip()
                     levels = {level_of_mef(m.get("CODE", "")) for m in element.iter("MEF_APPARTENANCE")} - {None}
                     level = next(iter(levels)) if kind is GroupKind.CLASS and len(levels) == 1 else None
-                    index.defined.setdefault(code, (kind, _child(element, "LIBELLE_LONG") or code, level))
+                    index.defined.setdefault(code, (kind, child_text(element, "LIBELLE_LONG") or code, level))
                     for service in element.iter("SERVICE"):
                         subject = service.get("CODE_MATIERE", "").strip()
                         for teacher in service.iter("ENSEIGNANT"):
                             teacher_id = teacher.get("ID", "").strip()
                             index.service_rows.append((teacher_id, where(file.label, teacher), code, subject))
         for file in self._of(Root.NOMENCLATURES):
-            for element in self._elements(file, {"UAJ"}, self.problems):
-                self._check_uai(index, file, element)
+            for _element in self._scan(index, file, ()):
+                pass  # only its UAJ is read
         structure_lines: dict[str, str] = {}  # ELEVE_ID → place of its STRUCTURES_ELEVE, for messages
         for file in self._of(Root.ELEVES):
             index.has_eleves = True
-            for element in self._elements(file, {"UAJ", "ELEVE", "STRUCTURES_ELEVE"}, self.problems):
-                if element.tag == "UAJ":
-                    self._check_uai(index, file, element)
-                elif element.tag == "STRUCTURES_ELEVE":
+            for element in self._scan(index, file, {"ELEVE", "STRUCTURES_ELEVE"}):
+                if element.tag == "STRUCTURES_ELEVE":
                     eleve_id = element.get("ELEVE_ID", "").strip()
                     if eleve_id and eleve_id not in index.structures:
-                        codes = tuple(_structure_codes(element))
+                        codes = tuple(structure_codes(element))
                         index.structures[eleve_id] = codes
                         structure_lines[eleve_id] = where(file.label, element)
                 else:
@@ -361,7 +359,7 @@ class SiecleConnector(Connector):
                 continue
             if any(code == INACTIVE_DIVISION for code, _ in codes) and status is None:
                 index.pupils[eleve_id] = "pupil.inactive"
-                self._report("pupil.inactive", place)
+                self._report("pupil.inactive", place, "division Inactifs")
                 continue
             if status is not None:
                 continue
@@ -370,19 +368,27 @@ class SiecleConnector(Connector):
                     if code not in index.defined:
                         self._report("ref.dangling", place, "class or group not defined in STS")
             if not any(kind == "D" for _, kind in codes):
-                self._report("pupil.no-class", place)
+                self._report("pupil.no-class", place, "no division")
         for eleve_id, place in index.places.items():
             if index.pupils[eleve_id] is None and eleve_id not in index.structures:
                 self._report("pupil.no-class", place, "no STRUCTURES_ELEVE")
         index.places.clear()
         self._index_guardians(index)
         self._check_id_spaces(index)
+        if not self._files and not self._stops():
+            raise InputError(
+                "no SIECLE or STS-web file here (BEE_ELEVES, BEE_RESPONSABLES, BEE_NOMENCLATURES or STS_EDT)",
+                where=str(self.path),
+            )
         if not index.uai:
-            if not self.expect_uai:
+            if self.expect_uai:
+                index.uai = self.expect_uai
+            elif self._stops():
+                index.unreadable = True  # the refused or malformed file is the problem to report, not its UAJ
+            else:
                 raise InputError("no file holds PARAMETRES/UAJ: pass option expect_uai", where=str(self.path))
-            index.uai = self.expect_uai
 
-    def _index_pupil(self, index: _Index, file: SourceFile, element: etree._Element, ines: set[str]) -> None:
+    def _index_pupil(self, index: Index, file: SourceFile, element: etree._Element, ines: set[str]) -> None:
         place = where(file.label, element)
         eleve_id = element.get("ELEVE_ID", "").strip()
         if not eleve_id:
@@ -390,11 +396,12 @@ class SiecleConnector(Connector):
             return
         if eleve_id in index.pupils:
             return  # the same pupil in ElevesSansAdresses and ElevesAvecAdresses
-        children = _children(element)
-        family = _text(children, "NOM_DE_FAMILLE") or _text(children, "NOM")
-        usage = _text(children, "NOM_USAGE")
-        first = _text(children, "PRENOM")
-        ine = _text(children, "ID_NATIONAL").upper()
+        children = texts(element)
+        family = children.get("NOM_DE_FAMILLE", "") or children.get("NOM", "")
+        usage = children.get("NOM_USAGE", "")
+        first = children.get("PRENOM", "")
+        ine = children.get("ID_NATIONAL", "").upper()
+        has_ine = "ID_NATIONAL" in children  # an empty element is a missing INE; no element, a pupil to come
         index.pupil_rows.append(
             (
                 eleve_id,
@@ -402,60 +409,61 @@ class SiecleConnector(Connector):
                 family,
                 usage,
                 first,
-                _text(children, "DATE_NAISS"),
-                _text(children, "PRENOM2"),
-                _text(children, "PRENOM3"),
+                children.get("DATE_NAISS", ""),
+                children.get("PRENOM2", ""),
+                children.get("PRENOM3", ""),
                 ine,
-                _text(children, "CODE_SEXE"),
+                children.get("CODE_SEXE", "") if "CODE_SEXE" in children else None,
             )
         )
-        status: _Status = None
-        if _text(children, "DATE_SORTIE"):
+        status: Status = None
+        if children.get("DATE_SORTIE", ""):
             status = "pupil.left"
-        elif not ine:
+            self._report(status, place, "DATE_SORTIE")
+        elif not has_ine:
             status = "pupil.not-arrived"
-        elif ine in ines:
+            self._report(status, place, "no ID_NATIONAL")
+        elif ine and ine in ines:
             status = "ine.duplicate"
+            self._report(status, place)
         elif not (family or usage):
             status = "record.missing-field"
             self._report(status, place, "pupil NOM_DE_FAMILLE")
         elif not first:
             status = "record.missing-field"
             self._report(status, place, "pupil PRENOM")
-        if status in {"pupil.left", "pupil.not-arrived", "ine.duplicate"}:
-            self._report(status, place)
+        elif not ine:
+            self._report("ine.missing", place, "empty ID_NATIONAL", Severity.ERROR)
         if ine:
             ines.add(ine)
         index.pupils[eleve_id] = status
         if status is None:
             index.places[eleve_id] = place
 
-    def _index_guardians(self, index: _Index) -> None:
+    def _index_guardians(self, index: Index) -> None:
         linked: set[str] = set()
         pending: list[tuple[str, str]] = []  # (PERSONNE_ID, place) of links to check once persons are known
         for file in self._of(Root.RESPONSABLES):
-            for element in self._elements(file, {"UAJ", "PERSONNE", "RESPONSABLE_ELEVE"}, self.problems):
-                if element.tag == "UAJ":
-                    self._check_uai(index, file, element)
-                elif element.tag == "PERSONNE":
+            for element in self._scan(index, file, {"PERSONNE", "RESPONSABLE_ELEVE"}):
+                if element.tag == "PERSONNE":
                     personne_id = element.get("PERSONNE_ID", "").strip()
                     place = where(file.label, element)
-                    children = _children(element)
+                    children = texts(element)
                     if not personne_id:
                         self._report("record.missing-field", place, "PERSONNE/@PERSONNE_ID")
-                    elif not _named(children, "NOM_USAGE", "NOM_DE_FAMILLE", "NOM"):
+                    elif not named(children, "NOM_USAGE", "NOM_DE_FAMILLE", "NOM"):
                         self._report("record.missing-field", place, "guardian NOM_DE_FAMILLE or PRENOM")
                         index.unnamed.add(personne_id)
                     elif personne_id not in index.persons:
                         # A guardian never has an unnamed element (it would be refused), so its first
                         # named element is its first element: the one the accounts reader takes.
                         index.persons[personne_id] = place
-                        index.guardian_rows.append(_guardian_row(children, personne_id))
+                        index.guardian_rows.append(guardian_row(children, personne_id))
                 else:
                     place = where(file.label, element)
-                    children = _children(element)
-                    eleve_id = _text(children, "ELEVE_ID")
-                    personne_id = _text(children, "PERSONNE_ID")
+                    children = texts(element)
+                    eleve_id = children.get("ELEVE_ID", "")
+                    personne_id = children.get("PERSONNE_ID", "")
                     if not eleve_id or not personne_id:
                         self._report("record.missing-field", place, "RESPONSABLE_ELEVE ELEVE_ID or PERSONNE_ID")
                         continue
@@ -463,9 +471,9 @@ class SiecleConnector(Connector):
                         (
                             eleve_id,
                             personne_id,
-                            _text(children, "NIVEAU_RESPONSABILITE"),
-                            _text(children, "RESP_LEGAL"),
-                            _text(children, "CODE_PARENTE"),
+                            children.get("NIVEAU_RESPONSABILITE", ""),
+                            children.get("RESP_LEGAL", ""),
+                            children.get("CODE_PARENTE", ""),
                         )
                     )
                     linked.add(personne_id)
@@ -483,9 +491,11 @@ class SiecleConnector(Connector):
                 self._report("ref.dangling", place, "RESPONSABLE_ELEVE to an unknown PERSONNE_ID")
         for personne_id, place in index.persons.items():
             if personne_id not in linked:
-                self._report("guardian.orphan", place)
+                self._report("guardian.orphan", place, "no RESPONSABLE_ELEVE")
+            elif personne_id not in index.guardians:
+                self._report("guardian.orphan", place, "every pupil linked is excluded")
 
-    def _check_id_spaces(self, index: _Index) -> None:
+    def _check_id_spaces(self, index: Index) -> None:
         """ELEVE_ID, PERSONNE_ID and INDIVIDU/@ID are separate numberings, but all three become person
         ids: a value used by two kinds would merge two people, so the later kind is refused."""
         pupils = {eleve_id for eleve_id, status in index.pupils.items() if status is None}
@@ -505,20 +515,25 @@ class SiecleConnector(Connector):
             self._report("date.invalid", place, f"{field}: not {'yyyy-mm-dd' if iso else 'dd/mm/yyyy'}")
         return value
 
-    def _pupil(self, row: tuple[str, ...], uai: str) -> Person:
+    def _pupil(self, row: tuple[Any, ...], uai: str) -> Person:
         eleve_id, place, family, usage, first, birth_text, prenom2, prenom3, ine, sexe = row
         if not birth_text:
             self._report("record.missing-field", place, "pupil DATE_NAISS")
+        if not sexe:
+            self._report("record.incomplete", place, "pupil CODE_SEXE")
+        elif sex_civility(sexe) is None:
+            self._report("record.invalid", place, "pupil CODE_SEXE not a known code")
         return Person(
             id=self._pid(eleve_id),
             profile=Profile.STUDENT,
             last_name=usage or family,
+            birth_name=birth_name(family, usage),
             first_name=first,
             birth_date=self._date(birth_text, place, False, "DATE_NAISS"),
             ine=ine or None,
             structures=(uai,),
             other_first_names=tuple(n for n in (prenom2, prenom3) if n),
-            civility=sex_civility(sexe),
+            civility=sex_civility(sexe or ""),
         )
 
     def _guardian(self, row: tuple[str, ...], uai: str) -> Person:
@@ -528,6 +543,7 @@ class SiecleConnector(Connector):
             id=self._pid(personne_id),
             profile=Profile.GUARDIAN,
             last_name=usage or family,
+            birth_name=birth_name(family, usage),
             first_name=first,
             emails=(email,) if email else (),
             structures=(uai,),
@@ -538,46 +554,18 @@ class SiecleConnector(Connector):
         individu_id, place, family, usage, first, codes, disciplines, birth_text, civilite = row
         yield Person(
             id=self._pid(individu_id),
-            profile=Profile.TEACHER if "ENS" in codes else Profile.STAFF,
+            profile=staff_profile(codes),
             last_name=usage or family,
+            birth_name=birth_name(family, usage),
             first_name=first,
             birth_date=self._date(birth_text, place, True, "DATE_NAISSANCE"),
             structures=(uai,),
             civility=civility(civilite),
         )
-        carrier = "ENS" if "ENS" in codes else (codes[0] if len(codes) == 1 else None)
+        carrier = discipline_carrier(codes)
         for code in dict.fromkeys(codes):
             if code == carrier and disciplines:
                 for discipline in dict.fromkeys(disciplines):
                     yield Function(person_id=self._pid(individu_id), uai=uai, code=code, discipline=discipline)
             else:
                 yield Function(person_id=self._pid(individu_id), uai=uai, code=code)
-
-
-def _staff_row(
-    element: etree._Element, children: dict[object, etree._Element], individu_id: str, place: str
-) -> tuple[Any, ...]:
-    codes = [text_of(f).strip() for f in element.iter("FONCTION") if text_of(f).strip()]
-    disciplines = [d.get("CODE", "").strip() for d in element.iter("DISCIPLINE") if d.get("CODE", "").strip()]
-    return (
-        individu_id,
-        place,
-        _text(children, "NOM_PATRONYMIQUE"),
-        _text(children, "NOM_USAGE"),
-        _text(children, "PRENOM"),
-        tuple(codes),
-        tuple(disciplines),
-        _text(children, "DATE_NAISSANCE"),
-        _text(children, "CIVILITE"),
-    )
-
-
-def _guardian_row(children: dict[object, etree._Element], personne_id: str) -> tuple[str, ...]:
-    return (
-        personne_id,
-        _text(children, "NOM_DE_FAMILLE") or _text(children, "NOM"),
-        _text(children, "NOM_USAGE"),
-        _text(children, "PRENOM"),
-        _text(children, "MEL"),
-        _text(children, "LC_CIVILITE"),
-    )

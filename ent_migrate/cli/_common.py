@@ -21,7 +21,9 @@ from rich.progress import (
     SpinnerColumn,
     TextColumn,
     TimeElapsedColumn,
+    TimeRemainingColumn,
 )
+from sqlalchemy import Engine
 
 from ent_migrate.config import Config, load_config
 
@@ -33,10 +35,12 @@ __all__ = [
     "EXIT_UNREACHABLE",
     "EXIT_USAGE",
     "ConfigOpt",
+    "Interrupted",
     "Settings",
     "console",
     "emit",
     "err_console",
+    "open_state",
     "progress",
     "settings",
     "track",
@@ -50,6 +54,11 @@ EXIT_CODES = {
     EXIT_UNREACHABLE: "a source or target unreachable",
     EXIT_INTERRUPTED: "interrupted, resumable (re-run the same command)",
 }
+
+class Interrupted(BaseException):  # noqa: N818 - it is what the user did, not an error
+    """Raised by our SIGINT handler. Not a KeyboardInterrupt: the CLI library would turn that into
+    exit 130 before we could say how to resume (exit 4)."""
+
 
 console = Console()
 err_console = Console(stderr=True)
@@ -117,6 +126,8 @@ def progress(description: str, total: int | None = None) -> Iterator[Callable[[i
         return
     columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn()]
+    if total is not None:
+        columns.append(TimeRemainingColumn())
     with Progress(*columns, console=err_console, transient=True) as bar:
         task = bar.add_task(description, total=total)
 
@@ -131,3 +142,10 @@ def track(items: Iterable[T], description: str, total: int | None = None) -> Ite
         for item in items:
             yield item
             advance(1)
+
+
+def open_state() -> Engine:
+    """The state store the command works on, at the current schema revision."""
+    from ent_migrate.state import open_store, resolve_state_url
+
+    return open_store(resolve_state_url(settings.state_url, settings.config))

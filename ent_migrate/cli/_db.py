@@ -7,12 +7,14 @@ differs from the models.
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Any
 
 import typer
 
-from ent_migrate.cli._common import EXIT_DIFFERENCES, EXIT_OK, ConfigOpt, console, emit, settings
+from ent_migrate.cli._common import EXIT_DIFFERENCES, EXIT_OK, EXIT_USAGE, ConfigOpt, console, emit, settings
 from ent_migrate.cli.app import app
+from ent_migrate.errors import ConfigError
 from ent_migrate.state.store import (
     current_revision,
     downgrade,
@@ -80,12 +82,36 @@ def upgrade_command(
 @db_app.command("downgrade")
 def downgrade_command(
     revision: Annotated[str, typer.Argument(help="Revision to go back to ('base' drops every table).")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Drop the id/login map too (logins are lost for good).")]
+    = False,
     as_json: JsonOpt = False, config: ConfigOpt = None,
 ) -> None:
-    """Undo revisions down to REVISION."""
+    """Undo revisions down to REVISION. To 'base' it drops every table: it asks first, and refuses while
+    the store holds an id/login map (the logins people were given) unless --force."""
     url = _url()
+    if revision == "base":
+        _guard_base(url, yes=yes, force=force)
     downgrade(url, revision)
     _show(_status(url), as_json, f"downgraded to {revision}")
+
+
+def _guard_base(url: str, *, yes: bool, force: bool) -> None:
+    from ent_migrate.state import StateStore
+
+    engine = make_engine(url)
+    try:
+        mapped = StateStore(engine).identities.id_map_size() if current_revision(engine) else 0
+    finally:
+        engine.dispose()
+    if mapped and not force:
+        raise ConfigError(f"the store holds the id/login map of {mapped} people (the logins they were given): "
+                          "export it first; `db downgrade base --force` drops it for good")
+    if not yes:
+        if not sys.stdin.isatty():
+            raise ConfigError("db downgrade base drops every table: pass --yes to confirm without a terminal")
+        if not typer.confirm("drop every table of the state store?", default=False, err=True):
+            raise typer.Exit(EXIT_USAGE)
 
 
 @db_app.command("current")
@@ -101,6 +127,8 @@ def check_command(as_json: JsonOpt = False, config: ConfigOpt = None) -> None:
     ok = status["up_to_date"] and not status["differences"]
     if ok:
         headline = "schema ok"
+    elif status["current"] is None:
+        headline = f"no schema: run ent-migrate --state {status['url']} db upgrade"
     elif not status["up_to_date"]:
         headline = f"not at head: run ent-migrate --state {status['url']} db upgrade"
     else:  # at head yet different: someone altered the tables by hand

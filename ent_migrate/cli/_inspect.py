@@ -7,7 +7,10 @@ canonical records and collects ``connector.problems``. No state store is needed.
 
     {"counts": {"structures", "students", "guardians", "staff", "classes", "groups",
                 "guardianships", "memberships", "functions"},
-     "problems": [{"code", "severity", "count", "examples": ["file:line", ...]}]}
+     "problems": [{"code", "severity", "count", "examples": ["file:line", ...], "details"?: [...]}]}
+
+where ``details`` (present when the connector gave any) says which field is missing or which reference
+dangles, as plan's report does — never a name or a value.
 
 (teachers count in ``staff``). ``--records`` prints the canonical records as JSON Lines on stdout and
 moves the summary to stderr. ``--expect-uai`` is passed to the connector as option ``expect_uai``.
@@ -23,6 +26,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ent_migrate.cli._common import EXIT_DIFFERENCES, EXIT_OK, err_console, settings
@@ -107,10 +111,7 @@ def inspect_source(
                 raise InputError(
                     f"cannot read ({exc.strerror or type(exc).__name__})", where=getattr(exc, "filename", None) or spec
                 ) from None
-        problems = [
-            {"code": p["code"], "severity": p["severity"], "count": p["count"], "examples": p["examples"]}
-            for p in connector.problems.to_list()
-        ]
+        problems = connector.problems.to_list()  # with "details", as plan's report keeps them
     return {"counts": counts, "problems": problems}
 
 
@@ -122,9 +123,15 @@ def _render(summary: Mapping[str, Any], console: Console) -> None:
     if not summary["problems"]:
         console.print("[green]no problems[/]")
         return
-    problems = Table("code", "severity", "count", "examples")
+    problems = Table("code", "severity", "count", "examples", "details")
     for problem in summary["problems"]:
-        problems.add_row(problem["code"], problem["severity"], str(problem["count"]), ", ".join(problem["examples"]))
+        problems.add_row(
+            problem["code"],
+            problem["severity"],
+            str(problem["count"]),
+            escape(", ".join(problem["examples"])),  # a place or detail is text, never rich markup
+            escape("; ".join(problem.get("details", []))),
+        )
     console.print(problems)
 
 

@@ -6,7 +6,9 @@ Exit codes: 0 ok · 1 differences or problems found · 2 usage or configuration 
 
 from __future__ import annotations
 
+import errno
 import importlib
+import signal
 import logging
 import sys
 from pathlib import Path
@@ -15,7 +17,7 @@ from typing import Annotated
 import typer
 
 from ent_migrate import __version__
-from ent_migrate.cli._common import EXIT_CODES, EXIT_INTERRUPTED, EXIT_USAGE, err_console, settings
+from ent_migrate.cli._common import EXIT_CODES, EXIT_INTERRUPTED, EXIT_USAGE, Interrupted, err_console, settings
 from ent_migrate.errors import EntMigrateError
 
 __all__ = ["app", "main"]
@@ -46,8 +48,10 @@ def _global(
     ] = None,
     state: Annotated[
         str | None,
-        typer.Option("--state", help="State store URL (sqlite:///file.db, postgresql+psycopg://...).",
-                     envvar="ENT_MIGRATE_STATE"),
+        # Not envvar=: a password is refused on the command line (ps shows it) but allowed in
+        # $ENT_MIGRATE_STATE, which resolve_state_url reads itself.
+        typer.Option("--state", help="State store URL (sqlite:///file.db, postgresql://user@host/db); or set "
+                                     "ENT_MIGRATE_STATE. A password never on the command line."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs (pseudonymous).")] = False,
@@ -70,15 +74,26 @@ for _name in _COMMAND_MODULES:
             raise
 
 
+def _on_sigint(signum: int, frame: object) -> None:
+    raise Interrupted
+
+
 def main() -> None:
     """Console entry point."""
+    # Ctrl-C raises our own exception, which the CLI library lets through (a KeyboardInterrupt it
+    # would turn into exit 130 with no message). A second Ctrl-C during clean-up is ignored.
+    signal.signal(signal.SIGINT, _on_sigint)
     try:
         result = app(standalone_mode=False)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except (typer.Abort, KeyboardInterrupt):
-        err_console.print("[yellow]interrupted[/]: the state is saved; re-run the same command to resume")
+    except (typer.Abort, KeyboardInterrupt, Interrupted):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        err_console.print("[yellow]interrupted[/]: re-run the same command to resume (the state is saved)")
         sys.exit(EXIT_INTERRUPTED)
+    except OSError as exc:  # a full disk, a folder not writable: the user's to fix, never a traceback
+        err_console.print(f"error: {_os_error(exc)}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(EXIT_USAGE)
     except typer.TyperException as exc:  # usage errors: unknown option, bad value
         show = getattr(exc, "show", None)
         if show is not None:
@@ -90,3 +105,12 @@ def main() -> None:
         err_console.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     sys.exit(result if isinstance(result, int) else 0)
+
+
+def _os_error(exc: OSError) -> str:
+    where = f" ({exc.filename})" if exc.filename else ""
+    if exc.errno == errno.ENOSPC:
+        return f"no space left on the device{where}: free some space, then run the same command again to resume"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"permission denied{where}: make it writable for this user, then run the same command again"
+    return f"{exc.strerror or exc}{where}"

@@ -23,7 +23,7 @@ The reference connector's harness is :class:`ent_migrate.kit.memory.MemoryHarnes
 Optional hooks: ``expected(record)`` says how a record looks after passing through the connector's
 format (``None``: the format cannot carry it), or ``expect(records)`` the whole expected snapshot when
 the format derives records from one another; ``update_source(endpoint, dataset, tmp_path)`` changes a
-source in place, for the class-change and incremental tests.
+source in place, for the class-change test; `delta_source_spec` writes a delta source (delta connectors).
 
 The suites (:mod:`ent_migrate.kit.suites`) only generate the tests that apply to the connector's
 declared roles and capabilities, read from the registry:
@@ -31,7 +31,7 @@ declared roles and capabilities, read from the registry:
 - **source**: every record of each hostile case read back with the expected fingerprint, per data
   capability; two reads give the same ids and fingerprints; ``open_blob`` bytes hash to the record's
   SHA-256; ``blob_sha256`` is the real hash; a pupil's class change is seen by the second read;
-  ``read_changes`` after a cursor replays to the second state.
+  a delta source says it is partial (``is_partial``), a complete one that it is not.
 - **target**: every write accepted (and read back when the target has ``read-back``); idempotent
   re-apply; ``delete`` removes; ``rules()`` is a ``TargetRules``; **resume** (half the operations, then
   all of them) reads back like one full apply.

@@ -66,10 +66,17 @@ class Harness:
     def update_source(self, endpoint: Endpoint, dataset: Dataset, tmp_path: Path) -> Endpoint:
         """Make the source at *endpoint* hold *dataset* instead (its second state).
 
-        The default writes a fresh source with :meth:`source_spec`; a connector whose incremental
-        cursor must survive the change (``read_changes``) overrides this to change the source in place.
+        The default writes a fresh source with :meth:`source_spec`.
         """
         return self.source_spec(dataset, tmp_path)
+
+    def delta_source_spec(self, dataset: Dataset, tmp_path: Path) -> Endpoint:
+        """``delta`` connectors: a delta source (a part of the data) holding *dataset*."""
+        raise NotImplementedError(f"{type(self).__name__} must implement delta_source_spec for a delta connector")
+
+    def expect_delta(self, records: Iterable[Record]) -> Snapshot:
+        """What a delta read of *records* gives; by default what a complete read would."""
+        return self.expect(records)
 
     def target_spec(self, tmp_path: Path) -> Endpoint:
         """A fresh, empty target; return its spec (and options). Called again with the same
@@ -110,6 +117,11 @@ class Harness:
         folder = self.tmp_path / label
         folder.mkdir(parents=True, exist_ok=True)
         return self.source_spec(dataset, folder)
+
+    def delta_source(self, dataset: Dataset, label: str = "delta") -> Endpoint:
+        folder = self.tmp_path / label
+        folder.mkdir(parents=True, exist_ok=True)
+        return self.delta_source_spec(dataset, folder)
 
 
 def data_capabilities(cls: type[Connector], role: Role | None = None) -> list[Capability]:

@@ -24,7 +24,7 @@ class MemoryHarness(Harness):
         return self.update_source(f"memory:source-{uuid.uuid4().hex}", dataset, tmp_path)
 
     def update_source(self, endpoint: Endpoint, dataset: Dataset, tmp_path: Path) -> Endpoint:
-        # In place, record by record, so that the change log (read_changes) holds only what changed.
+        # In place, record by record: a resumed or re-read source is the same store, changed.
         from ent_migrate.connectors.memory import MemoryConnector  # the kit must import without it
 
         spec = endpoint if isinstance(endpoint, str) else endpoint[0]
@@ -38,6 +38,10 @@ class MemoryHarness(Harness):
                 blob = dataset.blobs[record.sha256] if isinstance(record, Message | Document | Production) else None
                 store.put(record, blob)
         return endpoint
+
+    def delta_source_spec(self, dataset: Dataset, tmp_path: Path) -> Endpoint:
+        spec = self.source_spec(dataset, tmp_path)
+        return (spec if isinstance(spec, str) else spec[0], {"partial": True})
 
     def target_spec(self, tmp_path: Path) -> Endpoint:
         # Named after tmp_path: called again with the same folder, it is the same target (resume).

@@ -17,7 +17,6 @@ from ent_migrate.contract import (
     CAPABILITY_KINDS,
     DATA_CAPABILITIES,
     Capability,
-    Change,
     Connector,
     Role,
     TargetRules,
@@ -38,7 +37,7 @@ from ent_migrate.problems import Severity
 
 __all__ = ["KIT_TESTS", "Kit", "KitTest", "compare", "kit_test"]
 
-#: the case whose ``.later`` state moves a pupil to another class (class change, incremental)
+#: the case whose ``.later`` state moves a pupil to another class (class change, delta)
 CHANGE_CASE = "class_change"
 _MAX_LISTED = 10
 
@@ -252,39 +251,32 @@ def test_source_class_change(self: object, kit: Kit, case: str) -> None:
     assert first != second, f"{case}: the second read did not see the class change"
 
 
-@kit_test(roles=[Role.SOURCE], requires=[Capability.INCREMENTAL], covers=[Capability.INCREMENTAL],
+@kit_test(roles=[Role.SOURCE], requires=[Capability.DELTA], covers=[Capability.DELTA],
           argnames=("case",), params=_change_case)
-def test_source_incremental(self: object, kit: Kit, case: str) -> None:
-    """``read_changes(cursor)`` yields the changes made after the cursor; applied to the first read
-    they give the second; from the last cursor, nothing more."""
-    before, after = kit.dataset(case), kit.dataset(case, later=True)
-    endpoint = kit.harness.source(before)
-    with kit.harness.open(endpoint) as source:
-        snapshot = _read(source, kit.capabilities, f"{case}, first read")
-        cursor = _last_cursor(source.read_changes(None), None)
-    endpoint = kit.harness.update_source(endpoint, after, kit.harness.tmp_path / "source")
-    with kit.harness.open(endpoint) as source:
-        changes = list(source.read_changes(cursor))
-        final = _last_cursor(changes, cursor)
-        again = list(source.read_changes(final))
-    kinds = {k for cap in kit.capabilities for k in CAPABILITY_KINDS[cap]}
-    for change in changes:
-        if change.kind not in kinds:
-            continue
-        if change.deleted:
-            snapshot.pop((change.kind, change.key), None)
-        else:
-            assert change.record is not None, f"change {change.cursor}: not deleted but without a record"
-            snapshot[(change.kind, change.key)] = change.record
-    _check(compare(snapshot, kit.harness.expect(after.records), f"{case}, first read + changes"))
-    assert not again, f"{case}: read_changes from the last cursor yielded {len(again)} change(s) again"
+def test_source_delta(self: object, kit: Kit, case: str) -> None:
+    """A complete source says it is whole and a delta source says it is a part (so plan never turns
+    what a delta lacks into deletions); a delta yields exactly the records it carries, and the engine's
+    known-people lookup is accepted before reading."""
+    full, later = kit.dataset(case), kit.dataset(case, later=True)
+    before = set(full.records)
+    delta = Dataset(f"{case}-delta", tuple(r for r in later.records if r not in before), later.blobs, later.raw)
+    assert delta.records, f"{case}: the later state changes nothing; the case cannot test a delta"
+    asked: list[str] = []
 
+    def known(person_id: str) -> bool:
+        asked.append(person_id)
+        return True
 
-def _last_cursor(changes: Iterable[Change], default: str | None) -> str | None:
-    cursor = default
-    for change in changes:
-        cursor = change.cursor
-    return cursor
+    with kit.harness.open(kit.harness.source(full)) as source:
+        source.use_known_people(known)
+        whole = _read(source, kit.capabilities, f"{case}, complete read")
+        assert source.is_partial() is False, f"{case}: a complete source says it is partial"
+    with kit.harness.open(kit.harness.delta_source(delta)) as source:
+        source.use_known_people(known)
+        part = _read(source, kit.capabilities, f"{case}, delta read")
+        assert source.is_partial() is True, f"{case}: a delta source says it is complete"
+    _check(compare(whole, kit.harness.expect(full.records), f"{case}, complete read"))
+    _check(compare(part, kit.harness.expect_delta(delta.records), f"{case}, delta read"))
 
 
 # -- target suite --------------------------------------------------------------------------------

@@ -19,15 +19,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import tenacity
-from sqlalchemy import Row, bindparam, func, select, update
 
-from ent_migrate.contract import Action, Operation
+from ent_migrate.contract import Operation
 from ent_migrate.errors import ConnectorError, TerminalError, TransientError
 from ent_migrate.model import Document, Message, Production, RecordKind, record_from_dict
-from ent_migrate.pipeline._db import now, scan, table, upsert
+from ent_migrate.outcomes import WRITE_ACTIONS, Action, Stage
 from ent_migrate.pipeline.context import PipelineContext
-from ent_migrate.pipeline.plan import WRITE_ACTIONS, check_thresholds
-from ent_migrate.pipeline.runner import ItemState, stage_counts
+from ent_migrate.pipeline.safety import check_thresholds
+from ent_migrate.state.items import PlannedRow
+from ent_migrate.state.journal import Intent, Outcome
 
 __all__ = ["OP_NAMESPACE", "ApplyResult", "RetryPolicy", "apply", "op_id"]
 
@@ -77,7 +77,7 @@ def _wait(policy: RetryPolicy) -> Callable[[tenacity.RetryCallState], float]:
     return wait
 
 
-def _order(kind: str, action: str) -> tuple[int, int]:
+def _order(kind: str, action: Action) -> tuple[int, int]:
     kinds = list(RecordKind)
     rank = kinds.index(RecordKind(kind))
     # Deletes go last, dependants first (memberships before the groups they point to).
@@ -85,27 +85,23 @@ def _order(kind: str, action: str) -> tuple[int, int]:
 
 
 def apply(
-    ctx: PipelineContext, run_id: str, policy: RetryPolicy | None = None, max_ops: int | None = None
+    ctx: PipelineContext, run_id: str, policy: RetryPolicy | None = None, max_ops: int | None = None,
+    *, should_stop: Callable[[], bool] | None = None,
 ) -> ApplyResult:
+    """Execute the stored plan. *should_stop* is asked between batches (a time window's end): when it
+    says yes, apply stops cleanly as ``--max-ops`` does, and the next run resumes."""
     policy = policy or RetryPolicy()
-    max_ops = max_ops if max_ops is not None else ctx.max_ops
-    plan_counts = stage_counts(ctx, run_id, "plan")
+    max_ops = max_ops if max_ops is not None else ctx.settings.max_ops
+    plan_counts = ctx.state.runs.stage_counts(run_id, Stage.PLAN)
     check_thresholds(ctx.safety, plan_counts, int(plan_counts.get("target_total", 0)))
-    items = table("items")
     result = ApplyResult()
-    groups = sorted(
-        {(k, a) for k in (str(x) for x in RecordKind) for a in WRITE_ACTIONS}, key=lambda ka: _order(*ka)
-    )
+    groups = sorted({(str(k), a) for k in RecordKind for a in WRITE_ACTIONS}, key=lambda ka: _order(*ka))
     workers = max(1, min(ctx.concurrency, type(ctx.target).max_concurrency))
-    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool, ctx.progress("apply", None) as advance:
+    total = ctx.state.items.pending_writes(run_id)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool, ctx.progress("apply", total) as advance:
         for kind, action in groups:
-            query = select(
-                items.c.id, items.c.kind, items.c.key, items.c.action, items.c.target_payload,
-                items.c.target_fingerprint, items.c.payload,
-            ).where(items.c.run_id == run_id, items.c.kind == kind, items.c.action == action,
-                    items.c.state == ItemState.PLANNED)
-            for rows in scan(ctx.engine, query, items.c.id):
-                if max_ops is not None and result.sent >= max_ops:
+            for rows in ctx.state.items.scan_planned(run_id, kind, action):
+                if (max_ops is not None and result.sent >= max_ops) or (should_stop is not None and should_stop()):
                     result.stopped_early = True
                     break
                 if max_ops is not None:
@@ -114,52 +110,27 @@ def apply(
                 advance(len(rows))
             if result.stopped_early:
                 break
-    with ctx.engine.connect() as conn:
-        result.pending = int(
-            conn.execute(
-                select(func.count()).where(
-                    items.c.run_id == run_id, items.c.state == ItemState.PLANNED, items.c.action.in_(WRITE_ACTIONS)
-                )
-            ).scalar()
-            or 0
-        )
+    result.pending = ctx.state.items.pending_writes(run_id)
     return result
 
 
 def _apply_batch(
     ctx: PipelineContext,
     run_id: str,
-    rows: Sequence[Row[Any]],
+    rows: Sequence[PlannedRow],
     pool: concurrent.futures.ThreadPoolExecutor,
     policy: RetryPolicy,
     result: ApplyResult,
 ) -> None:
-    journal, items = table("journal"), table("items")
     ops = {row.id: op_id(run_id, row.kind, row.key, row.action, row.target_fingerprint) for row in rows}
     # 1. Intent before effect: the journal knows every operation of the batch before any is sent.
-    with ctx.engine.begin() as conn:
-        upsert(
-            conn, journal,
-            [{"op_id": ops[r.id], "run_id": run_id, "item_id": r.id, "kind": r.kind, "key": r.key, "action": r.action,
-              "status": "intent", "attempts": 0, "created_at": now(), "updated_at": now()} for r in rows],
-            ["op_id"], [],
-        )
-        done = set(
-            conn.execute(
-                select(journal.c.op_id).where(journal.c.op_id.in_(list(ops.values())), journal.c.status == "done")
-            ).scalars()
-        )
+    done = ctx.state.journal.intend(run_id, [Intent(ops[r.id], r.id, r.kind, r.key, r.action) for r in rows])
     todo = [r for r in rows if ops[r.id] not in done]
     result.already_done += len(rows) - len(todo)
-    if len(todo) < len(rows):
-        with ctx.engine.begin() as conn:
-            conn.execute(
-                update(items).where(items.c.id.in_([r.id for r in rows if ops[r.id] in done]))
-                .values(state=ItemState.APPLIED, updated_at=now())
-            )
+    ctx.state.items.mark_applied([r.id for r in rows if ops[r.id] in done])
     # 2. Effects, concurrently within the target's limit; 3. outcomes journaled as they come back.
     futures = {pool.submit(_send, ctx, r, ops[r.id], policy): r for r in todo}
-    outcomes: list[dict[str, Any]] = []
+    outcomes: list[Outcome] = []
     for future in concurrent.futures.as_completed(futures):
         row = futures[future]
         attempts, error = future.result()
@@ -169,28 +140,14 @@ def _apply_batch(
             result.done += 1
         else:
             result.failed += 1
-        outcomes.append({"item_id": row.id, "b_op": ops[row.id], "b_attempts": attempts, "b_error": error,
-                         "b_status": "done" if error is None else "failed",
-                         "b_state": ItemState.APPLIED if error is None else ItemState.FAILED, "b_now": now()})
-    if outcomes:
-        with ctx.engine.begin() as conn:
-            conn.execute(
-                update(journal).where(journal.c.op_id == bindparam("b_op"))
-                .values(status=bindparam("b_status"), attempts=bindparam("b_attempts"), error=bindparam("b_error"),
-                        updated_at=bindparam("b_now")),
-                outcomes,
-            )
-            conn.execute(
-                update(items).where(items.c.id == bindparam("item_id"))
-                .values(state=bindparam("b_state"), attempts=bindparam("b_attempts"), error=bindparam("b_error"),
-                        updated_at=bindparam("b_now")),
-                outcomes,
-            )
+        outcomes.append(Outcome(ops[row.id], row.id, attempts, error))
+    ctx.state.journal.record(outcomes)
+    ctx.state.items.record_outcomes([(o.item_id, o.attempts, o.error) for o in outcomes])
 
 
-def _send(ctx: PipelineContext, row: Row[Any], key: str, policy: RetryPolicy) -> tuple[int, str | None]:
+def _send(ctx: PipelineContext, row: PlannedRow, key: str, policy: RetryPolicy) -> tuple[int, str | None]:
     """Send one operation with retries; return (attempts, error class and message or None)."""
-    action = Action(row.action)
+    action = row.action
     record = record_from_dict(row.target_payload) if row.target_payload is not None else None
     op = Operation(op_id=key, action=action, kind=RecordKind(row.kind), key=row.key, record=record)
     retrying = tenacity.Retrying(

@@ -1,31 +1,34 @@
-"""Everything one pipeline run works with, resolved once from the configuration."""
+"""Everything one pipeline run works with, resolved once from the configuration — and checked whole
+before any work: a wrong type or value anywhere is a ConfigError naming the file and the key."""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
-import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 
 from ent_migrate.config import Config
-from ent_migrate.contract import Capability, Connector, Role
+from ent_migrate.contract import DATA_CAPABILITIES, Capability, Connector, Role
 from ent_migrate.errors import ConfigError
+from ent_migrate.mapping import MappingSpec, load_mapping
 from ent_migrate.model import Record
-from ent_migrate.pipeline._db import BATCH
-from ent_migrate.privacy import Pseudonymizer
+from ent_migrate.pipeline.safety import Safety
+from ent_migrate.privacy import DEFAULT_KEY_ENV, Pseudonymizer, decode_key
 from ent_migrate.registry import open_connector
+from ent_migrate.state import StateStore
+from ent_migrate.state.items import BATCH
 
 __all__ = [
-    "KnownPeople",
-    "MappingSpec",
-    "PipelineContext", "ProgressFactory", "Safety", "load_mapping", "no_progress",
+    "PipelineContext",
+    "ProgressFactory",
+    "RunSettings",
+    "no_progress",
     "pseudonymizer_from_config",
     "report_dir_from_config",
 ]
@@ -44,124 +47,96 @@ def no_progress(description: str, total: int | None = None) -> Iterator[Advance]
     yield advance
 
 
-@dataclasses.dataclass(frozen=True)
-class Safety:
-    """Thresholds enforced by plan and again by apply. None = no limit."""
+_VERIFY_BLOBS = ("none", "hash", "full")
 
-    max_deletions: int | None = None
-    max_deletions_pct: float | None = None
-    max_updates_pct: float | None = None
+
+@dataclasses.dataclass(frozen=True)
+class RunSettings:
+    """``[run]`` and ``[report]``, checked."""
+
+    concurrency: int = 4
+    max_ops: int | None = None
+    verify_blobs: str = "hash"
+    csv_delimiter: str = ","
 
     @classmethod
-    def from_config(cls, table: Mapping[str, Any]) -> Safety:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(table) - known)
+    def from_config(cls, config: Config, overrides: Mapping[str, Any] | None = None) -> RunSettings:
+        where = config.where
+        run = dict(config.section("run"))
+        run.update({k: v for k, v in (overrides or {}).items() if v is not None})
+        report = config.section("report")
+        unknown = sorted(set(run) - {"concurrency", "max_ops", "verify_blobs", "window"})
         if unknown:
-            raise ConfigError(f"[safety]: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        return cls(**{k: table[k] for k in known if k in table})
+            raise ConfigError(f"{where}: [run] unknown setting {', '.join(unknown)} "
+                              "(known: concurrency, max_ops, verify_blobs, window)")
+        unknown = sorted(set(report) - {"dir", "csv_delimiter"})
+        if unknown:
+            raise ConfigError(f"{where}: [report] unknown setting {', '.join(unknown)} (known: dir, csv_delimiter)")
 
+        def whole(name: str, value: Any, low: int, high: int) -> int:
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ConfigError(f"{where}: [run] {name} must be a whole number from {low} to {high}, not {value!r}")
+            return value
 
-@dataclasses.dataclass(frozen=True)
-class MappingSpec:
-    """The declarative mapping (mappings/*.toml): how logins are built, what happens to accounts gone
-    from the source."""
-
-    name: str
-    login_template: str = "{first}.{last}"
-    login_max_length: int = 32
-    login_separator: str = "."
-    on_missing_person: str = "disable"  # disable | delete | keep
-    profiles: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    digest: str = ""
-
-
-def load_mapping(ref: str | None, base: Path | None = None) -> MappingSpec:
-    """A shipped mapping by name (``default``) or a TOML file path."""
-    ref = ref or "default"
-    path = Path(ref)
-    if not path.suffix and not path.exists():
-        resource = resources.files("ent_migrate.mappings").joinpath(f"{ref}.toml")
-        if not resource.is_file():
-            raise ConfigError(f"[mapping]: no shipped mapping named {ref!r}")
-        raw = resource.read_bytes()
-        name = ref
-    else:
-        if base is not None and not path.is_absolute():
-            path = base / path
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise ConfigError(f"[mapping]: cannot read {path} ({exc.strerror})") from None
-        name = str(path)
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"mapping {name}: {exc}") from None
-    login = data.get("login", {})
-    accounts = data.get("accounts", {})
-    on_missing = accounts.get("on_missing", "disable")
-    if on_missing not in ("disable", "delete", "keep"):
-        raise ConfigError(f"mapping {name}: [accounts] on_missing must be disable, delete or keep")
-    return MappingSpec(
-        name=name,
-        login_template=login.get("template", "{first}.{last}"),
-        login_max_length=int(login.get("max_length", 32)),
-        login_separator=login.get("separator", "."),
-        on_missing_person=on_missing,
-        profiles=dict(data.get("profiles", {})),
-        digest=hashlib.sha256(raw).hexdigest(),
-    )
+        concurrency = whole("concurrency", run.get("concurrency", 4), 1, 256)
+        max_ops = run.get("max_ops")
+        if max_ops is not None:
+            max_ops = whole("max_ops", max_ops, 1, 2**62)
+        verify_blobs = run.get("verify_blobs", "hash")
+        if verify_blobs not in _VERIFY_BLOBS:
+            raise ConfigError(f"{where}: [run] verify_blobs must be one of {', '.join(_VERIFY_BLOBS)}, "
+                              f"not {verify_blobs!r}")
+        delimiter = report.get("csv_delimiter", ",")
+        if delimiter not in (",", ";", "\t"):
+            raise ConfigError(f"{where}: [report] csv_delimiter must be \",\", \";\" or a tab, not {delimiter!r}")
+        return cls(concurrency=concurrency, max_ops=max_ops, verify_blobs=verify_blobs, csv_delimiter=delimiter)
 
 
 def _base(config: Config) -> Path:
     return config.path.parent if config.path else Path.cwd()
 
 
-def pseudonymizer_from_config(config: Config) -> Pseudonymizer:
-    """``[privacy] key`` (an ``${ENV}`` reference) or ``key_file`` (relative to the config file)."""
+def pseudonymizer_from_config(config: Config, environ: Mapping[str, str] | None = None) -> Pseudonymizer:
+    """``[privacy] key`` (an ``${ENV}`` reference) or ``key_file`` (relative to the config file), else
+    ``$ENT_MIGRATE_PSEUDONYM_KEY``. No key, an empty one or one under 128 bits: a ConfigError."""
+    import os
+
     privacy = config.section("privacy")
-    key: str | bytes | None = privacy.get("key")
+    unknown = sorted(set(privacy) - {"key", "key_file"})
+    if unknown:
+        raise ConfigError(f"{config.where}: [privacy] unknown setting {', '.join(unknown)} (known: key, key_file)")
     if privacy.get("key_file"):
-        key_path = Path(privacy["key_file"])
+        key_path = Path(str(privacy["key_file"]))
         key_path = key_path if key_path.is_absolute() else _base(config) / key_path
         try:
-            key = key_path.read_bytes().strip()
+            raw = key_path.read_bytes()
         except OSError as exc:
-            raise ConfigError(f"[privacy] key_file {key_path}: {exc.strerror}") from None
-    return Pseudonymizer(key)
+            raise ConfigError(f"{config.where}: [privacy] key_file {key_path}: {exc.strerror}") from None
+        return Pseudonymizer(decode_key(raw, f"{config.where}: [privacy] key_file {key_path}"))
+    if "key" in privacy:
+        value = privacy["key"]
+        if not isinstance(value, str):
+            raise ConfigError(f"{config.where}: [privacy] key must be a string such as \"${{{DEFAULT_KEY_ENV}}}\"")
+        return Pseudonymizer(decode_key(value, f"{config.where}: [privacy] key"))
+    env = (environ if environ is not None else os.environ).get(DEFAULT_KEY_ENV, "")
+    return Pseudonymizer(decode_key(env, f"{config.where}: [privacy] (and ${DEFAULT_KEY_ENV})"))
 
 
 def report_dir_from_config(config: Config) -> Path:
     """``[report] dir`` (default ``reports``), relative to the config file."""
-    report_dir = Path(config.section("report").get("dir", "reports"))
+    value = config.section("report").get("dir", "reports")
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{config.where}: [report] dir must be a folder path")
+    report_dir = Path(value)
     return report_dir if report_dir.is_absolute() else _base(config) / report_dir
-
-
-class KnownPeople:
-    """``id -> bool``: is this person id an identity (or an alias) the state store already holds?"""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def __call__(self, person_id: str) -> bool:
-        from sqlalchemy import or_, select
-
-        from ent_migrate.pipeline._db import table
-
-        identities, aliases = table("identities"), table("identity_aliases")
-        with self.engine.connect() as conn:
-            found = conn.execute(
-                select(identities.c.id)
-                .outerjoin(aliases, aliases.c.identity_id == identities.c.id)
-                .where(or_(identities.c.canonical_id == person_id, aliases.c.source_id == person_id))
-                .limit(1)
-            ).first()
-        return found is not None
 
 
 @dataclasses.dataclass
 class PipelineContext:
     engine: Engine
+    state: StateStore
+    source_name: str  # [source.NAME]: what runs and identities are keyed by, never a path
+    target_name: str
     source_spec: str
     target_spec: str
     source: Connector
@@ -170,23 +145,33 @@ class PipelineContext:
     safety: Safety
     pseudonymize: Pseudonymizer
     report_dir: Path
-    concurrency: int = 4
-    max_ops: int | None = None
-    verify_blobs: str = "hash"  # none | hash | full
-    csv_delimiter: str = ","
+    settings: RunSettings = dataclasses.field(default_factory=RunSettings)
     progress: ProgressFactory = no_progress
     config_digest: str = ""
 
     @property
+    def concurrency(self) -> int:
+        return self.settings.concurrency
+
+    @property
     def capabilities(self) -> list[Capability]:
         """The data capabilities both ends share, in dependency order."""
-        from ent_migrate.contract import DATA_CAPABILITIES
-
         return [c for c in DATA_CAPABILITIES if c in self.source.capabilities and c in self.target.capabilities]
 
+    @property
+    def source_is_partial(self) -> bool:
+        return Capability.DELTA in self.source.capabilities and self.source.is_partial()
+
+    def notices(self) -> list[str]:
+        """What the connectors want said on every run."""
+        return [*self.source.notices(), *self.target.notices()]
+
     def close(self) -> None:
-        self.source.close()
-        self.target.close()
+        """Release both ends. Never finishes the target: only a completed apply does (runner)."""
+        try:
+            self.source.close()
+        finally:
+            self.target.close()
 
     def read_target_batches(self, description: str) -> Iterator[list[Record]]:
         """What the target holds, for the shared capabilities, in batches (plan and verify match each
@@ -213,41 +198,48 @@ class PipelineContext:
         source: str | None = None,
         target: str | None = None,
         overrides: Mapping[str, Any] | None = None,
+        safety_overrides: Mapping[str, Any] | None = None,
     ) -> PipelineContext:
-        source_spec, source_options = config.endpoint("source", source)
-        target_spec, target_options = config.endpoint("target", target)
-        # A delta source may reference people it does not carry (a guardian of a pupil in a delta AAF
-        # bundle): it can ask the state store whether an earlier run knew them.
-        source_options.setdefault("known_people", KnownPeople(engine))
-        src = open_connector(source_spec, source_options)
-        dst = open_connector(target_spec, target_options)
-        if Role.SOURCE not in src.roles:
-            raise ConfigError(f"{source_spec}: the {src.name} connector cannot be a source")
-        if Role.TARGET not in dst.roles:
-            raise ConfigError(f"{target_spec}: the {dst.name} connector cannot be a target")
-        base = config.path.parent if config.path else Path.cwd()
-        mapping_table = config.section("mapping")
-        mapping = load_mapping(mapping_table.get("file"), base)
-        run = dict(config.section("run"))
-        run.update({k: v for k, v in (overrides or {}).items() if v is not None})
-        report = config.section("report")
+        # Everything is checked before a connector is opened: a bad key fails in a second, not after
+        # an hour of extract.
+        source_name, source_spec, source_options, source_where = config.endpoint("source", source)
+        target_name, target_spec, target_options, target_where = config.endpoint("target", target)
+        mapping = load_mapping(_mapping_ref(config), _base(config))
+        safety_table = dict(config.section("safety"))
+        safety_table.update({k: v for k, v in (safety_overrides or {}).items() if v is not None})
+        safety = Safety.from_config(safety_table, f"{config.where}: [safety]")
+        settings = RunSettings.from_config(config, overrides)
+        pseudonymize = pseudonymizer_from_config(config)
+        report_dir = report_dir_from_config(config)
+        state = StateStore(engine)
+        src = open_connector(source_spec, source_options, where=source_where, role=Role.SOURCE)
+        try:
+            dst = open_connector(target_spec, target_options, where=target_where, role=Role.TARGET)
+        except BaseException:
+            src.close()
+            raise
+        if Capability.DELTA in src.capabilities:
+            # A delta source may reference people it does not carry (a guardian of a pupil in a delta AAF
+            # bundle): it asks the state store whether an earlier run knew them.
+            src.use_known_people(state.identities.known)
         digest = hashlib.sha256(
-            json.dumps({"source": source_spec, "target": target_spec, "mapping": mapping.digest}, sort_keys=True)
+            json.dumps({"source": source_name, "target": target_name, "mapping": mapping.digest}, sort_keys=True)
             .encode()
         ).hexdigest()
         return cls(
-            engine=engine,
-            source_spec=source_spec,
-            target_spec=target_spec,
-            source=src,
-            target=dst,
-            mapping=mapping,
-            safety=Safety.from_config(config.section("safety")),
-            pseudonymize=pseudonymizer_from_config(config),
-            report_dir=report_dir_from_config(config),
-            concurrency=int(run.get("concurrency", 4)),
-            max_ops=int(run["max_ops"]) if run.get("max_ops") is not None else None,
-            verify_blobs=str(run.get("verify_blobs", "hash")),
-            csv_delimiter=str(report.get("csv_delimiter", ",")),
+            engine=engine, state=state, source_name=source_name, target_name=target_name,
+            source_spec=source_spec, target_spec=target_spec, source=src, target=dst, mapping=mapping,
+            safety=safety, pseudonymize=pseudonymize, report_dir=report_dir, settings=settings,
             config_digest=digest,
         )
+
+
+def _mapping_ref(config: Config) -> str | None:
+    table = config.section("mapping")
+    unknown = sorted(set(table) - {"file"})
+    if unknown:
+        raise ConfigError(f"{config.where}: [mapping] unknown setting {', '.join(unknown)} (known: file)")
+    ref = table.get("file")
+    if ref is not None and not isinstance(ref, str):
+        raise ConfigError(f"{config.where}: [mapping] file must be a path or a shipped mapping's name")
+    return ref

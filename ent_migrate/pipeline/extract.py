@@ -1,71 +1,59 @@
 """extract: stream canonical records out of the source into the state store, with a fingerprint each.
 
 Rows are upserted in batches, so an interrupted extract re-run simply overwrites what it had written;
-nothing is held whole in memory. Blob-carrying records (messages, documents, productions) also get a
-source-side row in the content ledger.
+nothing is held whole in memory. Blob-carrying records also get a source-side row in the content
+ledger. Every problem the source met is kept, one row per occurrence, for the reports and verdicts.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
-from ent_migrate.model import Document, Message, Production, Record
-from ent_migrate.pipeline._db import BATCH, now, table, upsert
+from ent_migrate.errors import InputError
+from ent_migrate.model import Record
 from ent_migrate.pipeline.context import PipelineContext
-from ent_migrate.pipeline.map import payload_fingerprint
-from ent_migrate.pipeline.runner import ItemState
+from ent_migrate.problems import Occurrence, Severity
+from ent_migrate.state.items import BATCH
 
 __all__ = ["extract"]
 
-_BLOB_TYPES = (Message, Document, Production)
+
+def _batches(records: Iterator[Record]) -> Iterator[list[Record]]:
+    batch: list[Record] = []
+    for record in records:
+        batch.append(record)
+        if len(batch) >= BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def extract(ctx: PipelineContext, run_id: str) -> dict[str, Any]:
-    items, ledger = table("items"), table("content_ledger")
     counts: dict[str, int] = {}
-    batch: list[dict[str, Any]] = []
-    blobs: list[dict[str, Any]] = []
-
-    def flush() -> None:
-        with ctx.engine.begin() as conn:
-            upsert(
-                conn,
-                items,
-                batch,
-                ["run_id", "kind", "key"],
-                ["state", "source_fingerprint", "payload", "updated_at"],
-            )
-            upsert(conn, ledger, blobs, ["run_id", "kind", "key", "side"], ["sha256", "size"])
-        batch.clear()
-        blobs.clear()
-
+    failure: InputError | None = None
     with ctx.progress("extract", None) as advance:
-        for capability in ctx.capabilities:
-            for record in ctx.source.read(capability):
-                batch.append(_row(run_id, record))
-                if isinstance(record, _BLOB_TYPES):
-                    blobs.append(
-                        {"run_id": run_id, "kind": str(record.kind), "key": record.key, "side": "source",
-                         "sha256": record.sha256, "size": record.size, "created_at": now()}
-                    )
-                counts[str(record.kind)] = counts.get(str(record.kind), 0) + 1
-                if len(batch) >= BATCH:
-                    flush()
-                advance(1)
-    flush()
+        try:
+            for capability in ctx.capabilities:
+                for batch in _batches(ctx.source.read(capability)):
+                    ctx.state.items.put_extracted(run_id, batch)
+                    for record in batch:
+                        counts[str(record.kind)] = counts.get(str(record.kind), 0) + 1
+                    advance(len(batch))
+        except InputError as exc:
+            # A source that stops being readable (a tampered package, an archive bomb) is a problem
+            # like the others: recorded, so that no report of this run can be green.
+            failure = exc
+    ctx.state.problems.clear(run_id)
+    occurrences: list[Occurrence] = list(ctx.source.problems.occurrences())
+    if failure is not None:
+        occurrences.append(Occurrence("source.unreadable", Severity.ERROR, failure.where or ctx.source_name,
+                                      str(failure)))
+    for start in range(0, len(occurrences), BATCH):
+        ctx.state.problems.add(run_id, occurrences[start:start + BATCH])
     problems = ctx.source.problems.to_list()
-    return {"records": counts, "problems": problems}
-
-
-def _row(run_id: str, record: Record) -> dict[str, Any]:
-    payload = record.to_dict()
-    return {
-        "run_id": run_id,
-        "kind": str(record.kind),
-        "key": record.key,
-        "state": ItemState.EXTRACTED,
-        "source_fingerprint": payload_fingerprint(payload),
-        "payload": payload,
-        "attempts": 0,
-        "updated_at": now(),
-    }
+    if failure is not None:
+        raise failure
+    people = counts.get("person", 0)
+    return {"records": counts, "problems": problems, "people": people}

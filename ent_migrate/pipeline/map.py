@@ -1,36 +1,28 @@
 """map: apply the declarative mapping — logins first — and store each item's expected target record.
 
-Logins are deterministic and collision-safe, and once given they are kept forever in the ``id_map``
-table (old id → new id, old login → new login): a re-run, or next year's run, gives a person the same
-login. A source login is kept when it is valid for the target and free; otherwise one is built from
-the mapping's template, ASCII-folded, and suffixed on collision (jean.martin, jean.martin2, ...).
+Logins are deterministic and collision-safe, and once given they are kept forever in the id map
+(keyed by the configured source name and the person's own id, never by a path): a re-run, a
+re-delivery under another file name, or next year's run gives a person the same login. A source login
+is kept when it is valid for the target and free; otherwise one is built from the mapping's template,
+ASCII-folded, and suffixed on collision (jean.martin, jean.martin2, ...).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
-
 from ent_migrate.contract import TargetRules
-from ent_migrate.pipeline._db import now, scan, table
-from ent_migrate.pipeline.context import MappingSpec, PipelineContext
-from ent_migrate.pipeline.runner import ItemState
+from ent_migrate.mapping import MappingSpec
+from ent_migrate.model import RecordKind
+from ent_migrate.pipeline.context import PipelineContext
+from ent_migrate.state.identities import Identities
 
-__all__ = ["build_login", "map_records", "payload_fingerprint"]
+__all__ = ["build_login", "map_records"]
 
 _NOT_LOGIN = re.compile(r"[^a-z0-9]+")
-
-
-def payload_fingerprint(payload: Mapping[str, Any]) -> str:
-    """The fingerprint of a canonical dict — the same bytes as ``model.canonical_bytes``."""
-    raw = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    return hashlib.sha256(raw).hexdigest()
 
 
 def _ascii(text: str) -> str:
@@ -56,8 +48,8 @@ def _valid(login: str, rules: TargetRules, max_length: int) -> bool:
 class _Logins:
     """Assigns logins to one batch of people with a handful of queries, not a few per person."""
 
-    def __init__(self, conn: Connection, ctx: PipelineContext, next_suffix: dict[str, int]) -> None:
-        self.conn, self.ctx = conn, ctx
+    def __init__(self, identities: Identities, ctx: PipelineContext, next_suffix: dict[str, int]) -> None:
+        self.identities, self.ctx = identities, ctx
         # base login -> the suffix to probe first. Kept for the whole stage: a common name has
         # thousands of homonyms in an académie, and probing from 2 each time would be quadratic.
         self.next_suffix = next_suffix
@@ -65,17 +57,8 @@ class _Logins:
         self.max_length = min(ctx.mapping.login_max_length, self.rules.login_max_length or ctx.mapping.login_max_length)
 
     def assign(self, people: list[tuple[str, dict[str, Any]]]) -> dict[str, str]:
-        id_map = table("id_map")
-        keys = [key for key, _ in people]
-        known = {
-            r.old_id: r.new_login
-            for r in self.conn.execute(
-                select(id_map.c.old_id, id_map.c.new_login).where(
-                    id_map.c.source == self.ctx.source_spec, id_map.c.old_id.in_(keys)
-                )
-            )
-            if r.new_login
-        }
+        source = self.ctx.source_name
+        known = self.identities.logins(source, [key for key, _ in people])
         wanted: dict[str, list[str]] = {}  # key -> candidate logins in order of preference
         for key, payload in people:
             if key in known:
@@ -83,8 +66,8 @@ class _Logins:
             old = payload.get("login")
             base = build_login(payload, self.ctx.mapping, self.max_length)
             wanted[key] = ([old] if old and _valid(old, self.rules, self.max_length) else []) + [base]
-        taken = self._taken({c for cands in wanted.values() for c in cands})
-        rows: list[dict[str, Any]] = []
+        taken = self.identities.logins_taken({c for cands in wanted.values() for c in cands})
+        rows: list[tuple[str, str | None, str]] = []
         for key, payload in people:
             if key in known:
                 continue
@@ -94,18 +77,9 @@ class _Logins:
                 login = self._suffixed(cands[-1], taken)
             taken.add(login)
             known[key] = login
-            rows.append({"source": self.ctx.source_spec, "old_id": key, "new_id": key,
-                         "old_login": payload.get("login"), "new_login": login, "created_at": now()})
-        if rows:
-            self.conn.execute(id_map.insert(), rows)
+            rows.append((key, payload.get("login"), login))
+        self.identities.add_logins(source, rows)
         return known
-
-    def _taken(self, logins: set[str]) -> set[str]:
-        id_map = table("id_map")
-        if not logins:
-            return set()
-        query = select(id_map.c.new_login).where(id_map.c.new_login.in_(sorted(logins)))
-        return set(self.conn.execute(query).scalars())
 
     def _suffixed(self, base: str, taken: set[str]) -> str:
         """base2, base3, ...: the first free one. Candidates are probed a hundred at a time through the
@@ -116,7 +90,7 @@ class _Logins:
             for n in range(start, start + 100):
                 suffix = str(n)
                 candidates.append((n, base[: self.max_length - len(suffix)] + suffix))
-            used = taken | self._taken({c for _, c in candidates})
+            used = taken | self.identities.logins_taken({c for _, c in candidates})
             for n, candidate in candidates:
                 if candidate not in used:
                     self.next_suffix[base] = n + 1
@@ -125,46 +99,22 @@ class _Logins:
 
 
 def map_records(ctx: PipelineContext, run_id: str) -> dict[str, Any]:
-    items = table("items")
     counts: dict[str, int] = {"mapped": 0, "logins_kept": 0, "logins_built": 0}
     next_suffix: dict[str, int] = {}
     # Only people change in mapping (logins); every other record is expected on the target as it came
-    # from the source, which one UPDATE copies without a round trip through Python and JSON.
-    with ctx.engine.begin() as conn:
-        copied = conn.execute(
-            update(items)
-            .where(items.c.run_id == run_id, items.c.payload.is_not(None), items.c.kind != "person")
-            .values(target_payload=items.c.payload, target_fingerprint=items.c.source_fingerprint,
-                    state=ItemState.MAPPED, updated_at=now())
-        ).rowcount
-    counts["mapped"] += int(copied or 0)
-    query = select(items.c.id, items.c.kind, items.c.key, items.c.payload).where(
-        items.c.run_id == run_id, items.c.payload.is_not(None), items.c.kind == "person"
-    )
+    # from the source, which one statement copies.
+    counts["mapped"] += ctx.state.items.expect_as_extracted(run_id, except_kind=RecordKind.PERSON)
     with ctx.progress("map", None) as advance:
-        for rows in scan(ctx.engine, query, items.c.id):
-            with ctx.engine.begin() as conn:
-                logins = _Logins(conn, ctx, next_suffix).assign(
-                    [(r.key, r.payload) for r in rows if r.kind == "person"]
-                )
-                updates = []
-                for row in rows:
-                    payload = dict(row.payload)
-                    if row.kind == "person":
-                        login = logins[row.key]
-                        counts["logins_kept" if login == payload.get("login") else "logins_built"] += 1
-                        payload["login"] = login
-                    updates.append(
-                        {"item_id": row.id, "b_payload": payload, "b_fingerprint": payload_fingerprint(payload)}
-                    )
-                    counts["mapped"] += 1
-                conn.execute(
-                    update(items)
-                    .where(items.c.id == bindparam("item_id"))
-                    .values(target_payload=bindparam("b_payload"),
-                            target_fingerprint=bindparam("b_fingerprint"),
-                            state=ItemState.MAPPED, updated_at=now()),
-                    updates,
-                )
+        for rows in ctx.state.items.scan_source(run_id, RecordKind.PERSON):
+            logins = _Logins(ctx.state.identities, ctx, next_suffix).assign([(key, p) for _, key, p in rows])
+            expected = []
+            for item_id, key, source_payload in rows:
+                payload = dict(source_payload)
+                login = logins[key]
+                counts["logins_kept" if login == payload.get("login") else "logins_built"] += 1
+                payload["login"] = login
+                expected.append((item_id, payload))
+                counts["mapped"] += 1
+            ctx.state.items.set_expected(expected)
             advance(len(rows))
     return counts

@@ -1,20 +1,28 @@
-"""Build the plan and verify reports from the state store, write them, and record their digest."""
+"""Build the plan and verify reports from the state store, write them, and record their digest.
+
+Each report has its own folder with its own ``SHA256SUMS``: ``<run>/plan-<revision>/`` for each plan
+revision (a re-plan never overwrites the reviewed dry-run) and ``<run>/verify-<n>/`` for each verify.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Engine, func, select, update
-from sqlalchemy import true as sa_true
-
-from ent_migrate.pipeline._db import now, scan, table
-from ent_migrate.pipeline.plan import INVALID
+from ent_migrate.model import RecordKind
+from ent_migrate.outcomes import MARKS, Verdict
+from ent_migrate.pipeline.safety import Safety
 from ent_migrate.privacy import Pseudonymizer
 from ent_migrate.report import ReportData, ReportItem, WrittenReport, write_reports
+from ent_migrate.state import StateStore
 
-__all__ = ["write_run_report"]
+__all__ = ["report_folder", "write_run_report"]
+
+
+def report_folder(report_dir: Path, run_id: str, kind: str, revision: int) -> Path:
+    return report_dir / run_id / f"{kind}-{revision}"
 
 
 def _where(payload: dict[str, Any] | None) -> tuple[str | None, str | None]:
@@ -26,20 +34,12 @@ def _where(payload: dict[str, Any] | None) -> tuple[str | None, str | None]:
     return payload.get("uai"), None
 
 
-def _items(engine: Engine, run_id: str, kind: str) -> Iterator[ReportItem]:
-    items = table("items")
-    # Decode one JSON document per item, not two: the expected record, else the source's.
-    payload = func.coalesce(items.c.target_payload, items.c.payload, type_=JSON).label("any_payload")
-    query = select(
-        items.c.id, items.c.kind, items.c.key, items.c.action, items.c.reason, items.c.mark, items.c.mark_reason,
-        payload,
-    ).where(items.c.run_id == run_id)
-    for rows in scan(engine, query, items.c.id):
+def _items(state: StateStore, run_id: str, kind: str) -> Iterator[ReportItem]:
+    for rows in state.items.scan_for_report(run_id):
         for row in rows:
-            uai, profile = _where(row.any_payload)
+            uai, profile = _where(row.payload)
             if kind == "plan":
-                reason = row.reason or ""
-                status = "invalid" if reason.startswith(INVALID) else (row.action or "skip")
+                status, reason = row.action or "skip", row.reason or ""
             elif row.mark is None:
                 continue  # deleted as planned: nothing left to compare
             else:
@@ -47,76 +47,81 @@ def _items(engine: Engine, run_id: str, kind: str) -> Iterator[ReportItem]:
             yield ReportItem(kind=row.kind, key=row.key, status=status, reason=reason, uai=uai, profile=profile)
 
 
-def _by_school(engine: Engine, run_id: str) -> dict[str, dict[str, int]]:
+def _by_school(state: StateStore, run_id: str) -> dict[str, dict[str, int]]:
     """People per school and profile, from the expected records (one short pass, counts only)."""
-    items = table("items")
     out: dict[str, dict[str, int]] = {}
-    query = select(items.c.id, items.c.target_payload).where(
-        items.c.run_id == run_id, items.c.kind == "person", items.c.target_payload.is_not(None)
-    )
-    for rows in scan(engine, query, items.c.id):
-        for row in rows:
-            uai, profile = _where(row.target_payload)
+    for rows in state.items.scan_expected(run_id, RecordKind.PERSON):
+        for payload in rows:
+            uai, profile = _where(payload)
             bucket = out.setdefault(uai or "?", {})
             bucket[profile or "?"] = bucket.get(profile or "?", 0) + 1
     return dict(sorted(out.items()))
 
 
+def _unread(state: StateStore, run_id: str) -> Iterator[dict[str, Any]]:
+    for batch in state.problems.scan(run_id):
+        for o in batch:
+            yield {"code": o.code, "severity": str(o.severity), "where": o.where, "detail": o.detail}
+
+
 def write_run_report(
-    engine: Engine,
+    state: StateStore,
     run_id: str,
     kind: str,
-    out_dir: Path,
+    report_dir: Path,
     pseudonymize: Pseudonymizer,
     *,
+    safety: Safety,
     problems: list[dict[str, Any]] | None = None,
-    thresholds: dict[str, Any] | None = None,
     csv_delimiter: str = ",",
-) -> WrittenReport:
-    items, runs, reports = table("items"), table("runs"), table("reports")
-    status_col = items.c.action if kind == "plan" else items.c.mark
+    verdict: str | None = None,
+    refusal: str | None = None,
+    revision: int | None = None,
+) -> tuple[WrittenReport, Path]:
+    """Write the *kind* report of *run_id* into its own folder; return it and the folder."""
+    run = state.runs.get(run_id)
+    by_kind = state.items.counts_by_kind(run_id, marks=kind == "verify")
     counts: dict[str, int] = {}
-    by_kind: dict[str, dict[str, int]] = {}
-    with engine.connect() as conn:
-        run = conn.execute(select(runs).where(runs.c.id == run_id)).one()
-        for item_kind, status, n in conn.execute(
-            select(items.c.kind, status_col, func.count())
-            .where(items.c.run_id == run_id, items.c.mark.is_not(None) if kind == "verify" else sa_true())
-            .group_by(items.c.kind, status_col)
-        ):
-            label = status or ("skip" if kind == "plan" else "!")
-            counts[label] = counts.get(label, 0) + int(n)
-            by_kind.setdefault(item_kind, {})[label] = by_kind.get(item_kind, {}).get(label, 0) + int(n)
-        if kind == "plan":
-            invalid = conn.execute(
-                select(func.count()).where(items.c.run_id == run_id, items.c.reason.like(INVALID + "%"))
-            ).scalar() or 0
-            if invalid:
-                counts["invalid"] = int(invalid)
-                counts["skip"] = counts.get("skip", 0) - int(invalid)
+    for per_kind in by_kind.values():
+        for label, n in per_kind.items():
+            counts[label] = counts.get(label, 0) + n
     if kind == "verify":
-        for mark in ("=", "+", "-", "*", "!"):
-            counts.setdefault(mark, 0)
+        for mark in MARKS:
+            counts.setdefault(str(mark), 0)
+    if revision is None:
+        revision = run.plan_revision if kind == "plan" else state.reports.count(run_id, kind) + 1
+    input_errors = state.problems.errors(run_id)
+    accepted = min(input_errors, safety.max_input_errors) if safety.max_input_errors != -1 else input_errors
+    if verdict is None:
+        verdict = ("input-problems" if input_errors > accepted else "ready") if kind == "plan" else (
+            run.verdict or Verdict.NOT_VERIFIED)
+    plan_entry = state.reports.latest(run_id, "plan") if kind == "verify" else None
     data = ReportData(
-        kind=kind,
-        run_id=run_id,
-        created_at=now().replace(microsecond=0).isoformat(),
-        source=run.source,
-        target=run.target,
-        counts=counts,
-        counts_by_kind=by_kind,
-        counts_by_school=_by_school(engine, run_id),
-        items=_items(engine, run_id, kind),
-        problems=problems or [],
-        thresholds=thresholds or {},
+        kind=kind, run_id=run_id, created_at=dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+        source=run.source, target=run.target, counts=counts, counts_by_kind=by_kind,
+        counts_by_school=_by_school(state, run_id), items=_items(state, run_id, kind),
+        problems=problems if problems is not None else _problem_summary(state, run_id),
+        thresholds=safety.as_dict(), verdict=str(verdict), key_id=pseudonymize.key_id, revision=revision,
+        input_errors=input_errors, accepted_input_errors=accepted if accepted <= input_errors else 0,
+        unread=_unread(state, run_id), refusal=refusal,
+        plan_digest=run.applied_plan_digest or (plan_entry.digest if plan_entry else None),
     )
-    written = write_reports(data, out_dir, pseudonymize, csv_delimiter=csv_delimiter)
-    with engine.begin() as conn:
-        conn.execute(
-            reports.insert().values(
-                run_id=run_id, kind=kind, created_at=now(), path=str(out_dir), digest=written.digest,
-                summary={"counts": counts},
-            )
-        )
-        conn.execute(update(runs).where(runs.c.id == run_id).values(report_digest=written.digest, updated_at=now()))
-    return written
+    folder = report_folder(report_dir, run_id, kind, revision)
+    written = write_reports(data, folder, pseudonymize, csv_delimiter=csv_delimiter)
+    state.reports.add(run_id, kind, revision, str(folder), written.digest,
+                      {"counts": counts, "verdict": str(verdict)})
+    state.runs.set_report_digest(run_id, written.digest)
+    return written, folder
+
+
+def _problem_summary(state: StateStore, run_id: str) -> list[dict[str, Any]]:
+    """Per code: severity, count and the first places (when the stage's own summary is not at hand)."""
+    examples: dict[tuple[str, str], list[str]] = {}
+    for batch in state.problems.scan(run_id):
+        for o in batch:
+            kept = examples.setdefault((o.code, str(o.severity)), [])
+            if len(kept) < 5:
+                kept.append(o.where)
+    counts = state.problems.counts(run_id)
+    return [{"code": code, "severity": severity, "count": n, "examples": examples.get((code, severity), [])}
+            for (code, severity), n in sorted(counts.items())]

@@ -1,195 +1,227 @@
-"""Runs and stages: which run a command works on, which stages are done, and resuming.
+"""Orchestration: which run a command works on, the stages in order, checkpoints and resuming.
 
-A run is one migration from a source to a target. Re-running a command on the same source and target
-finds the unfinished run and finishes its pending work first; once a run is done (verified), the next
+A run is one migration from a configured source to a configured target. Re-running a command finds
+the unfinished run and finishes its pending work first; once a run is done (verified), the next
 command starts a new run. Each stage records a checkpoint (pending → running → done) with its counts.
+
+The rules a project lead relies on:
+
+- ``plan`` is a new revision each time, with its own report folder; error-level input problems over
+  ``[safety] max_input_errors`` and a source without any person stop it (exit 1) after its report is
+  written, as does a safety threshold (the report then lists what would be deleted or disabled).
+- ``apply`` executes only a plan whose report was written, and records which one (its digest); only a
+  completed apply finishes the target (commit, pack).
+- ``verify`` certifies nothing when the source could not be read whole.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import func, select, update
-
-from ent_migrate.pipeline._db import now, table, upsert
+from ent_migrate.errors import InputError, NoPlanError, ThresholdExceededError
+from ent_migrate.outcomes import ACCESS_REMOVING_ACTIONS, RunStatus, Stage, StageStatus
+from ent_migrate.pipeline.apply import apply
 from ent_migrate.pipeline.context import PipelineContext
+from ent_migrate.pipeline.extract import extract
+from ent_migrate.pipeline.map import map_records
+from ent_migrate.pipeline.plan import plan
+from ent_migrate.pipeline.reconcile import reconcile
+from ent_migrate.pipeline.reports import write_run_report
+from ent_migrate.pipeline.verify import verify
+from ent_migrate.problems import Occurrence, Severity
+from ent_migrate.state import StateStore
 
-__all__ = [
-    "STAGES",
-    "ItemState",
-    "RunStatus",
-    "current_run",
-    "finish_run",
-    "open_run",
-    "run_stage",
-    "stage_counts",
-    "stage_done",
-    "status",
-]
-
-STAGES = ("extract", "reconcile", "map", "plan", "apply", "verify")
-
-
-class ItemState:
-    """The per-item state machine: extracted → mapped → planned → applied | failed → verified."""
-
-    EXTRACTED = "extracted"
-    MAPPED = "mapped"
-    PLANNED = "planned"
-    APPLIED = "applied"
-    FAILED = "failed"
-    VERIFIED = "verified"
-
-
-class RunStatus:
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-    INTERRUPTED = "interrupted"
-
-
-def current_run(ctx: PipelineContext, *, new_if_done: bool = True) -> str | None:
-    """The unfinished run for this source and target, if any; else (if allowed) None."""
-    runs = table("runs")
-    with ctx.engine.connect() as conn:
-        row = conn.execute(
-            select(runs.c.id, runs.c.status)
-            .where(runs.c.source == ctx.source_spec, runs.c.target == ctx.target_spec)
-            .order_by(runs.c.created_at.desc())
-            .limit(1)
-        ).first()
-    if row is None:
-        return None
-    if row.status == RunStatus.DONE and new_if_done:
-        return None
-    return str(row.id)
+__all__ = ["do_apply", "do_extract", "do_plan", "do_run", "do_verify", "open_run", "run_stage", "status"]
 
 
 def open_run(ctx: PipelineContext) -> str:
-    """Resume the unfinished run for this source and target, or start a new one."""
-    run_id = current_run(ctx)
-    runs = table("runs")
-    checkpoints = table("stage_checkpoints")
-    if run_id is not None:
-        with ctx.engine.begin() as conn:
-            conn.execute(
-                update(runs).where(runs.c.id == run_id).values(status=RunStatus.RUNNING, updated_at=now())
-            )
-        return run_id
-    run_id = str(uuid.uuid4())
-    with ctx.engine.begin() as conn:
-        conn.execute(
-            runs.insert().values(
-                id=run_id,
-                created_at=now(),
-                updated_at=now(),
-                source=ctx.source_spec,
-                target=ctx.target_spec,
-                status=RunStatus.RUNNING,
-                config_digest=ctx.config_digest,
-            )
-        )
-        conn.execute(
-            checkpoints.insert(),
-            [{"run_id": run_id, "stage": s, "status": "pending", "counts": {}, "updated_at": now()} for s in STAGES],
-        )
-    return run_id
-
-
-def stage_done(ctx: PipelineContext, run_id: str, stage: str) -> bool:
-    checkpoints = table("stage_checkpoints")
-    with ctx.engine.connect() as conn:
-        value = conn.execute(
-            select(checkpoints.c.status).where(checkpoints.c.run_id == run_id, checkpoints.c.stage == stage)
-        ).scalar()
-    return value == "done"
-
-
-def stage_counts(ctx: PipelineContext, run_id: str, stage: str) -> dict[str, Any]:
-    checkpoints = table("stage_checkpoints")
-    with ctx.engine.connect() as conn:
-        value = conn.execute(
-            select(checkpoints.c.counts).where(checkpoints.c.run_id == run_id, checkpoints.c.stage == stage)
-        ).scalar()
-    return dict(value or {})
-
-
-def _set_stage(ctx: PipelineContext, run_id: str, stage: str, status_: str, counts: Mapping[str, Any] | None) -> None:
-    checkpoints = table("stage_checkpoints")
-    row: dict[str, Any] = {"run_id": run_id, "stage": stage, "status": status_, "updated_at": now()}
-    row["counts"] = dict(counts) if counts is not None else {}
-    with ctx.engine.begin() as conn:
-        upsert(conn, checkpoints, [row], ["run_id", "stage"], ["status", "updated_at", "counts"])
-
-
-def reset_from(ctx: PipelineContext, run_id: str, stage: str) -> None:
-    """Mark *stage* and every later stage pending again (their inputs changed)."""
-    checkpoints = table("stage_checkpoints")
-    later = STAGES[STAGES.index(stage):]
-    with ctx.engine.begin() as conn:
-        conn.execute(
-            update(checkpoints)
-            .where(checkpoints.c.run_id == run_id, checkpoints.c.stage.in_(later))
-            .values(status="pending", updated_at=now())
-        )
+    """Resume the unfinished run from this source to this target, or start a new one."""
+    return ctx.state.runs.open(source_name=ctx.source_name, target_name=ctx.target_name,
+                               source_spec=ctx.source_spec, target_spec=ctx.target_spec,
+                               config_digest=ctx.config_digest)
 
 
 def run_stage(
-    ctx: PipelineContext, run_id: str, stage: str, body: Callable[[], Mapping[str, Any]], *, force: bool = False
+    ctx: PipelineContext, run_id: str, stage: Stage, body: Callable[[], Mapping[str, Any]], *, force: bool = False
 ) -> dict[str, Any]:
     """Run one stage unless its checkpoint says done; record running, then done with its counts."""
-    if not force and stage_done(ctx, run_id, stage):
-        return stage_counts(ctx, run_id, stage)
-    _set_stage(ctx, run_id, stage, "running", None)
+    runs = ctx.state.runs
+    if not force and runs.stage_done(run_id, stage):
+        return runs.stage_counts(run_id, stage)
+    runs.set_stage(run_id, stage, StageStatus.RUNNING, None)
     counts = dict(body())
-    _set_stage(ctx, run_id, stage, "done", counts)
+    runs.set_stage(run_id, stage, StageStatus.DONE, counts)
     return counts
 
 
-def finish_run(ctx: PipelineContext, run_id: str, status_: str = RunStatus.DONE) -> None:
-    runs = table("runs")
-    with ctx.engine.begin() as conn:
-        conn.execute(update(runs).where(runs.c.id == run_id).values(status=status_, updated_at=now()))
+def do_extract(ctx: PipelineContext, run_id: str, *, force: bool = False) -> dict[str, Any]:
+    """extract + reconcile + map (the stages before plan)."""
+    if force:
+        ctx.state.runs.reset_from(run_id, Stage.EXTRACT)
+        if not ctx.state.journal.started(run_id):
+            # A fresh read replaces the last one whole: a record gone from the source must not linger.
+            ctx.state.items.forget(run_id)
+    out = run_stage(ctx, run_id, Stage.EXTRACT, lambda: _extract(ctx, run_id))
+    run_stage(ctx, run_id, Stage.RECONCILE, lambda: reconcile(ctx, run_id))
+    run_stage(ctx, run_id, Stage.MAP, lambda: map_records(ctx, run_id))
+    return out
 
 
-def status(engine: Any, run_id: str) -> dict[str, Any]:
-    """Per-stage checkpoints, per-item states and what is pending, for ``ent-migrate status``."""
-    runs, checkpoints, items, journal = table("runs"), table("stage_checkpoints"), table("items"), table("journal")
-    with engine.connect() as conn:
-        run = conn.execute(select(runs).where(runs.c.id == run_id)).one()
-        stages = {
-            r.stage: {"status": r.status, "counts": r.counts or {}}
-            for r in conn.execute(select(checkpoints).where(checkpoints.c.run_id == run_id))
-        }
-        states: dict[str, dict[str, int]] = {}
-        for kind, state, n in conn.execute(
-            select(items.c.kind, items.c.state, func.count())
-            .where(items.c.run_id == run_id)
-            .group_by(items.c.kind, items.c.state)
-        ):
-            states.setdefault(kind, {})[state] = n
-        ops = dict(
-            conn.execute(
-                select(journal.c.status, func.count()).where(journal.c.run_id == run_id).group_by(journal.c.status)
-            ).all()
+def _extract(ctx: PipelineContext, run_id: str) -> dict[str, Any]:
+    counts = extract(ctx, run_id)
+    carries_people = any(c == "accounts" for c in ctx.capabilities)  # a mail-only run (imap → imap) has none
+    if not counts.get("people") and not ctx.source_is_partial and carries_people:
+        # No person at all is never "no problems": a wrong folder, or a file of another kind.
+        where = ctx.source_name
+        ctx.state.problems.add(run_id, [Occurrence("source.empty", Severity.ERROR, where, None)])
+        counts["problems"] = [*counts.get("problems", []),
+                              {"code": "source.empty", "severity": "error", "count": 1, "examples": [where]}]
+    return counts
+
+
+def _plan_report(ctx: PipelineContext, run_id: str, problems: list[dict[str, Any]], **kw: Any) -> dict[str, Any]:
+    written, folder = write_run_report(ctx.state, run_id, "plan", ctx.report_dir, ctx.pseudonymize,
+                                       safety=ctx.safety, problems=problems,
+                                       csv_delimiter=ctx.settings.csv_delimiter, **kw)
+    return {"dir": str(folder), "digest": written.digest, "files": [p.name for p in written.paths]}
+
+
+def _input_errors(ctx: PipelineContext, run_id: str) -> tuple[int, int]:
+    """(error-level input problems, how many [safety] max_input_errors accepts)."""
+    errors = ctx.state.problems.errors(run_id)
+    limit = ctx.safety.max_input_errors
+    return errors, (errors if limit == -1 else limit)
+
+
+def do_plan(ctx: PipelineContext, run_id: str, *, refresh: bool = False) -> dict[str, Any]:
+    """Plan (extracting first if needed): a new plan revision with its own report. ``refresh`` re-reads
+    the source unless apply has begun."""
+    extracted = do_extract(ctx, run_id, force=refresh and not ctx.state.journal.started(run_id))
+    problems = list(extracted.get("problems", []))
+    revision = ctx.state.runs.next_plan_revision(run_id)
+    ctx.state.runs.reset_from(run_id, Stage.PLAN)
+    try:
+        counts = run_stage(ctx, run_id, Stage.PLAN, lambda: plan(ctx, run_id), force=True)
+    except ThresholdExceededError as exc:
+        # The refusal must be actionable: the report lists what would have been deleted or disabled.
+        report = _plan_report(ctx, run_id, problems, verdict="refused", refusal=str(exc), revision=revision)
+        exc.report = report
+        exc.counts = ctx.state.items.action_counts(run_id)
+        exc.listed = [{"kind": k, "id": ctx.pseudonymize(key), "action": a}
+                      for k, key, a, _ in ctx.state.items.listed(run_id, ACCESS_REMOVING_ACTIONS, 20)]
+        raise
+    errors, accepted = _input_errors(ctx, run_id)
+    report = _plan_report(ctx, run_id, problems, revision=revision)
+    out = {"run_id": run_id, "revision": revision, "actions": counts, "problems": problems, "report": report,
+           "input_errors": errors, "accepted_input_errors": min(errors, accepted)}
+    if errors > accepted:
+        ctx.state.runs.reset_from(run_id, Stage.PLAN)  # not applicable: apply will refuse it
+        raise PlanInputError(
+            f"the source has {errors} input error(s) (records that could not be read), over "
+            f"[safety] max_input_errors = {accepted}: fix the source, or accept them knowingly with "
+            f"[safety] max_input_errors = {errors}. The plan report lists each one: {report['dir']}",
+            out,
         )
-        pending = conn.execute(
-            select(func.count()).where(
-                items.c.run_id == run_id,
-                items.c.state == ItemState.PLANNED,
-                items.c.action.in_(("create", "update", "disable", "delete", "move")),
-            )
-        ).scalar()
+    return out
+
+
+class PlanInputError(InputError):
+    """plan met more input errors than accepted; ``result`` is the plan's summary (report written)."""
+
+    def __init__(self, message: str, result: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+def _reviewed_plan(ctx: PipelineContext, run_id: str) -> str:
+    """The digest of the plan report apply is about to execute; NoPlanError when there is none."""
+    runs = ctx.state.runs
+    run = runs.get(run_id)
+    entry = ctx.state.reports.latest(run_id, "plan")
+    if not runs.stage_done(run_id, Stage.PLAN) or entry is None or entry.revision != run.plan_revision:
+        raise NoPlanError(
+            "there is no reviewed plan to apply for this source and target: run `ent-migrate plan` first, read "
+            "its report, then `ent-migrate apply` (or `ent-migrate run`, which plans, asks, then applies)"
+        )
+    if entry.summary.get("verdict") not in (None, "ready"):
+        raise NoPlanError(f"the last plan (revision {entry.revision}) was not applicable "
+                          f"({entry.summary.get('verdict')}): fix what its report says and plan again")
+    return entry.digest
+
+
+def do_apply(
+    ctx: PipelineContext, run_id: str, *, max_ops: int | None = None, should_stop: Callable[[], bool] | None = None,
+) -> dict[str, Any]:
+    runs = ctx.state.runs
+    if not ctx.state.journal.started(run_id):
+        runs.set_applied_plan(run_id, _reviewed_plan(ctx, run_id))
+    elif runs.get(run_id).applied_plan_digest is None:  # pragma: no cover - a store from before 0002
+        runs.set_applied_plan(run_id, _reviewed_plan(ctx, run_id))
+    runs.set_status(run_id, RunStatus.RUNNING)
+    result = apply(ctx, run_id, max_ops=max_ops, should_stop=should_stop)
+    if result.pending == 0 and not result.stopped_early:
+        # Only a completed apply finishes the target (commit, pack): an interrupted one stays resumable.
+        ctx.target.finish()
+        run_stage(ctx, run_id, Stage.APPLY, result.as_dict, force=True)
+    else:
+        runs.set_status(run_id, RunStatus.INTERRUPTED)
+    return {"run_id": run_id, "plan_digest": runs.get(run_id).applied_plan_digest, **result.as_dict()}
+
+
+def do_verify(ctx: PipelineContext, run_id: str) -> dict[str, Any]:
+    out = run_stage(ctx, run_id, Stage.VERIFY, lambda: verify(ctx, run_id), force=True)
+    written, folder = write_run_report(ctx.state, run_id, "verify", ctx.report_dir, ctx.pseudonymize,
+                                       safety=ctx.safety, csv_delimiter=ctx.settings.csv_delimiter,
+                                       verdict=out["verdict"])
+    report = {"dir": str(folder), "digest": written.digest, "files": [p.name for p in written.paths]}
+    return {"run_id": run_id, "marks": out["marks"], "verdict": out["verdict"],
+            "input_errors": out.get("input_errors", 0), "report": report}
+
+
+def do_run(
+    ctx: PipelineContext, *, max_ops: int | None = None, confirm: Callable[[dict[str, Any]], bool] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> dict[str, Any]:
+    """Every stage; a re-run first finishes the pending work of an unfinished run. *confirm* sees the
+    fresh plan before anything is written and may refuse it."""
+    run_id = open_run(ctx)
+    planned = None
+    if not ctx.state.journal.started(run_id):
+        # Nothing sent yet: plan from a fresh read (an earlier dry-run may be stale).
+        planned = do_plan(ctx, run_id, refresh=True)
+        if confirm is not None and not confirm(planned):
+            return {"run_id": run_id, "plan": planned, "apply": None, "confirmed": False}
+    applied = do_apply(ctx, run_id, max_ops=max_ops, should_stop=should_stop)
+    out: dict[str, Any] = {"run_id": run_id, "plan": planned, "apply": applied}
+    if applied["pending"] or applied["stopped_early"]:
+        return out
+    verified = do_verify(ctx, run_id)
+    out["verify"] = verified
+    ctx.state.runs.set_status(run_id, RunStatus.DONE)
+    return out
+
+
+def status(state: StateStore, run_id: str) -> dict[str, Any]:
+    """Per-stage checkpoints, per-item states and what is pending, for ``ent-migrate status``."""
+    run = state.runs.get(run_id)
+    problems = state.problems.counts(run_id)
     return {
         "run_id": run_id,
         "source": run.source,
         "target": run.target,
-        "status": run.status,
+        "source_name": run.source_name,
+        "target_name": run.target_name,
+        "status": str(run.status),
+        "verdict": run.verdict,
+        "plan_revision": run.plan_revision,
+        "applied_plan_digest": run.applied_plan_digest,
         "created_at": run.created_at.isoformat() if run.created_at else None,
-        "stages": {s: stages.get(s, {"status": "pending", "counts": {}}) for s in STAGES},
-        "items": states,
-        "operations": {k: int(v) for k, v in ops.items()},
-        "pending_operations": int(pending or 0),
+        "stages": state.runs.stages(run_id),
+        "items": state.items.states(run_id),
+        "operations": state.journal.counts(run_id),
+        "pending_operations": state.items.pending_writes(run_id),
+        "input_problems": {f"{code} ({severity})": n for (code, severity), n in sorted(problems.items())},
+        "identities": state.identities.counts_by_profile(),
     }
+

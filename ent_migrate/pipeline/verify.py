@@ -4,70 +4,58 @@
 Accounts, each relation edge, each message and document are compared by fingerprint with the
 expected record; blobs are checked by SHA-256 too (the target's own hash when it has the blob-hash
 capability, else by reading the bytes back).
+
+The verdict is only as good as what was read: a source with reading errors is never certified (the
+verdict is then "incomplete source", whatever the marks say).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, tuple_, update
-
-from ent_migrate.contract import Action, Capability
+from ent_migrate.contract import Capability
 from ent_migrate.errors import ConnectorError
-from ent_migrate.model import Document, Message, Production, Record
-from ent_migrate.pipeline._db import now, table, upsert
+from ent_migrate.model import Document, Message, Production, Record, fingerprint_of
+from ent_migrate.outcomes import DIFFERENCE_MARKS, Action, Mark, Verdict
 from ent_migrate.pipeline.context import PipelineContext
-from ent_migrate.pipeline.map import payload_fingerprint
-from ent_migrate.pipeline.runner import ItemState
 
-__all__ = ["MARKS", "verify"]
+__all__ = ["verdict_of", "verify"]
 
-MARKS = ("=", "+", "-", "*", "!")
+
+def verdict_of(marks: dict[str, int], input_errors: int, accepted_errors: int = 0) -> Verdict:
+    """What a verify certifies: complete only with no difference and a source read whole (or with no
+    more errors than the lead accepted, which the report states)."""
+    if input_errors > accepted_errors:
+        return Verdict.INCOMPLETE_SOURCE
+    if any(marks.get(str(m), 0) for m in DIFFERENCE_MARKS):
+        return Verdict.DIFFERENCES
+    return Verdict.COMPLETE
 
 
 def verify(ctx: PipelineContext, run_id: str) -> dict[str, Any]:
-    items = table("items")
-    with ctx.engine.begin() as conn:
-        conn.execute(update(items).where(items.c.run_id == run_id).values(mark=None, mark_reason=None))
+    items = ctx.state.items
+    items.clear_marks(run_id)
     if Capability.READ_BACK not in ctx.target.capabilities:
         raise ConnectorError(f"{ctx.target_spec}: the {ctx.target.name} connector cannot read back; nothing to verify")
     for batch in ctx.read_target_batches("verify"):
         _mark_batch(ctx, run_id, batch)
-    with ctx.engine.begin() as conn:
-        # Expected but never seen on the target: missing, or an error if apply failed on it.
-        conn.execute(
-            update(items)
-            .where(items.c.run_id == run_id, items.c.mark.is_(None), items.c.target_payload.is_not(None),
-                   items.c.state == ItemState.FAILED)
-            .values(mark="!", mark_reason=items.c.error)
-        )
-        conn.execute(
-            update(items)
-            .where(items.c.run_id == run_id, items.c.mark.is_(None), items.c.target_payload.is_not(None))
-            .values(mark="+", mark_reason="missing on the target")
-        )
-        conn.execute(
-            update(items)
-            .where(items.c.run_id == run_id, items.c.mark == "=", items.c.state != ItemState.FAILED)
-            .values(state=ItemState.VERIFIED, updated_at=now())
-        )
-        marks = {m: 0 for m in MARKS}
-        for mark, n in conn.execute(
-            select(items.c.mark, func.count()).where(items.c.run_id == run_id, items.c.mark.is_not(None))
-            .group_by(items.c.mark)
-        ):
-            marks[mark] = int(n)
-    return {"marks": marks}
+    items.mark_unseen(run_id)
+    marks = items.mark_counts(run_id)
+    errors = ctx.state.problems.errors(run_id)
+    accepted = ctx.safety.max_input_errors if ctx.safety.max_input_errors != -1 else errors
+    verdict = verdict_of(marks, errors, accepted)
+    ctx.state.runs.set_verdict(run_id, verdict)
+    return {"marks": marks, "verdict": str(verdict), "input_errors": errors, "accepted_input_errors": accepted}
 
 
 def _blob_check(ctx: PipelineContext, record: Record) -> str | None:
     """None when the target's bytes hash to the record's SHA-256, else why not."""
-    if not isinstance(record, Message | Document | Production) or ctx.verify_blobs == "none":
+    if not isinstance(record, Message | Document | Production) or ctx.settings.verify_blobs == "none":
         return None
     try:
-        if ctx.verify_blobs == "hash" and Capability.BLOB_HASH in ctx.target.capabilities:
+        if ctx.settings.verify_blobs == "hash" and Capability.BLOB_HASH in ctx.target.capabilities:
             actual = ctx.target.blob_sha256(record)
         else:
             digest = hashlib.sha256()
@@ -80,49 +68,26 @@ def _blob_check(ctx: PipelineContext, record: Record) -> str | None:
     return None if actual == record.sha256 else "blob sha256 differs"
 
 
-def _mark_batch(ctx: PipelineContext, run_id: str, records: Iterable[Record]) -> None:
-    records = list(records)
+def _mark_batch(ctx: PipelineContext, run_id: str, records: Sequence[Record]) -> None:
     if not records:
         return
-    items, ledger = table("items"), table("content_ledger")
-    with ctx.engine.begin() as conn:
-        found = {
-            (row.kind, row.key): row
-            for row in conn.execute(
-                select(items.c.id, items.c.kind, items.c.key, items.c.target_fingerprint, items.c.action)
-                .where(items.c.run_id == run_id, tuple_(items.c.kind, items.c.key).in_(
-                    [(str(r.kind), r.key) for r in records]))
-            )
-        }
-        marks: list[dict[str, Any]] = []
-        extra: list[dict[str, Any]] = []
-        blobs: list[dict[str, Any]] = []
-        for record in records:
-            kind = str(record.kind)
-            row = found.get((kind, record.key))
-            if isinstance(record, Message | Document | Production):
-                blobs.append({"run_id": run_id, "kind": kind, "key": record.key, "side": "target",
-                              "sha256": record.sha256, "size": record.size, "created_at": now()})
-            if row is None:
-                extra.append({"run_id": run_id, "kind": kind, "key": record.key, "state": ItemState.PLANNED,
-                              "payload": None, "target_payload": None, "action": Action.SKIP, "attempts": 0,
-                              "reason": "only on the target (appeared after plan)", "mark": "-",
-                              "mark_reason": "only on the target", "updated_at": now()})
-                continue
-            if row.target_fingerprint is None:
-                why = "should have been deleted" if row.action == Action.DELETE else "only on the target"
-                marks.append({"item_id": row.id, "b_mark": "-", "b_reason": why})
-            elif payload_fingerprint(record.to_dict()) != row.target_fingerprint:
-                marks.append({"item_id": row.id, "b_mark": "*", "b_reason": "fingerprint differs"})
-            else:
-                problem = _blob_check(ctx, record)
-                marks.append({"item_id": row.id, "b_mark": "*" if problem else "=", "b_reason": problem or "same"})
-        if marks:
-            conn.execute(
-                update(items).where(items.c.id == bindparam("item_id"))
-                .values(mark=bindparam("b_mark"), mark_reason=bindparam("b_reason")),
-                marks,
-            )
-        if extra:
-            conn.execute(items.insert(), extra)
-        upsert(conn, ledger, blobs, ["run_id", "kind", "key", "side"], ["sha256", "size"])
+    items = ctx.state.items
+    found = items.expected_for(run_id, records)
+    marks: list[tuple[int, Mark, str]] = []
+    extra: list[tuple[Record, Action, str, None]] = []
+    for record in records:
+        row = found.get((str(record.kind), record.key))
+        if row is None:
+            extra.append((record, Action.SKIP, "only on the target (appeared after plan)", None))
+            continue
+        if row.target_fingerprint is None:
+            why = "should have been deleted" if row.action == Action.DELETE else "only on the target"
+            marks.append((row.id, Mark.EXTRA, why))
+        elif fingerprint_of(record.to_dict()) != row.target_fingerprint:
+            marks.append((row.id, Mark.DIFFERS, "fingerprint differs"))
+        else:
+            problem = _blob_check(ctx, record)
+            marks.append((row.id, Mark.DIFFERS if problem else Mark.SAME, problem or "same"))
+    items.set_marks(marks)
+    items.add_target_only(run_id, extra, mark=Mark.EXTRA, mark_reason="only on the target")
+    items.record_target_blobs(run_id, [r for r in records if isinstance(r, Message | Document | Production)])

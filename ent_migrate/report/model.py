@@ -75,6 +75,17 @@ class ReportData:
     items: Iterable[ReportItem]
     problems: list[dict[str, Any]]
     thresholds: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: what the report certifies (ent_migrate.outcomes.Verdict for verify; for a plan: "ready",
+    #: "input-problems" or "refused")
+    verdict: str = "not-verified"
+    key_id: str = ""  # which pseudonym key made the ids (a fingerprint of the key, never the key)
+    revision: int = 0  # the plan revision (or the verify's number) this report is
+    input_errors: int = 0  # error-level occurrences met reading the source
+    accepted_input_errors: int = 0  # [safety] max_input_errors, when the lead accepted some
+    #: every occurrence that could not be read: {"code", "severity", "where", "detail"}; iterated once
+    unread: Iterable[dict[str, Any]] = ()
+    refusal: str | None = None  # the safety threshold's message when plan refused
+    plan_digest: str | None = None  # verify: the digest of the plan report that was applied
 
 
 @dataclasses.dataclass(frozen=True)

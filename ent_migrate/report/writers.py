@@ -152,10 +152,29 @@ def _write_csv(
         text.detach()
 
 
+def _unread(data: ReportData, cap: int) -> tuple[list[dict[str, Any]], int]:
+    """The occurrences that could not be read, up to *cap*, and how many in all."""
+    kept: list[dict[str, Any]] = []
+    total = 0
+    for entry in data.unread:
+        total += 1
+        if len(kept) < cap:
+            kept.append(scrub_value(dict(entry)))
+    return kept, total
+
+
 def _json_document(data: ReportData, collected: Collected, cap: int) -> dict[str, Any]:
     lists, truncated = collected.capped(cap)
+    unread, unread_total = _unread(data, cap)
     return {
         "kind": data.kind,
+        "verdict": data.verdict,
+        "revision": data.revision,
+        "key_id": data.key_id,
+        "input_errors": data.input_errors,
+        "accepted_input_errors": data.accepted_input_errors,
+        "refusal": scrub_value(data.refusal) if data.refusal else None,
+        "plan_digest": data.plan_digest,
         "run_id": scrub_text(data.run_id),
         "created_at": data.created_at,
         "source": scrub_text(data.source),
@@ -169,6 +188,8 @@ def _json_document(data: ReportData, collected: Collected, cap: int) -> dict[str
         "rows_by_status": {s: collected.seen[s] for s in ordered_statuses(list(collected.seen))},
         "lists": lists,
         "truncated": truncated,
+        "unread": unread,
+        "unread_total": unread_total,
     }
 
 

@@ -13,7 +13,6 @@ migrations, in the database and in autogenerate's output are the same on both ba
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -60,35 +59,6 @@ NAMING_CONVENTION: dict[str, str] = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-
-class RunStatus(enum.StrEnum):
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-    INTERRUPTED = "interrupted"
-
-
-class StageStatus(enum.StrEnum):
-    PENDING = "pending"
-    RUNNING = "running"
-    DONE = "done"
-
-
-class JournalStatus(enum.StrEnum):
-    INTENT = "intent"
-    DONE = "done"
-    FAILED = "failed"
-
-
-class LedgerSide(enum.StrEnum):
-    SOURCE = "source"
-    TARGET = "target"
-
-
-class ReportKind(enum.StrEnum):
-    PLAN = "plan"
-    VERIFY = "verify"
 
 
 def utcnow() -> dt.datetime:
@@ -149,6 +119,14 @@ class Run(Base):
     status: Mapped[str] = mapped_column(String(16), nullable=False)
     config_digest: Mapped[str] = mapped_column(String(64), nullable=False)
     report_digest: Mapped[str | None] = mapped_column(String(64))
+    # The configured names ([source.NAME], [target.NAME]): what a run and its identities are keyed by,
+    # so that a new delivery file name or a copy of the same data is the same source (never the path).
+    source_name: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
+    target_name: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
+    plan_revision: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    #: the digest of the plan report apply executed (the reviewed dry-run)
+    applied_plan_digest: Mapped[str | None] = mapped_column(String(64))
+    verdict: Mapped[str | None] = mapped_column(String(24))
 
 
 class StageCheckpoint(Base):
@@ -276,3 +254,33 @@ class Report(Base):
     path: Mapped[str] = mapped_column(Text, nullable=False)
     digest: Mapped[str] = mapped_column(String(64), nullable=False)
     summary: Mapped[dict[str, Any]] = mapped_column(nullable=False, default=dict)
+    revision: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+
+
+class InputProblem(Base):
+    """Every problem met while reading the source, one row per occurrence: what could not be read is
+    counted and listed in the reports, and keeps a verify from certifying an incomplete source."""
+
+    __tablename__ = "input_problems"
+    __table_args__ = (Index(None, "run_id", "code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[str] = _run_fk()
+    code: Mapped[str] = mapped_column(String(48), nullable=False)
+    severity: Mapped[str] = mapped_column(String(16), nullable=False)
+    location: Mapped[str] = mapped_column(Text, nullable=False)  # file:line or a record's position
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class RunLock(Base):
+    """Who holds the state store's write lock (the lock itself is an OS file lock or a PostgreSQL
+    advisory lock, released when the process dies; this row only says who took it, for messages)."""
+
+    __tablename__ = "run_locks"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    run_id: Mapped[str | None] = mapped_column(String(36))
+    command: Mapped[str] = mapped_column(Text, nullable=False)
+    pid: Mapped[int] = mapped_column(Integer, nullable=False)
+    host: Mapped[str] = mapped_column(Text, nullable=False)
+    acquired_at: Mapped[dt.datetime] = _created()

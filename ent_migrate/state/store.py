@@ -28,7 +28,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
-from ent_migrate.config import Config
+from ent_migrate.config import Config, check_url_secrets
 from ent_migrate.errors import ConfigError, SchemaOutdatedError, UnreachableError
 from ent_migrate.state.models import Base
 
@@ -65,6 +65,8 @@ def resolve_state_url(cli_value: str | None, config: Config) -> str:
     and reports is the one actually used. ``postgresql://`` gets the psycopg 3 driver.
     """
     if cli_value:
+        # A password on the command line is visible to every user of the machine (ps): refused.
+        check_url_secrets(cli_value, "--state")
         return normalize_url(cli_value, "--state", Path.cwd())
     env = os.environ.get(STATE_ENV)
     if env:
@@ -99,12 +101,15 @@ def normalize_url(value: str, where: str, base: Path) -> str:
 
 
 def mask_url(url: str | URL) -> str:
-    """The URL with any password replaced by ``***`` (safe for messages, logs and reports)."""
+    """The URL with any password and every query parameter's value replaced by ``***`` (safe for
+    messages, logs and reports: a query may carry ``password=``, ``sslpassword=`` or a token)."""
     try:
         parsed = url if isinstance(url, URL) else make_url(url)
     except ArgumentError:
         return "<invalid URL>"
-    return parsed.render_as_string(hide_password=True)
+    masked_query = "&".join(f"{k}=***" for k in sorted(parsed.query))
+    rendered = parsed.set(query={}).render_as_string(hide_password=True)
+    return f"{rendered}?{masked_query}" if masked_query else rendered
 
 
 # --------------------------------------------------------------------------- engines

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
@@ -10,7 +10,6 @@ from ent_migrate.contract import Capability
 from ent_migrate.model import Record
 from ent_migrate.registry import open_connector
 
-SAMPLES = Path(__file__).resolve().parents[2] / ".." / "shared" / "samples" / "aaf"
 HEADER = '<?xml version="1.0" encoding="{encoding}"?>\n<!DOCTYPE ficAlimMENESR SYSTEM "ficAlimMENESR.dtd">\n'
 _OPERATIONAL = {"EtabEducNat": "categorieStructure", "MatiereEducNat": "categorieMatiere", "MefEducNat": "categorieMef"}
 
@@ -48,7 +47,7 @@ def document(requests: Iterable[str], encoding: str = "UTF-8") -> bytes:
 
 def etab(
     jointure: str = "10",
-    uai: str = "0350001A",
+    uai: str = "0350001L",
     classes: Sequence[str] = ("6A$6EME A",),
     groups: Sequence[str] = (),
     **extra: str | Sequence[str],
@@ -127,8 +126,13 @@ def write_bundle(folder: Path, files: Mapping[str, bytes], *, kind: str = "Compl
     return folder
 
 
-def read_all(location: Path, **options: object) -> tuple[list[Record], list[dict[str, object]]]:
+def read_all(
+    location: Path, known: Callable[[str], bool] | Collection[str] | None = None, **options: object
+) -> tuple[list[Record], list[dict[str, object]]]:
+    """Every record and problem of a bundle; *known* is the engine's known-people lookup (or a set of ids)."""
     connector = open_connector(f"aaf:{location}", options)
+    if known is not None:
+        connector.use_known_people(known if callable(known) else set(known).__contains__)
     records: list[Record] = []
     for capability in (Capability.ACCOUNTS, Capability.GROUPS, Capability.RELATIONS):
         records.extend(connector.read(capability))

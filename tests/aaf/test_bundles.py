@@ -68,10 +68,10 @@ def test_delta_modify_replaces_the_value_set(tmp_path: Path) -> None:
         },
         kind="Delta",
     )
-    records, problems = read_all(delta, known_structures={"10": "0350001A"}, known_guardians={"500"})
+    records, problems = read_all(delta, known_structures={"10": "0350001L"}, known={"500"})
     assert problems == []
     assert [r for r in records if isinstance(r, Membership)] == [
-        Membership(person_id="100", uai="0350001A", group_code="6B")
+        Membership(person_id="100", uai="0350001L", group_code="6B")
     ]
     assert Guardianship(guardian_id="500", student_id="100", legal_level=1, kinship="10") in records
 
@@ -81,7 +81,7 @@ def test_delta_guardian_known_to_the_target_is_not_dangling(tmp_path: Path) -> N
     delta = write_bundle(tmp_path / "delta", files, kind="Delta")
     _records, problems = read_all(delta)
     assert problem(problems, "ref.dangling")["count"] == 1
-    records, problems = read_all(delta, known_guardians=lambda ident: ident == "500")
+    records, problems = read_all(delta, known=lambda ident: ident == "500")
     assert problems == []
     assert Guardianship(guardian_id="500", student_id="100", legal_level=1, kinship="10") in records
 
@@ -106,6 +106,6 @@ def test_partial_modify_gives_links_not_a_blank_person(tmp_path: Path) -> None:
     # A modifyRequest listing only ENTEleveClasses: the class link is read; no person with empty names.
     modify = request("Eleve", "100", {"ENTPersonJointure": "100", "ENTEleveClasses": "10$6B"}, op="modifyRequest")
     delta = write_bundle(tmp_path / "delta", {"Eleve": document([modify])}, kind="Delta")
-    records, problems = read_all(delta, known_structures={"10": "0350001A"})
+    records, problems = read_all(delta, known_structures={"10": "0350001L"})
     assert problems == []
-    assert records == [Membership(person_id="100", uai="0350001A", group_code="6B")]
+    assert records == [Membership(person_id="100", uai="0350001L", group_code="6B")]

@@ -11,7 +11,6 @@ from ent_migrate.errors import ConfigError
 from ent_migrate.model import Function, Group, GroupKind, Guardianship, Membership, Person, Profile, Structure
 from ent_migrate.registry import open_connector
 from tests.aaf.helpers import (
-    SAMPLES,
     document,
     etab,
     guardian,
@@ -29,8 +28,8 @@ def by_type(records: list[object], cls: type) -> list:  # type: ignore[type-arg]
     return [r for r in records if isinstance(r, cls)]
 
 
-def test_samples_read_without_format_errors() -> None:
-    records, problems = read_all(SAMPLES)
+def test_samples_read_without_format_errors(shared_samples: Path) -> None:
+    records, problems = read_all(shared_samples / "aaf")
     structures = {r.uai: r for r in by_type(records, Structure)}
     assert set(structures) == {"0123456A", "0000000V"}  # one UTF-8, one ISO-8859-15
     assert structures["0123456A"] == Structure(
@@ -50,8 +49,11 @@ def test_samples_read_without_format_errors() -> None:
         in functions
     )  # &apos; decoded
     codes = {p["code"] for p in problems}
-    # The entcore 2020 pupil points to structure 1000 and guardian 3000000 that the samples do not hold.
-    assert codes <= {"ref.dangling", "file.unknown"}
+    # The entcore 2020 pupil points to structure 1000 and guardian 3000000 that the samples do not hold,
+    # and lists itself as its own guardian; both sample UAIs have a wrong check letter (synthetic ones).
+    assert codes == {"ref.dangling", "record.invalid", "uai.invalid", "file.unknown"}
+    assert problem(problems, "record.invalid")["details"] == ["a pupil listed as their own guardian"]
+    assert problem(problems, "uai.invalid")["count"] == 2
     unknown = problem(problems, "file.unknown")
     assert unknown["examples"] == ["ENT2DVA-ENT16_Complet_20240916_PersEducNat_0000.after.xml"]
 
@@ -99,7 +101,7 @@ def test_full_2d_mapping(tmp_path: Path) -> None:
         birth_date=dt.date(2013, 9, 1),
         ine="000000100AB",
         emails=("eleve@example.org",),
-        structures=("0350001A",),
+        structures=("0350001L",),
         other_first_names=("Paul", "Jean"),
         civility="M.",
     )
@@ -110,17 +112,17 @@ def test_full_2d_mapping(tmp_path: Path) -> None:
         Guardianship(guardian_id="502", student_id="100", legal_level=3, kinship="39"),  # contact only
     }
     assert set(by_type(records, Membership)) == {
-        Membership(person_id="100", uai="0350001A", group_code="6A"),
-        Membership(person_id="100", uai="0350001A", group_code="LATIN"),
-        Membership(person_id="900", uai="0350001A", group_code="6A", subject="061300"),
-        Membership(person_id="900", uai="0350001A", group_code="6B"),
+        Membership(person_id="100", uai="0350001L", group_code="6A"),
+        Membership(person_id="100", uai="0350001L", group_code="LATIN"),
+        Membership(person_id="900", uai="0350001L", group_code="6A", subject="061300"),
+        Membership(person_id="900", uai="0350001L", group_code="6B"),
     }
     assert set(by_type(records, Group)) == {
-        Group(uai="0350001A", code="6A", name="6EME A"),
-        Group(uai="0350001A", code="6B", name="6EME B"),
-        Group(uai="0350001A", code="LATIN", name="Latin", group_kind=GroupKind.GROUP),
+        Group(uai="0350001L", code="6A", name="6EME A"),
+        Group(uai="0350001L", code="6B", name="6EME B"),
+        Group(uai="0350001L", code="LATIN", name="Latin", group_kind=GroupKind.GROUP),
     }
-    assert Function(person_id="902", uai="0350001A", code="ADF", label="PERSONNELS ADMINISTRATIFS") in records
+    assert Function(person_id="902", uai="0350001L", code="ADF", label="PERSONNELS ADMINISTRATIFS") in records
 
 
 def test_1d_layouts(tmp_path: Path) -> None:
@@ -156,14 +158,14 @@ def test_1d_layouts(tmp_path: Path) -> None:
     person = next(p for p in by_type(records, Person) if p.id == "100")
     assert (person.last_name, person.first_name, person.civility) == ("ELEVE", "Lou", "Mme")
     assert set(by_type(records, Group)) == {
-        Group(uai="0350001A", code="73196", name="Classe 5 CM1 CM2"),
-        Group(uai="0350001A", code="73200", name="Chorale", group_kind=GroupKind.GROUP),
+        Group(uai="0350001L", code="73196", name="Classe 5 CM1 CM2"),
+        Group(uai="0350001L", code="73200", name="Chorale", group_kind=GroupKind.GROUP),
     }
     assert set(by_type(records, Guardianship)) == {
         Guardianship(guardian_id="500", student_id="100", legal_level=1, kinship="20"),  # old 1 (père) → 20
         Guardianship(guardian_id="501", student_id="100", legal_level=1, kinship="20"),
     }
-    assert Membership(person_id="900", uai="0350001A", group_code="73196") in records
+    assert Membership(person_id="900", uai="0350001L", group_code="73196") in records
 
 
 def test_academy_prefix(tmp_path: Path) -> None:
@@ -180,7 +182,7 @@ def test_academy_prefix(tmp_path: Path) -> None:
     assert problems == []
     assert {p.id for p in by_type(records, Person)} == {"AC-RENNES$100", "AC-RENNES$500"}
     assert next(iter(by_type(records, Structure))).jointure == "AC-RENNES$10"
-    assert Membership(person_id="AC-RENNES$100", uai="0350001A", group_code="6A") in records
+    assert Membership(person_id="AC-RENNES$100", uai="0350001L", group_code="6A") in records
     assert Guardianship(guardian_id="AC-RENNES$500", student_id="AC-RENNES$100", legal_level=1, kinship="10") in records
 
 
@@ -259,9 +261,9 @@ def test_bad_pupil_fields_are_reported_and_the_pupil_kept(
 
 
 def test_structure_without_uai(tmp_path: Path) -> None:
-    data = document([etab("11", "0350002B"), etab(uai="")])
+    data = document([etab("11", "0350002M"), etab(uai="")])
     records, problems = read_all(write_bundle(tmp_path / "b", {"EtabEducNat": data}))
-    assert [s.uai for s in by_type(records, Structure)] == ["0350002B"]
+    assert [s.uai for s in by_type(records, Structure)] == ["0350002M"]
     assert at(problems, "uai.missing") == [f"ENT2D_Complet_20240916_EtabEducNat_0000.xml:{line_of(data, 1)}"]
 
 
@@ -296,7 +298,9 @@ def test_bad_options_are_config_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         open_connector(f"aaf:{tmp_path}", {"academy_prefix": 3})
     with pytest.raises(ConfigError):
-        open_connector(f"aaf:{tmp_path}", {"known_guardians": 3})
+        open_connector(f"aaf:{tmp_path}", {"known_guardians": ["500"]})  # the engine's lookup, never an option
+    with pytest.raises(ConfigError):
+        open_connector(f"aaf:{tmp_path}", {"max_record_bytes": 10})
     with pytest.raises(ConfigError):
         open_connector("aaf:", {})
 
@@ -335,6 +339,60 @@ def test_hostile_file_does_not_stop_the_others(tmp_path: Path) -> None:
 
 def test_expect_uai(tmp_path: Path) -> None:
     bundle = write_bundle(tmp_path / "b", {"EtabEducNat": document([etab()])})
-    assert read_all(bundle, expect_uai="0350001a")[1] == []
-    _records, problems = read_all(bundle, expect_uai="0999999Z")
+    assert read_all(bundle, expect_uai="0350001l")[1] == []
+    _records, problems = read_all(bundle, expect_uai="0999999F")
     assert at(problems, "uai.mismatch") == ["b"]
+
+
+def test_a_file_that_stops_early_reports_that_not_its_consequences(tmp_path: Path) -> None:
+    """Issue 8 item 11: the structures file refused (a DTD) is reported as such, not as "the expected UAI
+    is not among the structures"; pupils left unread (a malformed Eleve file) do not make their guardians
+    orphans; a guardian file left unread makes its pupils' links dangling with the reason said."""
+    refused = document([etab()]).replace(b'SYSTEM "ficAlimMENESR.dtd">', b'[<!ENTITY x "y">]>')
+    bundle = write_bundle(tmp_path / "a", {"EtabEducNat": refused, "PersRelEleve": document([guardian("500")])})
+    _records, problems = read_all(bundle, expect_uai="0350001L")
+    assert {p["code"] for p in problems} == {"xml.dtd-forbidden"}
+
+    truncated = document([pupil("100", parents=["500$10$0$1$0$0"]), pupil("101", parents=["501$10$0$1$0$0"])])
+    truncated = truncated[: truncated.rindex(b"<addRequest>") + 40]
+    files = {"EtabEducNat": document([etab()]), "PersRelEleve": document([guardian("500"), guardian("501")])}
+    _records, problems = read_all(write_bundle(tmp_path / "b", {**files, "Eleve": truncated}))
+    assert {p["code"] for p in problems} == {"xml.malformed"}  # 501 is no orphan: its pupil was not read
+
+    guardians = document([guardian("500"), guardian("501")])
+    guardians = guardians[: guardians.rindex(b"<addRequest>") + 40]
+    eleves = document([pupil("100", parents=["500$10$0$1$0$0"]), pupil("101", parents=["501$10$0$1$0$0"])])
+    files = {"EtabEducNat": document([etab()]), "PersRelEleve": guardians, "Eleve": eleves}
+    _records, problems = read_all(write_bundle(tmp_path / "c", files))
+    assert problem(problems, "ref.dangling")["details"] == [
+        "guardian absent (a PersRelEleve file was not read to its end)"
+    ]
+
+
+def test_staff_links_outside_the_export_are_warnings(tmp_path: Path) -> None:
+    teacher = staff("900", ["10$ENS$X$L1$Y", "77$DIR$CHEF"], ENTPersonStructRattach=["10", "77"])
+    files = {
+        "EtabEducNat": document([etab()]),
+        "PersEducNat": document([teacher]),
+        "Eleve": document([pupil("100", struct="77")]),
+    }
+    records, problems = read_all(write_bundle(tmp_path / "b", files))
+    outside = problem(problems, "ref.outside-export")
+    assert outside["severity"] == "warning"
+    assert sorted(outside["details"]) == ["ENTPersonFonctions structure", "ENTPersonStructRattach"]  # type: ignore[arg-type]
+    assert problem(problems, "ref.dangling")["details"] == ["ENTPersonStructRattach"]  # the pupil's: an error
+    teacher_record = next(r for r in records if isinstance(r, Person) and r.id == "900")
+    assert teacher_record.structures == ("0350001L",)
+
+
+def test_uais_are_checked(tmp_path: Path) -> None:
+    bundle = write_bundle(tmp_path / "b", {"EtabEducNat": document([etab(uai="0350001A"), etab("11", uai="35X")])})
+    records, problems = read_all(bundle)
+    assert sorted(problem(problems, "uai.invalid")["details"]) == [  # type: ignore[arg-type]
+        "ENTStructureUAI: not 7 digits and a letter",
+        "ENTStructureUAI: wrong check letter",
+    ]
+    assert {r.uai for r in records if isinstance(r, Structure)} == {"0350001A", "35X"}  # kept as read
+    for options in ({"expect_uai": "0350001A"}, {"known_structures": {"10": "0350001"}}):
+        with pytest.raises(ConfigError, match="check letter|7 digits"):
+            open_connector(f"aaf:{tmp_path}", options)

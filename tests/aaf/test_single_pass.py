@@ -156,20 +156,24 @@ def test_spool_streams_back_every_row_in_order(rows: list[tuple[str, int, str | 
 
 def test_orphans_with_guardians_read_twice_or_after_their_pupil(tmp_path: Path) -> None:
     """guardian.orphan keeps one packed position per guardian: a guardian read twice is reported at
-    its last position; one a pupil reached through known_guardians before its own request (a
-    PersRelEleve request inside an Eleve file) is not an orphan."""
+    its last position. A complete bundle never asks the engine's known-people lookup: a guardian whose
+    request comes after its pupil's (a PersRelEleve request inside an Eleve file) is dangling there."""
     guardians = document([guardian("500"), guardian("501"), guardian("500"), guardian("502")])
     eleves = document([pupil("100", parents=["502$10$0$1$0$0", "600$20$0$1$0$0"]), guardian("600")])
     folder = write_bundle(
         tmp_path / "b", {"EtabEducNat": document([etab()]), "PersRelEleve": guardians, "Eleve": eleves}
     )
-    connector = AafConnector(str(folder), {"known_guardians": {"600"}})
+    connector = AafConnector(str(folder))
+    connector.use_known_people({"600"}.__contains__)
     relations = list(connector.read_relations())
-    assert {r.guardian_id for r in relations if isinstance(r, Guardianship)} == {"502", "600"}
-    orphans = next(p for p in connector.problems if p.code == "guardian.orphan")
-    assert orphans.count == 2
+    assert {r.guardian_id for r in relations if isinstance(r, Guardianship)} == {"502"}
+    problems = {p.code: p for p in connector.problems}
+    assert problems["ref.dangling"].details == ["guardian absent from the source"]
+    orphans = problems["guardian.orphan"]
+    assert orphans.count == 3
     name = "ENT2D_Complet_20240916_PersRelEleve_0000.xml"
-    assert orphans.examples == [f"{name}:{line_of(guardians, 2)}", f"{name}:{line_of(guardians, 1)}"]
+    assert orphans.examples[:2] == [f"{name}:{line_of(guardians, 2)}", f"{name}:{line_of(guardians, 1)}"]
+    assert "person.duplicate" not in problems  # the same guardian twice, with the same values
 
 
 def test_a_replay_survives_a_new_pass(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""fixtures/aaf_writer: a generated district written as AAF reads back as its AAF projection."""
+"""connectors/aaf/writer: a generated district written as AAF reads back as its AAF projection."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from ent_migrate.fixtures.aaf_writer import aaf_projection, write_aaf
+from ent_migrate.connectors.aaf.writer import aaf_projection, write_aaf
 from ent_migrate.fixtures.generator import generate
-from ent_migrate.model import Record
+from ent_migrate.model import Person, Profile, Record
 from tests.aaf.helpers import read_all
 
 ACCOUNTS = 1500
@@ -62,3 +62,26 @@ def test_modify_and_delete_requests(tmp_path: Path) -> None:
     assert '<modification name="ENTPersonJointure" operation="replace">' in text
     assert "<deleteRequest>" in text
     assert "<addRequest>" not in text
+
+
+def test_1d_and_2d_feeds_together_count_each_guardian_once(tmp_path: Path) -> None:
+    """Issue 9 item 10: a family with children in a primary school and a collège is in both feeds; read
+    (or ``inspect``ed) together, each guardian is one record, and nothing is reported for it."""
+    from ent_migrate.cli._inspect import COUNT_KEYS, count_record  # the counting ``inspect`` does
+    from ent_migrate.fixtures.generator import batches_of_degree
+
+    for degree in ("1D", "2D"):
+        write_aaf(batches_of_degree(generate(ACCOUNTS, 7, content=False), degree), tmp_path / degree, degree=degree)
+    both = {p.name for p in (tmp_path / "1D").glob("*PersRelEleve*")} | {
+        p.name for p in (tmp_path / "2D").glob("*PersRelEleve*")
+    }
+    assert both  # two feeds
+    records, problems = read_all(tmp_path)
+    assert [p["code"] for p in problems] == []
+    keys = [(r.kind, r.key) for r in records]
+    assert len(keys) == len(set(keys))  # nothing twice: shared guardians are one person
+    expected = {r.id for r in district_records(7) if isinstance(r, Person) and r.profile is Profile.GUARDIAN}
+    counts = dict.fromkeys(COUNT_KEYS, 0)
+    for record in records:
+        count_record(counts, record)
+    assert counts["guardians"] == len(expected)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from ent_migrate.connectors.siecle.writer import siecle_projection, write_school
+from ent_migrate.fixtures.batches import schools_from_records
 from ent_migrate.fixtures.generator import SchoolBatch
-from ent_migrate.fixtures.siecle_writer import schools_from_records, siecle_projection, write_school
 from ent_migrate.kit import Dataset, Endpoint, Harness, kit_tests
 from ent_migrate.kit.harness import Snapshot
 from ent_migrate.model import Person, Profile, Record

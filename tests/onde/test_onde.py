@@ -18,7 +18,7 @@ from ent_migrate.model import Function, Group, Guardianship, Membership, Person,
 from ent_migrate.registry import open_connector
 
 SAMPLES = Path(__file__).resolve().parents[2] / ".." / "shared" / "samples" / "onde-be1d"
-UAI = "0610001A"
+UAI = "0610001V"
 
 PUPILS_ONDE = (
     "Nom élève;Nom d'usage élève;Prénom élève;Date naissance;Sexe;INE;Adresse1;Cp1;Commune1;Pays1;"
@@ -107,7 +107,7 @@ def test_missing_uai_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="7 digits"):
         OndeConnector(str(SAMPLES), {"uai": "12345"})
     with pytest.raises(ConfigError, match="two different schools"):
-        OndeConnector(str(SAMPLES), {"uai": UAI, "expect_uai": "0610002B"})
+        OndeConnector(str(SAMPLES), {"uai": UAI, "expect_uai": "0610002W"})
 
 
 def test_missing_location_is_an_input_error(tmp_path: Path) -> None:
@@ -215,7 +215,7 @@ def test_derived_ids_fold_case_accents_apostrophes_and_spaces() -> None:
     assert a.startswith(f"onde:{UAI}:")
     assert len(a.rsplit(":", 1)[1]) == 16
     assert a != derived_id(UAI, "pupil", "O'Brien Le-Gall", "Élise", "2017-01-02")
-    assert a != derived_id("0610002B", "pupil", "O'Brien Le-Gall", "Élise", "2017-01-01")
+    assert a != derived_id("0610002W", "pupil", "O'Brien Le-Gall", "Élise", "2017-01-01")
 
 
 def guardian_row(last: str, first: str, *children: tuple[str, str, str]) -> str:

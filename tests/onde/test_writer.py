@@ -1,4 +1,4 @@
-"""Generated écoles written by fixtures/onde_writer and read back by ``onde:`` give exactly the
+"""Generated écoles written by connectors/onde/writer.py and read back by ``onde:`` give exactly the
 generated records under :func:`onde_projection` (the one place that says what ONDE cannot carry)."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from ent_migrate.connectors.onde import OndeConnector
+from ent_migrate.connectors.onde.writer import onde_projection, write_onde, write_school
 from ent_migrate.fixtures.generator import generate
-from ent_migrate.fixtures.onde_writer import onde_projection, write_onde, write_school
 from ent_migrate.model import Record
 
 Snapshot = dict[tuple[str, str], Record]

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ent_migrate.connectors.package import PackageConnector
-from ent_migrate.contract import CAPABILITY_KINDS, DATA_CAPABILITIES, Action, Operation
+from ent_migrate.contract import CAPABILITY_KINDS, DATA_CAPABILITIES, Action, Operation, Role
 from ent_migrate.model import (
     Document,
     Function,
@@ -99,14 +99,14 @@ def district() -> list[Item]:
 def write(items: Iterable[Item], location: Path, action: Action = Action.CREATE, **options: object) -> None:
     """Write through the connector as a target, then close (compact, pack). Without fsyncs unless
     ``durable=True`` is passed: the output is the same, and the crash tests cover durability."""
-    connector = PackageConnector(str(location), {"created_at": CREATED_AT, "durable": False, **options})
-    connector.start()
-    for record, blob in items:
-        connector.write(
-            Operation(f"op-{record.key}", action, record.kind, record.key, record),
-            io.BytesIO(blob) if blob is not None else None,
-        )
-    connector.close()
+    with PackageConnector(
+        str(location), {"created_at": CREATED_AT, "durable": False, **options}, role=Role.TARGET
+    ) as connector:
+        for record, blob in items:
+            connector.write(
+                Operation(f"op-{record.key}", action, record.kind, record.key, record),
+                io.BytesIO(blob) if blob is not None else None,
+            )
 
 
 def read_back(location: Path, **options: object) -> tuple[dict[tuple[RecordKind, str], str], dict[str, bytes]]:

@@ -16,7 +16,7 @@ import pytest
 
 from ent_migrate.connectors.package import PackageConnector
 from ent_migrate.connectors.package.writer import PackageDirectory
-from ent_migrate.contract import Action, Operation
+from ent_migrate.contract import Action, Operation, Role
 from ent_migrate.errors import InputError
 from tests.package.helpers import CREATED_AT, Item, district, expected, many, read_back, tree_bytes, write
 
@@ -30,7 +30,7 @@ def _write_without_closing(items: list[Item], location: Path) -> None:
             Operation(f"op-{record.key}", Action.CREATE, record.kind, record.key, record),
             io.BytesIO(blob) if blob is not None else None,
         )
-    connector.release()  # as a kill would leave it: logs, no compaction
+    connector.close()  # as a kill would leave it: logs, no compaction (close never finishes)
 
 
 def test_torn_last_log_line_is_ignored_and_cut_before_the_next_append(tmp_path: Path) -> None:
@@ -78,10 +78,10 @@ def test_interrupted_compaction_is_finished_by_the_next_one(tmp_path: Path, monk
     # files were replaced and the logs removed, before the manifest.
     monkeypatch.setattr(PackageDirectory, "_write_manifest", crash)
     with pytest.raises(KeyboardInterrupt):
-        PackageConnector(str(target), {"created_at": CREATED_AT}).close()
+        PackageConnector(str(target), {"created_at": CREATED_AT}, role=Role.TARGET).finish()
     monkeypatch.undo()
     assert (target / ".ent-migrate").exists()  # still marked unfinished
-    PackageConnector(str(target), {"created_at": CREATED_AT}).close()
+    PackageConnector(str(target), {"created_at": CREATED_AT}, role=Role.TARGET).finish()
     assert tree_bytes(target) == tree_bytes(reference)
 
 

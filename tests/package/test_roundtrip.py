@@ -135,6 +135,7 @@ def test_updates_deletes_and_disable(tmp_path: Path) -> None:
     read = {r.key: r for r in connector.read(Capability.ACCOUNTS)}
     assert read[person.key] == person
     assert gone.key not in {r.key for r in connector.read(Capability.DOCUMENTS)}
+    connector.finish()
     connector.close()
     prints, _ = read_back(tmp_path / "pkg")
     assert prints[(RecordKind.PERSON, person.key)] == person.fingerprint()

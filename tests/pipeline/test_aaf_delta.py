@@ -6,13 +6,15 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
+
+from ent_migrate.connectors.aaf.writer import write_aaf
 from ent_migrate.connectors.memory import MemoryConnector
-from ent_migrate.fixtures.aaf_writer import write_aaf
 from ent_migrate.model import Group, GroupKind, Guardianship, Membership, Person, Profile, RecordKind, Structure
-from ent_migrate.pipeline import do_run
+from ent_migrate.pipeline import PlanInputError, do_run
 from tests.pipeline._helpers import context, engine
 
-UAI = "0801234P"
+UAI = "0801234G"
 
 
 def _district() -> list[Structure | Person | Group | Membership | Guardianship]:
@@ -61,6 +63,8 @@ def test_delta_guardian_unknown_anywhere_is_dangling(tmp_path: Path) -> None:
     records = _district()
     delta_records = [r for r in records if not (isinstance(r, Person) and r.id == "2001")]
     write_aaf(delta_records, tmp_path / "ENT2DDelta.20250902", file_prefix="ENT2DDelta", delta=True)
-    out = do_run(context(tmp_path, source=f"aaf:{tmp_path / 'ENT2DDelta.20250902'}"))
-    codes = {p["code"] for p in out["plan"]["problems"]}
-    assert "ref.dangling" in codes
+    with pytest.raises(PlanInputError, match="1 input error") as refused:
+        do_run(context(tmp_path, source=f"aaf:{tmp_path / 'ENT2DDelta.20250902'}"))
+    codes = {p["code"] for p in refused.value.result["problems"]}
+    assert "ref.dangling" in codes  # an input error: plan stops (exit 1), nothing is written
+    assert not MemoryConnector.named_store("dst").writes

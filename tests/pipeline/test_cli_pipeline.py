@@ -13,7 +13,7 @@ import pytest
 from ent_migrate.connectors.memory import MemoryConnector
 from tests.pipeline._helpers import district, fill_persisted
 
-ENV = {**os.environ, "CI": "1", "CLI_TEST_KEY": "cli-test-key"}
+ENV = {**os.environ, "CI": "1", "CLI_TEST_KEY": "c1c1" * 8}
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -70,12 +70,14 @@ def test_plan_apply_verify_status_report(config: Path, tmp_path: Path) -> None:
     # the report can be written again, to another place, with the same content
     again = cli("-c", str(config), "report", out["run_id"], "--out", str(tmp_path / "again"), "--json")
     assert again.returncode == 0, again.stderr
+    again_dir = Path(json.loads(again.stdout)["dir"])
+    assert again_dir.is_relative_to(tmp_path / "again")
     first = json.loads((report_dir / "verify-report.json").read_text())
-    second = json.loads((tmp_path / "again" / "verify-report.json").read_text())
+    second = json.loads((again_dir / "verify-report.json").read_text())
     assert first["counts"] == second["counts"]
     assert first["lists"] == second["lists"]
     # no personal data in any report file
-    for path in [*report_dir.iterdir(), *(tmp_path / "again").iterdir()]:
+    for path in [*report_dir.iterdir(), *again_dir.iterdir()]:
         text = path.read_text(encoding="utf-8-sig")
         for secret in ("Anaïs", "Le Goff", "N'Diaye", "0000000001A", "a@example.org"):
             assert secret not in text, (path.name, secret)
@@ -83,7 +85,7 @@ def test_plan_apply_verify_status_report(config: Path, tmp_path: Path) -> None:
 
 def test_verify_exit_1_lists_the_differences(config: Path, tmp_path: Path) -> None:
     assert cli("-c", str(config), "db", "upgrade").returncode == 0
-    assert cli("-c", str(config), "run").returncode == 0
+    assert cli("-c", str(config), "run", "--yes").returncode == 0
     # someone deletes an account on the target behind our back
     lines = (tmp_path / "dst.jsonl").read_text().splitlines()
     victim = next(json.loads(line) for line in lines if '"kind": "person"' in line)
@@ -100,7 +102,7 @@ def test_verify_exit_1_lists_the_differences(config: Path, tmp_path: Path) -> No
 
 def test_threshold_exit_1_names_it_and_how_to_raise_it(config: Path, tmp_path: Path) -> None:
     assert cli("-c", str(config), "db", "upgrade").returncode == 0
-    assert cli("-c", str(config), "run").returncode == 0
+    assert cli("-c", str(config), "run", "--yes").returncode == 0
     # the source loses every guardian (a truncated export): plan refuses
     src = tmp_path / "src.jsonl"
     with src.open("a") as fh:
@@ -110,7 +112,18 @@ def test_threshold_exit_1_names_it_and_how_to_raise_it(config: Path, tmp_path: P
     assert result.returncode == 1
     assert "max_deletions = 3" in result.stderr
     assert "--max-deletions 10" in result.stderr
-    assert cli("-c", str(config), "plan", "--max-deletions", "10").returncode == 0
+    assert "(19.6% of the 51 the target holds)" in result.stderr  # the share, said right
+    # the default share limit (1%) stops it too, and says the smallest value that passes
+    result = cli("-c", str(config), "plan", "--max-deletions", "10", "--json")
+    assert result.returncode == 1
+    refusal = json.loads(result.stdout)["refused"]
+    assert (refusal["setting"], refusal["suggested"]) == ("max_deletions_pct", "19.7")
+    assert refusal["counts"]["disable"] == 10
+    assert len(refusal["would_remove"]) == 10 and all(r["id"].startswith("p:") for r in refusal["would_remove"])
+    refused_report = json.loads((Path(refusal["report"]["dir"]) / "plan-report.json").read_text())
+    assert refused_report["verdict"] == "refused"
+    assert len(refused_report["lists"]["disable"]) == 10  # the refused plan still shows what it would do
+    assert cli("-c", str(config), "plan", "--max-deletions", "10", "--max-deletions-pct", "19.7").returncode == 0
 
 
 def test_missing_config_is_a_usage_error(tmp_path: Path) -> None:

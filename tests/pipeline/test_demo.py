@@ -23,7 +23,7 @@ def test_demo_migrates_and_verifies_and_its_config_reruns(tmp_path: Path) -> Non
     assert sum(n for mark, n in verify["marks"].items() if mark != "=") == 0
     assert Path(verify["report"]["dir"], "verify-report.html").exists()
     assert "HTML report:" in demo.stdout
-    rerun = subprocess.run([sys.executable, "-m", "ent_migrate", "run", "-c", "demo-out/ent-migrate.toml", "--json"],
+    rerun = subprocess.run([sys.executable, "-m", "ent_migrate", "run", "-c", "demo-out/ent-migrate.toml", "--yes", "--json"],
                            cwd=tmp_path, capture_output=True, text=True, env=env, check=False, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
     again = json.loads(rerun.stdout)

@@ -12,8 +12,9 @@ from ent_migrate.connectors.memory import MemoryConnector
 from ent_migrate.errors import ThresholdExceededError
 from ent_migrate.model import Membership, Person, Profile, RecordKind
 from ent_migrate.pipeline import do_apply, do_plan, do_run, do_verify, status
-from ent_migrate.pipeline._db import table
 from ent_migrate.pipeline.runner import open_run
+from ent_migrate.state import StateStore
+from ent_migrate.state._sql import table
 from tests.pipeline._helpers import UAI, context, district, engine, fill, snapshot
 
 
@@ -79,7 +80,7 @@ def test_plan_reasons_update_move_disable_delete(tmp_path: Path) -> None:
     src.remove(RecordKind.PERSON, "g1")
     moved = src.records[RecordKind.PERSON]["p2"]
     assert isinstance(moved, Person)
-    src.put(dataclasses.replace(moved, structures=("0809999X",)))
+    src.put(dataclasses.replace(moved, structures=("0809999J",)))
     renamed = src.records[RecordKind.PERSON]["p3"]
     assert isinstance(renamed, Person)
     src.put(dataclasses.replace(renamed, first_name="Zoé"))
@@ -112,13 +113,13 @@ def test_deletion_threshold_stops_plan_and_apply(tmp_path: Path) -> None:
     do_run(context(tmp_path, db=db))
     for i in range(10):
         src.remove(RecordKind.PERSON, f"g{i}")
-    ctx = context(tmp_path, db=db, safety={"max_deletions": 5})
+    ctx = context(tmp_path, db=db, safety={"max_deletions": 5, "max_deletions_pct": -1})
     run_id = open_run(ctx)
     with pytest.raises(ThresholdExceededError, match=r"max_deletions = 5") as info:
         do_plan(ctx, run_id)
     assert "--max-deletions 10" in str(info.value)
     # apply checks again, even when the plan was made under a looser config
-    loose = context(tmp_path, db=db, safety={"max_deletions": 100})
+    loose = context(tmp_path, db=db, safety={"max_deletions": 100, "max_deletions_pct": -1})
     do_plan(loose, run_id)
     with pytest.raises(ThresholdExceededError):
         do_apply(ctx, run_id)
@@ -181,7 +182,7 @@ def test_max_ops_stops_cleanly_and_resumes(tmp_path: Path) -> None:
     assert second["run_id"] == first["run_id"]  # the same run, resumed
     assert second["apply"]["sent"] == _source_size() - 10
     assert second["verify"]["marks"]["="] == _source_size()
-    assert status(db, first["run_id"])["status"] == "done"
+    assert status(StateStore(db), first["run_id"])["status"] == "done"
 
 
 def test_verify_marks_each_kind_of_difference(tmp_path: Path) -> None:

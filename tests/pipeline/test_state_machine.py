@@ -97,7 +97,7 @@ class MigrationMachine(RuleBasedStateMachine):
     @rule()
     def run_to_the_end(self) -> None:
         out = do_run(self._ctx())
-        assert out["apply"]["failed"] == 0
+        assert out["apply"]["failed"] == 0, _errors(self.db)
         marks = out["verify"]["marks"]
         assert marks["="] > 0
         assert all(n == 0 for m, n in marks.items() if m != "=")
@@ -137,3 +137,15 @@ TestMigrationMachine.settings = settings(
     max_examples=8, stateful_step_count=6, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
+
+
+def _errors(db: Any) -> list[str]:
+    """The errors of failed items, to say why a run failed."""
+    from sqlalchemy import select
+
+    from ent_migrate.state._sql import table
+
+    items = table("items")
+    with db.connect() as conn:
+        return [f"{r.kind} {r.error}" for r in conn.execute(select(items.c.kind, items.c.error).where(
+            items.c.state == "failed"))]

@@ -10,4 +10,4 @@ from ent_migrate.privacy import Pseudonymizer
 @pytest.fixture
 def pseudo() -> Pseudonymizer:
     """A keyed pseudonymiser, as the CLI builds from ``[privacy] key``."""
-    return Pseudonymizer("test-key")
+    return Pseudonymizer(b"test-key".ljust(16, b"."))

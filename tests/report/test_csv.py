@@ -75,7 +75,7 @@ def test_any_text_round_trips_through_the_csv(
 ) -> None:
     """Whatever the keys, reasons and UAIs hold (quotes, delimiters, newlines), one item is one row."""
     out = tmp_path_factory.mktemp("csv")
-    pseudo = Pseudonymizer("k")
+    pseudo = Pseudonymizer(b"k".ljust(16, b"."))
     items = [ReportItem(kind, key, "*", reason, uai or None) for kind, key, reason, uai in rows]
     write_reports(make_data(items), out, pseudo, csv_delimiter=delimiter, json_cap=len(items))
     text = (out / "verify-report.csv").read_bytes().decode("utf-8-sig")

@@ -15,6 +15,13 @@ from tests.report._helpers import OnceIterable, make_data, verify_items
 
 TOP_KEYS = [
     "kind",
+    "verdict",
+    "revision",
+    "key_id",
+    "input_errors",
+    "accepted_input_errors",
+    "refusal",
+    "plan_digest",
     "run_id",
     "created_at",
     "source",
@@ -28,6 +35,8 @@ TOP_KEYS = [
     "rows_by_status",
     "lists",
     "truncated",
+    "unread",
+    "unread_total",
 ]
 
 

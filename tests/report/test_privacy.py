@@ -33,7 +33,7 @@ def _leaky_items() -> list[ReportItem]:
 
 
 def test_no_personal_data_in_any_file(tmp_path: Path) -> None:
-    pseudo = Pseudonymizer("district-key")
+    pseudo = Pseudonymizer(b"district-key".ljust(16, b"."))
     problems = [
         {
             "code": "ine.duplicate",
@@ -58,7 +58,7 @@ def test_no_personal_data_in_any_file(tmp_path: Path) -> None:
 
 def test_pseudonyms_are_stable_and_keyed(tmp_path: Path) -> None:
     def ids(key: str, out: str) -> list[str]:
-        written = write_reports(make_data(_leaky_items()), tmp_path / out, Pseudonymizer(key))
+        written = write_reports(make_data(_leaky_items()), tmp_path / out, Pseudonymizer(key.encode().ljust(16, b".")))
         doc = json.loads(written.paths[0].read_text("utf-8"))
         return [e["id"] for lst in doc["lists"].values() for e in lst]
 

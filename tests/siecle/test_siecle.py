@@ -20,7 +20,7 @@ from ent_migrate.model import Function, Group, GroupKind, Guardianship, Membersh
 from ent_migrate.registry import open_connector
 
 COLLEGE = Path(__file__).resolve().parent / "data" / "college"
-UAI = "0350001A"
+UAI = "0350001L"
 
 
 def read_all(connector: SiecleConnector) -> list[Record]:
@@ -49,12 +49,20 @@ def eleves(pupils: str, structures: str = "", *, structures_first: bool = True, 
 
 
 def eleve(
-    eleve_id: str, ine: str = "", last: str = "NOM", first: str = "Prénom", birth: str = "01/01/2013", extra: str = ""
+    eleve_id: str,
+    ine: str | None = "",
+    last: str = "NOM",
+    first: str = "Prénom",
+    birth: str = "01/01/2013",
+    extra: str = "",
+    sex: str = "1",
 ) -> str:
-    ine_xml = f"<ID_NATIONAL>{ine}</ID_NATIONAL>" if ine else ""
+    """An ELEVE; *ine* "" leaves ID_NATIONAL out (a pupil to come), None writes it empty."""
+    ine_xml = "<ID_NATIONAL></ID_NATIONAL>" if ine is None else f"<ID_NATIONAL>{ine}</ID_NATIONAL>" if ine else ""
+    sex_xml = f"<CODE_SEXE>{sex}</CODE_SEXE>" if sex else ""
     return (
         f'<ELEVE ELEVE_ID="{eleve_id}">{ine_xml}<NOM_DE_FAMILLE>{last}</NOM_DE_FAMILLE>'
-        f"<PRENOM>{first}</PRENOM><DATE_NAISS>{birth}</DATE_NAISS>{extra}</ELEVE>\n"
+        f"<PRENOM>{first}</PRENOM>{sex_xml}<DATE_NAISS>{birth}</DATE_NAISS>{extra}</ELEVE>\n"
     )
 
 
@@ -94,10 +102,11 @@ def write(folder: Path, name: str, text: str, encoding: str = "utf-8") -> Path:
 
 
 EXPECTED_PROBLEMS = {
+    "guardian.orphan": ["ResponsablesAvecAdresses.xml:21"],  # 2003 only guards a pupil who left
     "pupil.inactive": ["ElevesSansAdresses.xml:18"],
-    "pupil.left": ["ElevesSansAdresses.xml:50"],
+    "pupil.left": ["ElevesSansAdresses.xml:52"],
     "pupil.no-class": ["ElevesSansAdresses.xml:21"],
-    "pupil.not-arrived": ["ElevesSansAdresses.xml:57"],
+    "pupil.not-arrived": ["ElevesSansAdresses.xml:60"],
 }
 
 
@@ -112,7 +121,9 @@ def test_college_export() -> None:
     assert (chloe.last_name, chloe.first_name, chloe.other_first_names) == ("LEFÈVRE", "Chloé", ("Œlia",))
     assert chloe.birth_date == dt.date(2013, 3, 14)
     assert chloe.ine == "0123456789A"
-    assert people["1002"].last_name == "MARTIN-DURAND"  # the usage name wins
+    assert people["1002"].last_name == "MARTIN-DURAND"  # the usage name is the name in use
+    assert people["1002"].birth_name == "MARTIN"  # and the birth name is kept
+    assert chloe.birth_name is None  # no usage name: last_name is the birth name
     assert people["2001"].emails == ("parent1@example.org",)
     assert people["2001"].civility == "Mme"
     assert people["4001"].profile is Profile.TEACHER
@@ -159,12 +170,12 @@ def test_zipped_export_and_folder_of_zips(tmp_path: Path) -> None:
             zf.write(path, f"export/{path.name}")
     zipped = SiecleConnector(str(archive))
     assert keys(read_all(zipped)) == expected
-    assert examples(zipped, "pupil.left") == ["ExportXML.zip:export/ElevesSansAdresses.xml:50"]
+    assert examples(zipped, "pupil.left") == ["ExportXML.zip:export/ElevesSansAdresses.xml:52"]
     folder = tmp_path / "folder"
     folder.mkdir()
     with zipfile.ZipFile(folder / "ExportXML_ElevesSansAdresses.zip", "w") as zf:
         zf.write(COLLEGE / "ElevesSansAdresses.xml", "ElevesSansAdresses.xml")
-    for name in ("ResponsablesAvecAdresses.xml", "sts_emp_0350001A_2024.xml", "Nomenclature.xml"):
+    for name in ("ResponsablesAvecAdresses.xml", "sts_emp_0350001L_2024.xml", "Nomenclature.xml"):
         shutil.copy(COLLEGE / name, folder / name)
     assert keys(read_all(SiecleConnector(str(folder)))) == expected
 
@@ -179,11 +190,11 @@ def test_both_eleves_variants_read_once(tmp_path: Path) -> None:
 
 def test_unrecognised_and_edt_sts_files(tmp_path: Path) -> None:
     write(tmp_path, "ElevesSansAdresses.xml", eleves(eleve("1", "0123456789A"), structure("1", ("6A", "D"))))
-    write(tmp_path, "emp_sts_0350001A_2024.xml", "<?xml version='1.0'?><EDT_STS><PARAMETRES/></EDT_STS>")
+    write(tmp_path, "emp_sts_0350001L_2024.xml", "<?xml version='1.0'?><EDT_STS><PARAMETRES/></EDT_STS>")
     write(tmp_path, "notes.txt", "hello")
     connector = SiecleConnector(str(tmp_path))
     assert [r.id for r in connector.read_accounts() if isinstance(r, Person)] == ["1"]
-    assert sorted(examples(connector, "file.unknown")) == ["emp_sts_0350001A_2024.xml", "notes.txt"]
+    assert sorted(examples(connector, "file.unknown")) == ["emp_sts_0350001L_2024.xml", "notes.txt"]
 
 
 # -- generations, order, encodings ------------------------------------------------------------------
@@ -278,7 +289,7 @@ def test_declared_utf8_with_latin_bytes(tmp_path: Path) -> None:
 
 def test_uai_mismatch_and_missing(tmp_path: Path) -> None:
     write(tmp_path, "e.xml", eleves(eleve("1", "0123456789A"), structure("1", ("6A", "D"))))
-    connector = SiecleConnector(str(tmp_path), {"expect_uai": "0350002B"})
+    connector = SiecleConnector(str(tmp_path), {"expect_uai": "0350002M"})
     list(connector.read_accounts())
     assert examples(connector, "uai.mismatch") == ["e.xml:3"]
     write(tmp_path, "e.xml", eleves(eleve("1", "0123456789A"), uaj=""))
@@ -311,7 +322,7 @@ def test_missing_fields_bad_dates_duplicate_ine(tmp_path: Path) -> None:
 
 
 def test_sts_bad_date_and_dangling_teacher(tmp_path: Path) -> None:
-    sts = (COLLEGE / "sts_emp_0350001A_2024.xml").read_text("iso-8859-1")
+    sts = (COLLEGE / "sts_emp_0350001L_2024.xml").read_text("iso-8859-1")
     sts = sts.replace("1980-04-02", "02/04/1980").replace("1970-01-20", "1970-13-45")
     # the 6A service (the first one) names a teacher STS does not hold
     sts = sts.replace('<ENSEIGNANT ID="4001"', '<ENSEIGNANT ID="9999"', 1)
@@ -327,7 +338,7 @@ def test_sts_bad_date_and_dangling_teacher(tmp_path: Path) -> None:
 
 
 def test_dangling_references_and_orphans(tmp_path: Path) -> None:
-    shutil.copy(COLLEGE / "sts_emp_0350001A_2024.xml", tmp_path / "sts.xml")
+    shutil.copy(COLLEGE / "sts_emp_0350001L_2024.xml", tmp_path / "sts.xml")
     write(
         tmp_path,
         "e.xml",
@@ -389,7 +400,7 @@ def test_unsafe_zip_member_is_skipped_and_reported(tmp_path: Path) -> None:
 
 
 def test_nameless_guardian_and_teacher_are_refused_with_their_links(tmp_path: Path) -> None:
-    sts = (COLLEGE / "sts_emp_0350001A_2024.xml").read_text("iso-8859-1").replace("<PRENOM>Sophie</PRENOM>", "")
+    sts = (COLLEGE / "sts_emp_0350001L_2024.xml").read_text("iso-8859-1").replace("<PRENOM>Sophie</PRENOM>", "")
     write(tmp_path, "sts.xml", sts, "iso-8859-1")
     write(tmp_path, "e.xml", eleves(eleve("1", "0123456789A"), structure("1", ("6A", "D"))))
     write(

@@ -24,7 +24,7 @@ def export(folder: Path) -> Path:
     shutil.copytree(COLLEGE, folder)
     eleves = folder / "ElevesSansAdresses.xml"
     eleves.write_bytes(eleves.read_bytes().replace(b"<DATE_NAISS>14/03/2013", b"<DATE_NAISS>2013-03-14", 1))
-    sts = folder / "sts_emp_0350001A_2024.xml"
+    sts = folder / "sts_emp_0350001L_2024.xml"
     text = sts.read_bytes()
     sts.write_bytes(
         text[: text.rindex(b'ENSEIGNANT ID="4001"')]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -45,7 +46,7 @@ def test_upgrade_current_check_downgrade(state_url: str) -> None:
     assert _db(state_url, "current") == (0, up)
     assert _db(state_url, "check") == (0, up)
 
-    code, down = _db(state_url, "downgrade", "base")
+    code, down = _db(state_url, "downgrade", "base", "--yes")
     assert code == 0
     assert down["current"] is None
     assert _db(state_url, "check")[0] == 1
@@ -83,34 +84,43 @@ def test_state_from_environment(tmp_path: Path) -> None:
     assert (tmp_path / "env.db").is_file()
 
 
-def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([ENT_MIGRATE, *args], cwd=cwd, capture_output=True, text=True, timeout=60, check=False)
+def _run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([ENT_MIGRATE, *args], cwd=cwd, capture_output=True, text=True, timeout=60, check=False,
+                          env={**os.environ, **(env or {})})
 
 
 def test_console_script_exit_codes_and_no_password(postgres_database: str, tmp_path: Path) -> None:
     # The test server trusts loopback, so a password in the URL is accepted and must never be printed.
+    # It comes from the environment: on the command line (visible to `ps`) it is refused.
     parsed = make_url(postgres_database)
     with_password = parsed.set(password="s3cr3t-Pw").render_as_string(hide_password=False)
-    plain = with_password.replace("postgresql+psycopg://", "postgresql://")
+    plain = with_password.replace("postgresql+psycopg://", "postgresql://") + "?sslmode=disable&password=s3cr3t-Pw"
+    refused = _run("--state", plain, "db", "current", cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "literal password" in refused.stderr
+    assert "s3cr3t" not in refused.stdout + refused.stderr
+    env = {"ENT_MIGRATE_STATE": plain}
 
-    current = _run("--state", plain, "db", "current", "--json", cwd=tmp_path)
+    current = _run("db", "current", "--json", cwd=tmp_path, env=env)
     assert current.returncode == 0, current.stderr
     assert json.loads(current.stdout)["current"] is None
     assert "s3cr3t" not in current.stdout + current.stderr
 
-    unknown = _run("--state", plain, "db", "upgrade", "--revision", "0999", cwd=tmp_path)
+    unknown = _run("db", "upgrade", "--revision", "0999", cwd=tmp_path, env=env)
     assert unknown.returncode == 2
     assert "0999" in unknown.stderr
     assert "Traceback" not in unknown.stderr
 
-    check = _run("--state", plain, "db", "check", "--json", cwd=tmp_path)
+    check = _run("db", "check", "--json", cwd=tmp_path, env=env)
     assert check.returncode == 1
     assert "s3cr3t" not in check.stdout + check.stderr
 
-    up = _run("--state", plain, "db", "upgrade", "--json", cwd=tmp_path)
+    up = _run("db", "upgrade", "--json", cwd=tmp_path, env=env)
     assert up.returncode == 0, up.stderr
     assert json.loads(up.stdout)["up_to_date"] is True
     assert json.loads(up.stdout)["url"].startswith("postgresql+psycopg://postgres:***@127.0.0.1:")
+    assert json.loads(up.stdout)["url"].endswith("?password=***&sslmode=***")  # every query value masked
+    assert "s3cr3t" not in up.stdout + up.stderr
 
 
 def test_unreachable_postgres_exits_3_without_password(tmp_path: Path) -> None:
@@ -119,7 +129,8 @@ def test_unreachable_postgres_exits_3_without_password(tmp_path: Path) -> None:
     with socket.socket() as sock:  # a loopback port with nothing listening on it
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    result = _run("--state", f"postgresql://ent:hunter2-pw@127.0.0.1:{port}/x", "db", "current", cwd=tmp_path)
+    result = _run("db", "current", cwd=tmp_path,
+                  env={"ENT_MIGRATE_STATE": f"postgresql://ent:hunter2-pw@127.0.0.1:{port}/x"})
     assert result.returncode == 3
     assert "cannot be opened" in result.stderr
     assert "hunter2" not in result.stdout + result.stderr

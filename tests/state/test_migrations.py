@@ -31,7 +31,7 @@ from ent_migrate.state.store import _alembic_config
 
 TABLES = {
     "runs", "stage_checkpoints", "items", "identities", "identity_aliases", "id_map", "journal",
-    "content_ledger", "reports",
+    "content_ledger", "reports", "input_problems", "run_locks",
 }
 
 
@@ -41,8 +41,11 @@ def _tables(engine: Engine) -> set[str]:
 
 def test_one_numbered_head() -> None:
     scripts = ScriptDirectory.from_config(_alembic_config())
-    assert scripts.get_heads() == ["0001"]
-    assert head_revision() == "0001"
+    assert scripts.get_heads() == ["0002"]
+    assert head_revision() == "0002"
+    # a straight line: each revision revises the one before it
+    chain = [s.revision for s in scripts.walk_revisions()]
+    assert chain == ["0002", "0001"]
     for script in scripts.walk_revisions():
         assert re.fullmatch(r"\d{4}", script.revision), script.revision
         assert script.path.endswith(f"{script.revision}_{script.path.rsplit('_', 1)[-1]}")
@@ -68,9 +71,15 @@ def test_upgrade_downgrade_upgrade(engine: Engine) -> None:
     assert _tables(engine) == set()
     upgrade(engine, "0001")
     assert current_revision(engine) == "0001"
-    assert schema_diff(engine) == []
+    assert schema_diff(engine)  # 0001 lacks what 0002 adds...
+    upgrade(engine)
+    assert current_revision(engine) == "0002"
+    assert schema_diff(engine) == []  # ...and 0002 on top of 0001 equals the models
+    downgrade(engine, "0001")  # one step back keeps the older tables
+    assert "runs" in _tables(engine) and "input_problems" not in _tables(engine)
+    upgrade(engine)
     upgrade(engine)  # already at head: a no-op, not an error
-    assert current_revision(engine) == "0001"
+    assert current_revision(engine) == "0002"
 
 
 def test_schema_diff_sees_a_hand_made_change(engine: Engine) -> None:

@@ -1,4 +1,5 @@
-"""State-store plumbing shared by the stages: table handles, dialect-aware upserts, batched scans.
+"""State-store plumbing for the API modules of this package: table handles, dialect-aware upserts,
+batched scans. Nothing outside ent_migrate.state uses it: stages call the typed API instead.
 
 The stages use SQLAlchemy Core on the ORM's tables: bulk inserts and keyset scans are what keeps
 plan and apply fast and their memory flat at a million items.

@@ -1,0 +1,131 @@
+"""The siecle reader's compact index (what one pass over the export learns) and the helpers that copy
+what it needs out of each element before the XML layer frees it."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import Any
+
+from lxml import etree
+
+from ent_migrate.model import GroupKind
+from ent_migrate.xmlsafe import Spool, text_of
+
+__all__ = [
+    "Index",
+    "Status",
+    "Texts",
+    "birth_name",
+    "child_text",
+    "guardian_row",
+    "named",
+    "staff_row",
+    "structure_codes",
+    "texts",
+]
+
+#: child tag → its stripped text (see :func:`texts`)
+Texts = dict[object, str]
+
+# Pupil status in the index: None = migrated; otherwise the problem code that excluded it.
+Status = str | None
+
+
+@dataclasses.dataclass
+class Index:
+    """What one pass over every file learns, kept compact: ids → short codes only."""
+
+    uai: str = ""
+    pupils: dict[str, Status] = dataclasses.field(default_factory=dict)
+    # ELEVE_ID → ((CODE_STRUCTURE, TYPE_STRUCTURE), ...) as BEE_ELEVES lists them
+    structures: dict[str, tuple[tuple[str, str], ...]] = dataclasses.field(default_factory=dict)
+    persons: dict[str, str] = dataclasses.field(default_factory=dict)  # PERSONNE_ID → place, declared ones
+    places: dict[str, str] = dataclasses.field(default_factory=dict)  # ELEVE_ID → place, migrated pupils
+    guardians: set[str] = dataclasses.field(default_factory=set)  # PERSONNE_IDs linked to a migrated pupil
+    staff: dict[str, str] = dataclasses.field(default_factory=dict)  # STS INDIVIDU id → place
+    # PERSONNE_IDs and INDIVIDU ids refused (missing names, id clash; reported once): links to them are dropped
+    unnamed: set[str] = dataclasses.field(default_factory=set)
+    # STS divisions and groups: CODE → (kind, label, level)
+    defined: dict[str, tuple[GroupKind, str, str | None]] = dataclasses.field(default_factory=dict)
+    has_eleves: bool = False
+    has_sts: bool = False
+    #: no UAI could be known because reading stopped early (refused or malformed files): the readers
+    #: yield nothing, and the problems say why
+    unreadable: bool = False
+    # What the readers need of each element, in file order (first occurrence of each id):
+    # pupils (ELEVE_ID, place, family, usage, PRENOM, DATE_NAISS, PRENOM2, PRENOM3, ID_NATIONAL, CODE_SEXE
+    # or None when the element is absent)
+    pupil_rows: Spool = dataclasses.field(default_factory=Spool)
+    # guardians (PERSONNE_ID, family, NOM_USAGE, PRENOM, MEL, LC_CIVILITE)
+    guardian_rows: Spool = dataclasses.field(default_factory=Spool)
+    # staff (ID, place, NOM_PATRONYMIQUE, NOM_USAGE, PRENOM, FONCTION codes, DISCIPLINE codes,
+    # DATE_NAISSANCE, CIVILITE)
+    staff_rows: Spool = dataclasses.field(default_factory=Spool)
+    # teachers' services (ENSEIGNANT ID, its place, DIVISION/GROUPE CODE, CODE_MATIERE)
+    service_rows: Spool = dataclasses.field(default_factory=Spool)
+    # RESPONSABLE_ELEVE (ELEVE_ID, PERSONNE_ID, NIVEAU_RESPONSABILITE, RESP_LEGAL, CODE_PARENTE)
+    link_rows: Spool = dataclasses.field(default_factory=Spool)
+
+    def close(self) -> None:
+        for spool in (self.pupil_rows, self.guardian_rows, self.staff_rows, self.service_rows, self.link_rows):
+            spool.close()
+
+
+def texts(element: etree._Element) -> Texts:
+    """Each child tag → the stripped text of its first child of that tag: one walk over the children
+    (a dict comprehension, the fastest walk) instead of one ``find`` (a path search) per field read."""
+    return {
+        child.tag: (child.text or "").strip() if not len(child) else text_of(child).strip()
+        for child in reversed(element)
+    }
+
+
+def child_text(element: etree._Element, tag: str) -> str:
+    return text_of(element.find(tag)).strip()
+
+
+def structure_codes(element: etree._Element) -> Iterator[tuple[str, str]]:
+    """(CODE_STRUCTURE, TYPE_STRUCTURE) of each STRUCTURE of a STRUCTURES_ELEVE that has a code."""
+    for structure in element.iter("STRUCTURE"):
+        children = texts(structure)
+        code = children.get("CODE_STRUCTURE", "")
+        if code:
+            yield code, children.get("TYPE_STRUCTURE", "").upper()
+
+
+def named(children: Texts, *last_name_tags: str) -> bool:
+    """Whether a person element has a last name (any of the tags) and a PRENOM."""
+    return any(children.get(tag) for tag in last_name_tags) and bool(children.get("PRENOM"))
+
+
+def birth_name(family: str, usage: str) -> str | None:
+    """The birth name, kept when a usage name (the name in use, ``last_name``) differs from it."""
+    return family if usage and family and family != usage else None
+
+
+def staff_row(element: etree._Element, children: Texts, individu_id: str, place: str) -> tuple[Any, ...]:
+    codes = [text_of(f).strip() for f in element.iter("FONCTION") if text_of(f).strip()]
+    disciplines = [d.get("CODE", "").strip() for d in element.iter("DISCIPLINE") if d.get("CODE", "").strip()]
+    return (
+        individu_id,
+        place,
+        children.get("NOM_PATRONYMIQUE", ""),
+        children.get("NOM_USAGE", ""),
+        children.get("PRENOM", ""),
+        tuple(codes),
+        tuple(disciplines),
+        children.get("DATE_NAISSANCE", ""),
+        children.get("CIVILITE", ""),
+    )
+
+
+def guardian_row(children: Texts, personne_id: str) -> tuple[str, ...]:
+    return (
+        personne_id,
+        children.get("NOM_DE_FAMILLE", "") or children.get("NOM", ""),
+        children.get("NOM_USAGE", ""),
+        children.get("PRENOM", ""),
+        children.get("MEL", ""),
+        children.get("LC_CIVILITE", ""),
+    )

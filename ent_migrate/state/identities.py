@@ -1,0 +1,105 @@
+"""Identities, their aliases per source, and the id/login map kept for good.
+
+An identity is one person across runs and sources. Each source's id for that person is an alias keyed
+by the configured source name (``[source.NAME]``), never by a path. The id map (old id → new id, old
+login → new login) outlives the runs: a re-run, or next year's run, gives a person the same login.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from sqlalchemy import Engine, func, or_, select
+
+from ent_migrate.state._sql import now, table, upsert
+
+__all__ = ["Identities"]
+
+
+class Identities:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._identities = table("identities")
+        self._aliases = table("identity_aliases")
+        self._id_map = table("id_map")
+
+    # -- reconcile -----------------------------------------------------------------------------
+    def aliased(self, source: str, source_ids: Sequence[str]) -> dict[str, int]:
+        """source id → identity id, for the ids this source already has an identity for."""
+        aliases = self._aliases
+        with self.engine.connect() as conn:
+            return {r.source_id: r.identity_id for r in conn.execute(
+                select(aliases.c.source_id, aliases.c.identity_id)
+                .where(aliases.c.source == source, aliases.c.source_id.in_(list(source_ids)))
+            )}
+
+    def by_ine(self, ines: Iterable[str]) -> dict[str, int]:
+        identities = self._identities
+        wanted = sorted(set(ines))
+        if not wanted:
+            return {}
+        with self.engine.connect() as conn:
+            return {r.ine: r.id for r in conn.execute(
+                select(identities.c.ine, identities.c.id).where(identities.c.ine.in_(wanted)))}
+
+    def add(self, source: str, fresh: Sequence[tuple[str, str, str | None]], joined: Mapping[str, int]) -> None:
+        """New identities (canonical id, profile, INE), and aliases for them and for *joined*
+        (source id → an existing identity), in one transaction."""
+        identities, aliases = self._identities, self._aliases
+        with self.engine.begin() as conn:
+            upsert(conn, identities, [{"canonical_id": c, "profile": p, "ine": i, "created_at": now()}
+                                      for c, p, i in fresh], ["canonical_id"], [])
+            new_ids = [c for c, _, _ in fresh]
+            ids: dict[str, int] = dict(conn.execute(
+                select(identities.c.canonical_id, identities.c.id).where(identities.c.canonical_id.in_(new_ids))
+            ).all()) if new_ids else {}
+            ids.update(joined)
+            upsert(conn, aliases, [{"identity_id": ident, "source": source, "source_id": key}
+                                   for key, ident in ids.items()], ["source", "source_id"], [])
+
+    def known(self, person_id: str) -> bool:
+        """Is this person id an identity (or an alias) an earlier run already holds?"""
+        identities, aliases = self._identities, self._aliases
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(identities.c.id).outerjoin(aliases, aliases.c.identity_id == identities.c.id)
+                .where(or_(identities.c.canonical_id == person_id, aliases.c.source_id == person_id)).limit(1)
+            ).first() is not None
+
+    def counts_by_profile(self) -> dict[str, int]:
+        identities = self._identities
+        with self.engine.connect() as conn:
+            return {str(p): int(n) for p, n in conn.execute(
+                select(identities.c.profile, func.count()).group_by(identities.c.profile))}
+
+    # -- logins (id map) -----------------------------------------------------------------------
+    def logins(self, source: str, old_ids: Sequence[str]) -> dict[str, str]:
+        """old id → the login it was given, for the people of this source that have one."""
+        id_map = self._id_map
+        with self.engine.connect() as conn:
+            return {r.old_id: r.new_login for r in conn.execute(
+                select(id_map.c.old_id, id_map.c.new_login)
+                .where(id_map.c.source == source, id_map.c.old_id.in_(list(old_ids)))
+            ) if r.new_login}
+
+    def logins_taken(self, logins: Iterable[str]) -> set[str]:
+        id_map = self._id_map
+        wanted = sorted(set(logins))
+        if not wanted:
+            return set()
+        with self.engine.connect() as conn:
+            return set(conn.execute(select(id_map.c.new_login).where(id_map.c.new_login.in_(wanted))).scalars())
+
+    def add_logins(self, source: str, rows: Sequence[tuple[str, str | None, str]]) -> None:
+        """(old id, old login, new login): kept for good."""
+        if not rows:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(self._id_map.insert(), [
+                {"source": source, "old_id": old_id, "new_id": old_id, "old_login": old_login, "new_login": login,
+                 "created_at": now()} for old_id, old_login, login in rows
+            ])
+
+    def id_map_size(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(self._id_map)).scalar() or 0)

@@ -1,0 +1,370 @@
+"""Items: one row per record of a run — what the source holds, what the target should hold, what plan
+decided, what apply did and what verify saw.
+
+Every method works in batches (bulk statements, keyset scans), so memory stays one batch whatever
+the size of the run, and each batch is its own short transaction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import JSON, Engine, bindparam, delete, func, select, tuple_, update
+
+from ent_migrate.model import Document, Message, Production, Record, RecordKind, fingerprint_of
+from ent_migrate.outcomes import WRITE_ACTIONS, Action, ItemState, Mark
+from ent_migrate.state._sql import BATCH, now, scan, table, upsert
+
+__all__ = ["BATCH", "Decision", "ExpectedRow", "Items", "PlannedRow", "ReportRow"]
+
+_BLOB_TYPES = (Message, Document, Production)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ExpectedRow:
+    """What the store expects on the target for one (kind, key)."""
+
+    id: int
+    kind: str
+    key: str
+    target_payload: dict[str, Any] | None
+    target_fingerprint: str | None
+    action: str | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PlannedRow:
+    """One planned write, as apply reads it."""
+
+    id: int
+    kind: str
+    key: str
+    action: Action
+    target_payload: dict[str, Any] | None
+    target_fingerprint: str | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Decision:
+    item_id: int
+    action: Action
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReportRow:
+    kind: str
+    key: str
+    action: str | None
+    reason: str | None
+    mark: str | None
+    mark_reason: str | None
+    payload: dict[str, Any] | None  # the expected record, else the source's
+
+
+class Items:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._items = table("items")
+        self._ledger = table("content_ledger")
+
+    # -- extract -------------------------------------------------------------------------------
+    def put_extracted(self, run_id: str, records: Sequence[Record]) -> None:
+        """Upsert a batch of source records (re-running an interrupted extract overwrites)."""
+        rows, blobs = [], []
+        for record in records:
+            payload = record.to_dict()
+            rows.append({"run_id": run_id, "kind": str(record.kind), "key": record.key,
+                         "state": ItemState.EXTRACTED, "source_fingerprint": fingerprint_of(payload),
+                         "payload": payload, "attempts": 0, "updated_at": now()})
+            if isinstance(record, _BLOB_TYPES):
+                blobs.append({"run_id": run_id, "kind": str(record.kind), "key": record.key, "side": "source",
+                              "sha256": record.sha256, "size": record.size, "created_at": now()})
+        with self.engine.begin() as conn:
+            upsert(conn, self._items, rows, ["run_id", "kind", "key"],
+                   ["state", "source_fingerprint", "payload", "updated_at"])
+            upsert(conn, self._ledger, blobs, ["run_id", "kind", "key", "side"], ["sha256", "size"])
+
+    def forget(self, run_id: str) -> None:
+        """Drop a run's items (a fresh read replaces the last one whole: nothing gone may linger)."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(self._ledger).where(self._ledger.c.run_id == run_id))
+            conn.execute(delete(self._items).where(self._items.c.run_id == run_id))
+
+    # -- map -----------------------------------------------------------------------------------
+    def expect_as_extracted(self, run_id: str, *, except_kind: RecordKind) -> int:
+        """Expect every record but *except_kind* on the target as the source gave it — one UPDATE,
+        without a round trip through Python and JSON. Returns how many."""
+        items = self._items
+        with self.engine.begin() as conn:
+            count = conn.execute(
+                update(items)
+                .where(items.c.run_id == run_id, items.c.payload.is_not(None), items.c.kind != except_kind)
+                .values(target_payload=items.c.payload, target_fingerprint=items.c.source_fingerprint,
+                        state=ItemState.MAPPED, updated_at=now())
+            ).rowcount
+        return int(count or 0)
+
+    def scan_source(self, run_id: str, kind: RecordKind) -> Iterator[list[tuple[int, str, dict[str, Any]]]]:
+        """(item id, key, source payload) of one kind, in batches."""
+        items = self._items
+        query = select(items.c.id, items.c.key, items.c.payload).where(
+            items.c.run_id == run_id, items.c.payload.is_not(None), items.c.kind == kind
+        )
+        for rows in scan(self.engine, query, items.c.id):
+            yield [(r.id, r.key, r.payload) for r in rows]
+
+    def set_expected(self, expected: Iterable[tuple[int, Mapping[str, Any]]]) -> None:
+        """Store each item's expected target record (and its fingerprint); the item is then mapped."""
+        rows = [{"item_id": i, "b_payload": dict(p), "b_fingerprint": fingerprint_of(p)} for i, p in expected]
+        if not rows:
+            return
+        items = self._items
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(items).where(items.c.id == bindparam("item_id"))
+                .values(target_payload=bindparam("b_payload"), target_fingerprint=bindparam("b_fingerprint"),
+                        state=ItemState.MAPPED, updated_at=now()),
+                rows,
+            )
+
+    # -- plan ----------------------------------------------------------------------------------
+    def reset_plan(self, run_id: str) -> None:
+        """A plan is recomputed from scratch: forget target-only rows and earlier decisions."""
+        items = self._items
+        with self.engine.begin() as conn:
+            conn.execute(delete(items).where(items.c.run_id == run_id, items.c.payload.is_(None)))
+            conn.execute(
+                update(items).where(items.c.run_id == run_id)
+                .values(action=None, reason=None, mark=None, mark_reason=None)
+            )
+
+    def expected_for(self, run_id: str, records: Sequence[Record]) -> dict[tuple[str, str], ExpectedRow]:
+        """The stored expectation of each record the target holds, by (kind, key)."""
+        items = self._items
+        wanted = [(str(r.kind), r.key) for r in records]
+        with self.engine.connect() as conn:
+            return {
+                (row.kind, row.key): ExpectedRow(row.id, row.kind, row.key, row.target_payload,
+                                                 row.target_fingerprint, row.action)
+                for row in conn.execute(
+                    select(items.c.id, items.c.kind, items.c.key, items.c.target_payload,
+                           items.c.target_fingerprint, items.c.action)
+                    .where(items.c.run_id == run_id, tuple_(items.c.kind, items.c.key).in_(wanted))
+                )
+            }
+
+    def decide(self, decisions: Sequence[Decision]) -> None:
+        if not decisions:
+            return
+        items = self._items
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(items).where(items.c.id == bindparam("item_id"))
+                .values(action=bindparam("b_action"), reason=bindparam("b_reason")),
+                [{"item_id": d.item_id, "b_action": d.action, "b_reason": d.reason} for d in decisions],
+            )
+
+    def add_target_only(
+        self, run_id: str, rows: Sequence[tuple[Record, Action, str, Mapping[str, Any] | None]],
+        *, mark: Mark | None = None, mark_reason: str | None = None,
+    ) -> None:
+        """Items the target holds and the source does not: (record, action, reason, expected payload)."""
+        if not rows:
+            return
+        values = [
+            {"run_id": run_id, "kind": str(record.kind), "key": record.key, "state": ItemState.PLANNED,
+             "payload": None, "target_payload": dict(expected) if expected is not None else None,
+             "target_fingerprint": fingerprint_of(expected) if expected is not None else None,
+             "action": action, "reason": reason, "attempts": 0, "mark": mark, "mark_reason": mark_reason,
+             "updated_at": now()}
+            for record, action, reason, expected in rows
+        ]
+        with self.engine.begin() as conn:
+            conn.execute(self._items.insert(), values)
+
+    def create_the_rest(self, run_id: str, reason: str) -> None:
+        """Every expected item the target did not hold (no decision yet) is a create."""
+        items = self._items
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(items)
+                .where(items.c.run_id == run_id, items.c.action.is_(None), items.c.target_payload.is_not(None))
+                .values(action=Action.CREATE, reason=reason)
+            )
+
+    def to_validate(
+        self, run_id: str, kinds: Iterable[str], actions: Iterable[Action]
+    ) -> Iterator[list[tuple[int, str, dict[str, Any]]]]:
+        """(item id, kind, expected payload) of the items plan checks against the target's rules."""
+        items = self._items
+        query = select(items.c.id, items.c.kind, items.c.target_payload).where(
+            items.c.run_id == run_id, items.c.kind.in_(sorted(kinds)), items.c.action.in_(sorted(actions))
+        )
+        for rows in scan(self.engine, query, items.c.id):
+            yield [(r.id, r.kind, r.target_payload) for r in rows]
+
+    def mark_planned(self, run_id: str) -> None:
+        items = self._items
+        with self.engine.begin() as conn:
+            conn.execute(update(items).where(items.c.run_id == run_id).values(state=ItemState.PLANNED,
+                                                                              updated_at=now()))
+
+    def action_counts(self, run_id: str) -> dict[str, int]:
+        items = self._items
+        counts = {str(a): 0 for a in Action}
+        with self.engine.connect() as conn:
+            for action, n in conn.execute(
+                select(items.c.action, func.count()).where(items.c.run_id == run_id).group_by(items.c.action)
+            ):
+                counts[str(action or Action.SKIP)] = counts.get(str(action or Action.SKIP), 0) + int(n)
+        return counts
+
+    def listed(self, run_id: str, actions: Iterable[Action], limit: int) -> list[tuple[str, str, str, str]]:
+        """(kind, key, action, reason) of the first *limit* items with these actions (for a refusal)."""
+        items = self._items
+        with self.engine.connect() as conn:
+            return [
+                (r.kind, r.key, r.action, r.reason or "")
+                for r in conn.execute(
+                    select(items.c.kind, items.c.key, items.c.action, items.c.reason)
+                    .where(items.c.run_id == run_id, items.c.action.in_(sorted(actions)))
+                    .order_by(items.c.id).limit(limit)
+                )
+            ]
+
+    # -- apply ---------------------------------------------------------------------------------
+    def scan_planned(self, run_id: str, kind: str, action: Action) -> Iterator[list[PlannedRow]]:
+        """Planned writes of one kind and action not yet applied, in batches."""
+        items = self._items
+        query = select(
+            items.c.id, items.c.kind, items.c.key, items.c.action, items.c.target_payload, items.c.target_fingerprint
+        ).where(items.c.run_id == run_id, items.c.kind == kind, items.c.action == action,
+                items.c.state == ItemState.PLANNED)
+        for rows in scan(self.engine, query, items.c.id):
+            yield [PlannedRow(r.id, r.kind, r.key, Action(r.action), r.target_payload, r.target_fingerprint)
+                   for r in rows]
+
+    def mark_applied(self, item_ids: Sequence[int]) -> None:
+        if not item_ids:
+            return
+        items = self._items
+        with self.engine.begin() as conn:
+            conn.execute(update(items).where(items.c.id.in_(list(item_ids)))
+                         .values(state=ItemState.APPLIED, updated_at=now()))
+
+    def record_outcomes(self, outcomes: Sequence[tuple[int, int, str | None]]) -> None:
+        """(item id, attempts, error or None) of sent operations: applied, or failed with the error."""
+        if not outcomes:
+            return
+        items = self._items
+        rows = [{"item_id": i, "b_attempts": a, "b_error": e,
+                 "b_state": ItemState.APPLIED if e is None else ItemState.FAILED, "b_now": now()}
+                for i, a, e in outcomes]
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(items).where(items.c.id == bindparam("item_id"))
+                .values(state=bindparam("b_state"), attempts=bindparam("b_attempts"), error=bindparam("b_error"),
+                        updated_at=bindparam("b_now")),
+                rows,
+            )
+
+    def pending_writes(self, run_id: str) -> int:
+        items = self._items
+        with self.engine.connect() as conn:
+            return int(conn.execute(
+                select(func.count()).where(items.c.run_id == run_id, items.c.state == ItemState.PLANNED,
+                                           items.c.action.in_(sorted(WRITE_ACTIONS)))
+            ).scalar() or 0)
+
+    # -- verify --------------------------------------------------------------------------------
+    def clear_marks(self, run_id: str) -> None:
+        items = self._items
+        with self.engine.begin() as conn:
+            conn.execute(update(items).where(items.c.run_id == run_id).values(mark=None, mark_reason=None))
+
+    def set_marks(self, marks: Sequence[tuple[int, Mark, str]]) -> None:
+        if not marks:
+            return
+        items = self._items
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(items).where(items.c.id == bindparam("item_id"))
+                .values(mark=bindparam("b_mark"), mark_reason=bindparam("b_reason")),
+                [{"item_id": i, "b_mark": m, "b_reason": r} for i, m, r in marks],
+            )
+
+    def record_target_blobs(self, run_id: str, records: Sequence[Message | Document | Production]) -> None:
+        rows = [{"run_id": run_id, "kind": str(r.kind), "key": r.key, "side": "target", "sha256": r.sha256,
+                 "size": r.size, "created_at": now()} for r in records]
+        with self.engine.begin() as conn:
+            upsert(conn, self._ledger, rows, ["run_id", "kind", "key", "side"], ["sha256", "size"])
+
+    def mark_unseen(self, run_id: str) -> None:
+        """Expected but never seen on the target: an error if apply failed on it, else missing."""
+        items = self._items
+        with self.engine.begin() as conn:
+            unseen = (items.c.run_id == run_id, items.c.mark.is_(None), items.c.target_payload.is_not(None))
+            conn.execute(update(items).where(*unseen, items.c.state == ItemState.FAILED)
+                         .values(mark=Mark.ERROR, mark_reason=items.c.error))
+            conn.execute(update(items).where(*unseen).values(mark=Mark.MISSING, mark_reason="missing on the target"))
+            conn.execute(update(items).where(items.c.run_id == run_id, items.c.mark == Mark.SAME,
+                                             items.c.state != ItemState.FAILED)
+                         .values(state=ItemState.VERIFIED, updated_at=now()))
+
+    def mark_counts(self, run_id: str) -> dict[str, int]:
+        items = self._items
+        marks = {str(m): 0 for m in Mark}
+        with self.engine.connect() as conn:
+            for mark, n in conn.execute(
+                select(items.c.mark, func.count()).where(items.c.run_id == run_id, items.c.mark.is_not(None))
+                .group_by(items.c.mark)
+            ):
+                marks[str(mark)] = int(n)
+        return marks
+
+    # -- reports and status --------------------------------------------------------------------
+    def counts_by_kind(self, run_id: str, *, marks: bool) -> dict[str, dict[str, int]]:
+        """kind → action (or mark) → count."""
+        items = self._items
+        column = items.c.mark if marks else items.c.action
+        query = select(items.c.kind, column, func.count()).where(items.c.run_id == run_id)
+        if marks:
+            query = query.where(items.c.mark.is_not(None))
+        out: dict[str, dict[str, int]] = {}
+        with self.engine.connect() as conn:
+            for kind, value, n in conn.execute(query.group_by(items.c.kind, column)):
+                label = str(value or Action.SKIP)
+                out.setdefault(kind, {})[label] = out.get(kind, {}).get(label, 0) + int(n)
+        return out
+
+    def scan_for_report(self, run_id: str) -> Iterator[list[ReportRow]]:
+        items = self._items
+        # Decode one JSON document per item, not two: the expected record, else the source's.
+        payload = func.coalesce(items.c.target_payload, items.c.payload, type_=JSON).label("any_payload")
+        query = select(items.c.id, items.c.kind, items.c.key, items.c.action, items.c.reason, items.c.mark,
+                       items.c.mark_reason, payload).where(items.c.run_id == run_id)
+        for rows in scan(self.engine, query, items.c.id):
+            yield [ReportRow(r.kind, r.key, r.action, r.reason, r.mark, r.mark_reason, r.any_payload) for r in rows]
+
+    def scan_expected(self, run_id: str, kind: RecordKind) -> Iterator[list[dict[str, Any]]]:
+        items = self._items
+        query = select(items.c.id, items.c.target_payload).where(
+            items.c.run_id == run_id, items.c.kind == kind, items.c.target_payload.is_not(None)
+        )
+        for rows in scan(self.engine, query, items.c.id):
+            yield [r.target_payload for r in rows]
+
+    def states(self, run_id: str) -> dict[str, dict[str, int]]:
+        """kind → item state → count."""
+        items = self._items
+        out: dict[str, dict[str, int]] = {}
+        with self.engine.connect() as conn:
+            for kind, state, n in conn.execute(
+                select(items.c.kind, items.c.state, func.count()).where(items.c.run_id == run_id)
+                .group_by(items.c.kind, items.c.state)
+            ):
+                out.setdefault(kind, {})[state] = int(n)
+        return out
