@@ -10,6 +10,12 @@ people an earlier run knew arrives through the ``delta`` capability (:meth:`AafC
 a delta pupil referencing a guardian the delta does not carry is not dangling when the state store
 knows that guardian.
 
+Reading is faithful: a request over ``max_record_bytes`` is skipped (``record.too-large``), elements
+other than requests are counted (``xml.unexpected-element``), and when a file stops early (malformed,
+refused prolog or encoding) that problem is reported, not its consequences (no ``uai.mismatch`` for an
+unread structures file, no ``guardian.orphan`` for unread pupils). A 1D and a 2D feed read together
+give each shared guardian once. docs/problems.md says what happens to the record for every code.
+
 A location is one bundle (full or delta). The first ``read_*`` streams the whole bundle (one pass; only
 small indexes are kept), yields its own records and spools the other readers' to a temporary file
 (:mod:`.cache`), which the next readers stream back while the bundle is unchanged; every read leaves

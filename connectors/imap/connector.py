@@ -367,7 +367,13 @@ class ImapConnector(MailConnector):
         prefix, sep = self.layout.get("prefix", ""), self.layout.get("separator", "/")
         if sep != "/" and sep in path:
             raise TerminalError(f"the folder name holds the server's separator {sep!r}")
-        native = prefix + (path.replace("/", sep) if sep != "/" else path)
+        tail = path.replace("/", sep) if sep != "/" else path
+        if path.upper() == "INBOX":
+            native = "INBOX"
+        elif prefix and tail.upper().startswith(prefix.upper()):  # INBOX/x under an "INBOX." prefix (Courier)
+            native = tail
+        else:
+            native = prefix + tail
 
         def run(client: imapclient.IMAPClient) -> None:
             if not client.folder_exists(native):
@@ -396,7 +402,9 @@ class ImapConnector(MailConnector):
                 text = str(exc)
                 lowered = text.lower()
                 if "TOOBIG" in text or "OVERQUOTA" in text or "too large" in lowered or "larger than" in lowered:
-                    raise TerminalError(f"the target refused the message as too big or over quota ({_code(text)})") from None
+                    raise TerminalError(
+                        f"the target refused the message as too big or over quota ({_code(text)})"
+                    ) from None
                 if any(code in text for code in ("[INUSE]", "[UNAVAILABLE]", "[SERVERBUG]")):
                     raise TransientError(f"the target cannot take the message now ({_code(text)})") from None
                 # Only the response code: the server's text may quote a folder name.

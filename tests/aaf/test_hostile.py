@@ -128,7 +128,7 @@ def _read_in_child(folder: Path) -> dict[str, object]:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"peak RSS {result['peak']} bytes (ru_maxrss {result['maxrss']})")  # shown with -s: the figure the issue asks for
+    print(f"peak RSS {result['peak']} bytes (ru_maxrss {result['maxrss']})")  # shown with -s
     return result
 
 

@@ -18,7 +18,7 @@ from ent_migrate.errors import TerminalError
 from ent_migrate.mail import content_id, sha256_hex, wire_form
 from ent_migrate.model import Mailbox, Message
 from ent_migrate.registry import open_connector
-from tests.servers.dovecot import DovecotServer
+from tests.servers.dovecot import APPEND_LIMIT, DovecotServer
 
 OWNER = "ac-test$t9"
 WHEN = dt.datetime(2026, 3, 10, 7, 15, tzinfo=dt.UTC)
@@ -157,6 +157,14 @@ def test_a_message_over_the_size_limit_fails_before_append(dovecot: DovecotServe
     with _client(dovecot, login) as client:
         client.select_folder("INBOX")
         assert len(client.search("ALL")) == 1
+
+
+def test_the_server_s_own_size_cap_fails_the_item_with_its_reason(dovecot: DovecotServer) -> None:
+    login, _ = dovecot.add_user()
+    with open_connector(_spec(dovecot), _options(dovecot, login)) as target:
+        with pytest.raises(TerminalError, match="too big or over quota"):
+            _write(target, _raw(1, body="x" * (APPEND_LIMIT + 1024)))
+        assert not [p for p in target.problems.to_list() if p["severity"] == "error"]
 
 
 def test_writes_are_idempotent_without_any_journal(dovecot: DovecotServer) -> None:
