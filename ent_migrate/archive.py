@@ -53,7 +53,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Protocol
 
-from ent_migrate.errors import EntMigrateError, InputError, UnsafeArchiveError
+from ent_migrate.errors import EntMigrateError, InputError, UnreachableError, UnsafeArchiveError
 
 __all__ = ["Archive", "Limits", "Member", "ProblemSink", "check_member_name", "extract_all", "iter_members"]
 
@@ -215,7 +215,7 @@ class Archive:
             if self.path.is_dir():  # the root may be a link the user chose; members are never followed
                 self._scan_directory()
             elif not self.path.exists():
-                raise InputError("no such file or directory", where=str(self.path))
+                raise UnreachableError(f"{self.path}: no such file or folder (check the spec's location)")
             elif _is_zip(self.path):
                 self._scan_zip()
             elif tarfile.is_tarfile(self.path):

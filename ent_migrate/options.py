@@ -135,9 +135,9 @@ def _convert(tp: Any, value: Any) -> Any:
 def parse_options(cls: type[T], raw: Mapping[str, Any] | None, where: str) -> T:
     """Check *raw* against the options dataclass *cls* and build it. *where* names the config section
     (``[source.vendor_a] (aaf)``) in every message."""
-    raw = dict(raw or {})
     if isinstance(raw, cls):  # already typed (library use)
         return raw
+    raw = dict(raw or {})
     hints = _hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]  # cls is a dataclass
     known = ", ".join(sorted(fields)) or "none"

@@ -138,7 +138,14 @@ def test_records_are_json_lines_and_the_summary_goes_to_stderr(clean_bundle: Pat
     assert json.loads(result.stderr)["counts"]["students"] == 1
 
 
-@pytest.mark.parametrize("spec", ["aaf:/nonexistent/bundle", "nosuchconnector:/x", "not-a-spec"])
+def test_a_missing_location_is_unreachable_as_in_check(run: Callable[..., Result]) -> None:
+    result = run("inspect", "aaf:/nonexistent/bundle", "--json")
+    assert result.returncode == 3  # the same code as `connectors check` and `plan` give it
+    assert "no such file or folder" in result.stderr
+    assert run("connectors", "check", "aaf:/nonexistent/bundle").returncode == 3
+
+
+@pytest.mark.parametrize("spec", ["nosuchconnector:/x", "not-a-spec"])
 def test_usage_errors_exit_2_without_traceback(spec: str, run: Callable[..., Result]) -> None:
     result = run("inspect", spec, "--json")
     assert result.returncode == 2
@@ -153,16 +160,22 @@ def test_human_output(clean_bundle: Path, run: Callable[..., Result]) -> None:
     assert "no problems" in result.stdout
 
 
-def test_expect_uai_is_passed_as_a_connector_option(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_expect_uai_is_refused_by_a_connector_without_it(run: Callable[..., Result]) -> None:
+    result = run("inspect", "memory:empty", "--json", "--expect-uai", "0350001L")
+    assert result.returncode == 2
+    assert "the memory connector has no expect_uai option" in result.stderr
+
+
+def test_expect_uai_is_passed_as_a_connector_option(monkeypatch: pytest.MonkeyPatch, clean_bundle: Path) -> None:
     seen: dict[str, Any] = {}
     real = _inspect.open_connector
 
-    def spy(spec: str, options: dict[str, Any] | None = None) -> Any:
+    def spy(spec: str, options: dict[str, Any] | None = None, **kw: Any) -> Any:
         seen["options"] = options
-        return real(spec, options)
+        return real(spec, options, **kw)
 
     monkeypatch.setattr(_inspect, "open_connector", spy)
-    result = CliRunner().invoke(app, ["inspect", "memory:empty", "--json", "--expect-uai", "0350001A"])
-    assert result.exit_code == 0, result.output
-    assert seen["options"] == {"expect_uai": "0350001A"}
-    assert json.loads(result.output)["counts"] == dict.fromkeys(COUNT_KEYS, 0)
+    result = CliRunner().invoke(app, ["inspect", f"aaf:{clean_bundle}", "--json", "--expect-uai", "0750001U"])
+    assert seen["options"] == {"expect_uai": "0750001U"}
+    assert result.exit_code == 1  # the bundle is for another school: uai.mismatch
+    assert "uai.mismatch" in {p["code"] for p in json.loads(result.output)["problems"]}

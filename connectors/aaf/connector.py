@@ -43,7 +43,7 @@ from ent_migrate.connectors.aaf.mapping import Mapper, MapperOptions
 from ent_migrate.connectors.aaf.parse import iter_entries
 from ent_migrate.connectors.aaf.values import FileName, parse_file_name
 from ent_migrate.contract import Capability, CheckResult, Connector, ConnectorOptions, KnownPeople, Role
-from ent_migrate.errors import ConfigError, InputError
+from ent_migrate.errors import ConfigError, InputError, UnreachableError
 from ent_migrate.model import (
     Function,
     Group,
@@ -201,7 +201,7 @@ class AafConnector(Connector):
         """One pass over the bundle, in category order; classes and groups come last."""
         problems = Problems()
         if not self.path.exists():
-            raise InputError("no such file or directory", where=str(self.path))
+            raise UnreachableError(f"{self.path}: no such file or folder (check the spec's location)")
         with contextlib.closing(Archive(self.path, on_problem=problems.add)) as archive:
             files = self._files(problems, archive)
             delta = self.options.delta

@@ -28,7 +28,7 @@ from ent_migrate.connectors.package.layout import MANIFEST, WORK_DIR, blob_path
 from ent_migrate.connectors.package.reader import PackageReader
 from ent_migrate.connectors.package.writer import PackageDirectory, fsync_dir, pack_zip
 from ent_migrate.contract import Action, Capability, CheckResult, Connector, ConnectorOptions, Operation, Role
-from ent_migrate.errors import ConfigError, InputError, TerminalError
+from ent_migrate.errors import ConfigError, InputError, TerminalError, UnreachableError
 from ent_migrate.options import option
 from ent_migrate.model import (
     Document,
@@ -274,6 +274,6 @@ class PackageConnector(Connector):
         elif self.path.exists():
             location = self.path
         else:
-            raise InputError("no package here (neither a folder nor a .zip)", where=str(self.path))
+            raise UnreachableError(f"{self.path}: no package here (neither a folder nor a .zip)")
         self._reader = PackageReader(location, self.limits, verify=self.verify, on_problem=self.problems.add)
         return self._reader

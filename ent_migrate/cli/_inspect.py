@@ -19,6 +19,8 @@ Exit 0 when clean, 1 when problems were found, 2 on a usage or configuration err
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import sys
 from collections.abc import Mapping
@@ -147,6 +149,9 @@ def inspect(
     """Read a source, count its records and list the problems found (exit 1 when there are any)."""
     options = _options_for(spec)
     if expect_uai:
+        cls = connector_class(parse_spec(spec)[0])
+        if "expect_uai" not in {f.name for f in dataclasses.fields(cls.Options)}:
+            raise ConfigError(f"--expect-uai: the {cls.name} connector has no expect_uai option")
         options["expect_uai"] = expect_uai
     summary = inspect_source(spec, options, sys.stdout if records else None)
     if records:  # stdout carries the records: the summary goes to stderr

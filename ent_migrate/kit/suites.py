@@ -358,6 +358,50 @@ def test_target_delete(self: object, kit: Kit, case: str) -> None:
         _check(compare(left, {}, f"{case} after delete"))
 
 
+class _Aborted(Exception):
+    """What the aborting kit test raises inside a target's ``with`` block."""
+
+
+def _first_case(cls: type[Connector]) -> Params:
+    return _by_case(cls)[:1]
+
+
+@kit_test(roles=[Role.TARGET], argnames=("case",), params=_first_case)
+def test_target_aborted_is_not_finished(self: object, kit: Kit, case: str) -> None:
+    """Leaving a target's ``with`` block on an exception releases it (``close``) and never finishes it
+    (``finish``: no package packed, nothing half-written made to look complete); what was written is not
+    lost either: a new instance resumes, and once finished reads back like one whole apply."""
+    dataset = kit.dataset(case)
+    ops = operations(dataset.records)
+    endpoint = kit.harness.fresh_target("target")
+    target = kit.harness.open(endpoint)
+    calls: list[str] = []
+    real_finish, real_close = target.finish, target.close
+
+    def finish() -> None:
+        calls.append("finish")
+        real_finish()
+
+    def close() -> None:
+        calls.append("close")
+        real_close()
+
+    target.finish = finish  # type: ignore[method-assign]  # watching one instance's lifecycle
+    target.close = close  # type: ignore[method-assign]
+    try:
+        with target:
+            apply(target, ops[: len(ops) // 2], dataset.blobs)
+            raise _Aborted
+    except _Aborted:
+        pass
+    assert calls == ["close"], f"{case}: an aborted target called {calls}, not only close"
+    with kit.harness.open(endpoint) as again:
+        apply(again, ops, dataset.blobs)
+    if Capability.READ_BACK in kit.cls.capabilities:
+        back = _read_back(kit, endpoint, f"{case} after an abort and a resume")
+        _check(compare(back, kit.harness.expect(dataset.records), f"{case} after an abort and a resume"))
+
+
 @kit_test(roles=[Role.TARGET])
 def test_target_rules(self: object, kit: Kit) -> None:
     """``rules()`` returns the target's :class:`TargetRules`, naming only real kinds."""

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ent_migrate.problems import Problems
-from ent_migrate.xmlsafe import PROLOG_LIMIT, iter_elements, text_of
+from ent_migrate.xmlsafe import PROLOG_LIMIT, iter_elements, sniff_prolog, text_of
 
 DECL = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 DOCTYPE = b'<!DOCTYPE ficAlimMENESR SYSTEM "ficAlimMENESR.dtd">\n'
@@ -245,3 +245,29 @@ def test_undefined_non_ascii_entity_behind_a_doctype_is_not_lost() -> None:
     values, problems = read(data)
     assert values == [("a&été;b", 3)]
     assert problems.count("xml.entity-undefined") == 1
+
+
+@pytest.mark.parametrize(
+    ("head", "found"),
+    [
+        (b'\xef\xbb\xbf<?xml version="1.0" encoding="UTF-8"?>\n<!-- x -->\n<BEE_ELEVES VERSION="3">', "BEE_ELEVES"),
+        (b"<STS_EDT>", "STS_EDT"),
+        (b"", "xml.malformed"),
+        (b"  \n", "xml.malformed"),
+        (b"hello", "xml.malformed"),
+        ("<?xml version='1.0'?><BEE_ELEVES/>".encode("utf-16-le"), "encoding.unsupported"),
+        ("<!DOCTYPE r [<!ENTITY a 'b'>]><r/>".encode("utf-16-be"), "xml.dtd-forbidden"),
+        (b"<!--" + b"x" * 70_000, "xml.malformed"),  # a prolog running past the sniffed head
+    ],
+)
+def test_sniff_prolog_for_other_readers(head: bytes, found: str) -> None:
+    """What the SIECLE discovery calls to classify a file by its root with the same refusals."""
+    problems = Problems()
+    prolog = sniff_prolog(head, "f.xml", problems.add, limit=64 * 1024)
+    if found.isupper():
+        assert prolog is not None
+        assert prolog.root == found
+        assert len(problems) == 0
+    else:
+        assert prolog is None
+        assert [p.code for p in problems] == [found]

@@ -129,3 +129,18 @@ def test_manifest_lists_what_the_folder_holds_after_rerun(tmp_path: Path) -> Non
     write(items, target)
     manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
     assert [item["path"] for item in manifest["files"]] == sorted(p for p in tree_bytes(target) if p != "manifest.json")
+
+
+def test_an_aborted_zip_target_is_never_packed(tmp_path: Path) -> None:
+    """Leaving the target on an error (a Ctrl-C during apply) leaves the work folder, never a zip."""
+    target = tmp_path / "out.zip"
+    items = many(20)
+    with pytest.raises(KeyboardInterrupt), PackageConnector(str(target), {"created_at": CREATED_AT}) as connector:
+        for record, blob in items[:10]:
+            connector.write(Operation(f"op-{record.key}", Action.CREATE, record.kind, record.key, record),
+                            io.BytesIO(blob) if blob is not None else None)
+        raise KeyboardInterrupt
+    assert not target.exists()
+    assert (tmp_path / "out.zip.work" / ".ent-migrate").exists()
+    write(items, target)  # the same writes again, then finished: one complete package
+    assert read_back(target) == expected(items)
