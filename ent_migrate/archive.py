@@ -216,6 +216,9 @@ class Archive:
                 self._scan_directory()
             elif not self.path.exists():
                 raise UnreachableError(f"{self.path}: no such file or folder (check the spec's location)")
+            elif not self.path.is_file():
+                # A device, a pipe or a socket never ends (/dev/zero): refused before a byte is read.
+                raise InputError("not a regular file or a folder", where=str(self.path))
             elif _is_zip(self.path):
                 self._scan_zip()
             elif tarfile.is_tarfile(self.path):

@@ -320,3 +320,15 @@ def test_corrupted_tgz_gives_a_clear_error_never_a_traceback(edits: list[tuple[i
         except InputError as exc:  # UnsafeArchiveError included; anything else fails the test
             message = str(exc)
         assert message == "" or "fuzz.tgz" in message
+
+
+@pytest.mark.parametrize("spec", ["aaf:/dev/zero", "package:/dev/zero", "aaf:/dev/null"])
+def test_an_endless_or_special_file_is_refused_at_once(spec: str) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "ent_migrate", "inspect", spec], capture_output=True, text=True,
+                          timeout=30, check=False)
+    assert done.returncode == 1
+    assert "not a regular file or a folder" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -53,6 +53,20 @@ from ent_migrate.model import Document, Message, Production, Record, RecordKind,
 
 __all__ = ["PackageDirectory", "fsync_dir", "pack_zip"]
 
+#: a package holds every name, birth date, message and document: owner-only, whatever the umask
+_PRIVATE_FILE = 0o600
+
+
+def _private_dirs(folder: Path) -> None:
+    """mkdir -p where each folder made is 0700 (``parents=True`` would give parents the umask's mode)."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for made in reversed(missing):
+        made.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(made, 0o700)
+
 _CHUNK = 1 << 16
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
@@ -67,7 +81,7 @@ def fsync_dir(path: Path) -> None:
 
 
 def _replace_durably(tmp: Path, final: Path, durable: bool = True) -> None:
-    final.parent.mkdir(parents=True, exist_ok=True)
+    _private_dirs(final.parent)
     os.replace(tmp, final)
     if durable:
         fsync_dir(final.parent)
@@ -76,6 +90,7 @@ def _replace_durably(tmp: Path, final: Path, durable: bool = True) -> None:
 def _write_atomic(final: Path, chunks: Iterator[bytes], tmp_dir: Path, durable: bool = True) -> None:
     tmp = tmp_dir / f"{final.name}.{uuid.uuid4().hex}.tmp"
     with tmp.open("wb") as out:
+        os.fchmod(out.fileno(), _PRIVATE_FILE)  # personal data: never readable by others
         for chunk in chunks:
             out.write(chunk)
         out.flush()
@@ -117,9 +132,10 @@ class PackageDirectory:
     def begin(self) -> None:
         if (self.work / "log").is_dir() and (self.work / "tmp").is_dir():
             return
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.root, 0o700)  # an empty folder the user made (0755) becomes private too
         for folder in (self.work, self.work / "log", self.work / "tmp"):
-            folder.mkdir(exist_ok=True)
+            folder.mkdir(mode=0o700, exist_ok=True)
             if self.durable:
                 fsync_dir(folder.parent)
 
@@ -144,6 +160,7 @@ class PackageDirectory:
         digest = hashlib.sha256()
         size = 0
         with tmp.open("wb") as out:
+            os.fchmod(out.fileno(), _PRIVATE_FILE)  # personal data: never readable by others
             while chunk := blob.read(_CHUNK):
                 digest.update(chunk)
                 size += len(chunk)
@@ -165,6 +182,7 @@ class PackageDirectory:
             path = self._log_path(kind)
             _cut_torn_tail(path)
             handle = self._logs[kind] = path.open("ab")
+            os.fchmod(handle.fileno(), _PRIVATE_FILE)
             if self.durable:
                 fsync_dir(path.parent)
         handle.write((dump_json(entry) + "\n").encode("utf-8"))
@@ -350,6 +368,7 @@ def pack_zip(root: Path, out: Path, *, durable: bool = True) -> None:
     tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex}.tmp")
     try:
         with tmp.open("wb") as raw, zipfile.ZipFile(raw, "w") as archive:
+            os.fchmod(raw.fileno(), _PRIVATE_FILE)
             for name in names:
                 path = root / name
                 size = path.stat().st_size
@@ -363,7 +382,7 @@ def pack_zip(root: Path, out: Path, *, durable: bool = True) -> None:
         if durable:
             with tmp.open("rb+") as written:
                 os.fsync(written.fileno())
-        out.parent.mkdir(parents=True, exist_ok=True)
+        _private_dirs(out.parent)
         os.replace(tmp, out)
         if durable:
             fsync_dir(out.parent)

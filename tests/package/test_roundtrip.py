@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import os
 import tempfile
 import zipfile
 from pathlib import Path
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 from ent_migrate.connectors.package import PackageConnector
 from ent_migrate.connectors.package.layout import encode_segment, record_schema
 from ent_migrate.contract import Action, Capability, Operation
-from ent_migrate.errors import ConfigError, InputError, TerminalError
+from ent_migrate.errors import ConfigError, TerminalError, UnreachableError
 from ent_migrate.fixtures.package_writer import write_package
 from ent_migrate.model import (
     Document,
@@ -178,7 +179,7 @@ def test_registry_spec_and_options(tmp_path: Path) -> None:
         PackageConnector(str(tmp_path / "p"), {"limits": {"max_everything": 1}})
     with pytest.raises(ConfigError, match="verify"):
         PackageConnector(str(tmp_path / "p"), {"verify": "never"})
-    with pytest.raises(InputError, match="no package here"):
+    with pytest.raises(UnreachableError, match="no package here"):
         list(PackageConnector(str(tmp_path / "absent")).read_accounts())
 
 
@@ -294,3 +295,20 @@ def test_a_target_never_writes_into_a_foreign_folder(tmp_path: Path) -> None:
     connector.close()
     assert (home / "files" / "thesis.odt").read_bytes() == b"precious"
     assert not (home / ".ent-migrate").exists()
+
+
+@pytest.mark.parametrize("zipped", [False, True])
+def test_a_package_target_is_private_whatever_the_umask(tmp_path: Path, zipped: bool) -> None:
+    target = tmp_path / ("out.zip" if zipped else "out")
+    if not zipped:
+        target.mkdir(mode=0o755)
+    old = os.umask(0o000)  # the worst umask: everything would be world-writable
+    try:
+        write(district(), target)
+    finally:
+        os.umask(old)
+    paths = [target] if zipped else [target, *target.rglob("*")]
+    assert paths
+    for path in paths:
+        mode = path.stat().st_mode & 0o777
+        assert mode == (0o700 if path.is_dir() else 0o600), (path, oct(mode))
