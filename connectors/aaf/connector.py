@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, cast
@@ -43,7 +44,7 @@ from ent_migrate.connectors.aaf.mapping import Mapper, MapperOptions
 from ent_migrate.connectors.aaf.parse import iter_entries
 from ent_migrate.connectors.aaf.values import FileName, parse_file_name
 from ent_migrate.contract import Capability, CheckResult, Connector, ConnectorOptions, KnownPeople, Role
-from ent_migrate.errors import ConfigError, InputError, UnreachableError
+from ent_migrate.errors import ConfigError, EntMigrateError, UnreachableError
 from ent_migrate.model import (
     Function,
     Group,
@@ -90,6 +91,35 @@ class AafOptions(ConnectorOptions):
             reason = check_uai(uai.strip().upper())
             if reason is not None:
                 raise ValueError(f"option known_structures: the UAI of jointure {jointure!r} is {reason}")
+
+
+#: root elements of the other académie exports, to say which connector reads a file given to aaf:
+_OTHER_ROOTS = {
+    "BEE_ELEVES": "a SIECLE BEE_ELEVES file: use siecle:",
+    "BEE_RESPONSABLES": "a SIECLE BEE_RESPONSABLES file: use siecle:",
+    "BEE_NOMENCLATURES": "a SIECLE BEE_NOMENCLATURES file: use siecle:",
+    "STS_EDT": "an STS-web STS_EDT file: use siecle:",
+    "ficAlimMENESR": "an AAF file whose name does not follow <prefix>_Complet|Delta_<date>_<Cat>_<NNNN>.xml",
+}
+_ROOT = re.compile(rb"<([A-Za-z_][\w.-]*)")
+
+
+def _kind_hint(member: Member) -> str | None:
+    """What an unrecognised file looks like, from its first bytes (never parsed: only its root's name)."""
+    try:
+        with member.open() as stream:
+            head = stream.read(8192)
+    except (OSError, EntMigrateError):
+        return None
+    if member.name.lower().endswith(".csv") and b";" in head.split(b"\n", 1)[0]:
+        return "a CSV extraction (ONDE/BE1D?): use onde:"
+    body = re.sub(rb"<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>]*>", b"", head, flags=re.S)
+    found = _ROOT.search(body)
+    if found is None:
+        return None
+    root = found.group(1).decode("ascii", "replace")
+    hint = _OTHER_ROOTS.get(root)
+    return f"this looks like {hint}" if hint else f"root element {root[:40]}"
 
 
 class AafConnector(Connector):
@@ -193,7 +223,7 @@ class AafConnector(Connector):
             if parsed is not None:
                 found.append((parsed, member))
             elif not member.name.lower().endswith(_COMPANIONS):
-                problems.add("file.unknown", member.name)
+                problems.add("file.unknown", member.name, _kind_hint(member))
         found.sort(key=lambda pair: pair[0].sort_key)
         return found
 

@@ -102,7 +102,11 @@ def _marks_line(marks: dict[str, int]) -> str:
 
 
 def _apply_line(a: dict[str, Any]) -> str:
-    return f"apply: {a['done']} done, {a['already_done']} already done, {a['failed']} failed, {a['pending']} pending"
+    line = f"apply: {a['done']} done, {a['already_done']} already done, {a['failed']} failed, {a['pending']} pending"
+    if a.get("outside_window") is not None:
+        line += (f" — outside the [run] window: it opens again in {a['outside_window'] // 60} min; "
+                 "re-run the same command then")
+    return line
 
 
 def _problems_line(out: dict[str, Any]) -> str | None:

@@ -19,6 +19,7 @@ from ent_migrate.errors import ConfigError
 from ent_migrate.mapping import MappingSpec, load_mapping
 from ent_migrate.model import Record
 from ent_migrate.pipeline.safety import Safety
+from ent_migrate.pipeline.window import Window, parse_window
 from ent_migrate.privacy import DEFAULT_KEY_ENV, Pseudonymizer, decode_key
 from ent_migrate.registry import open_connector
 from ent_migrate.state import StateStore
@@ -58,6 +59,7 @@ class RunSettings:
     max_ops: int | None = None
     verify_blobs: str = "hash"
     csv_delimiter: str = ","
+    window: Window | None = None  # [run] window: apply writes only inside it (local time)
 
     @classmethod
     def from_config(cls, config: Config, overrides: Mapping[str, Any] | None = None) -> RunSettings:
@@ -89,7 +91,14 @@ class RunSettings:
         delimiter = report.get("csv_delimiter", ",")
         if delimiter not in (",", ";", "\t"):
             raise ConfigError(f"{where}: [report] csv_delimiter must be \",\", \";\" or a tab, not {delimiter!r}")
-        return cls(concurrency=concurrency, max_ops=max_ops, verify_blobs=verify_blobs, csv_delimiter=delimiter)
+        window = None
+        if run.get("window") is not None:
+            try:
+                window = parse_window(run["window"], f"{where}: [run] window")
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
+        return cls(concurrency=concurrency, max_ops=max_ops, verify_blobs=verify_blobs, csv_delimiter=delimiter,
+                   window=window)
 
 
 def _base(config: Config) -> Path:

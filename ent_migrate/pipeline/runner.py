@@ -16,6 +16,7 @@ The rules a project lead relies on:
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -158,6 +159,12 @@ def do_apply(
         runs.set_applied_plan(run_id, _reviewed_plan(ctx, run_id))
     elif runs.get(run_id).applied_plan_digest is None:  # pragma: no cover - a store from before 0002
         runs.set_applied_plan(run_id, _reviewed_plan(ctx, run_id))
+    window = ctx.settings.window
+    if should_stop is None and window is not None:
+        # Outside school hours only: apply stops cleanly at the window's end, the next run resumes.
+        def should_stop() -> bool:
+            return not window.contains(dt.datetime.now())
+
     runs.set_status(run_id, RunStatus.RUNNING)
     result = apply(ctx, run_id, max_ops=max_ops, should_stop=should_stop)
     if result.pending == 0 and not result.stopped_early:
@@ -166,7 +173,10 @@ def do_apply(
         run_stage(ctx, run_id, Stage.APPLY, result.as_dict, force=True)
     else:
         runs.set_status(run_id, RunStatus.INTERRUPTED)
-    return {"run_id": run_id, "plan_digest": runs.get(run_id).applied_plan_digest, **result.as_dict()}
+    out = {"run_id": run_id, "plan_digest": runs.get(run_id).applied_plan_digest, **result.as_dict()}
+    if window is not None and result.stopped_early and not window.contains(dt.datetime.now()):
+        out["outside_window"] = int(window.seconds_until_start(dt.datetime.now()))
+    return out
 
 
 def do_verify(ctx: PipelineContext, run_id: str) -> dict[str, Any]:

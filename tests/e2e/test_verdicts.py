@@ -202,6 +202,7 @@ def test_each_report_names_the_key_that_made_it(tmp_path: Path, memory_source: s
         ("[run]\nconcurrency = \"four\"\n", "[run] concurrency must be a whole number from 1 to 256"),
         ("[run]\nconcurrency = 0\n", "[run] concurrency must be a whole number from 1 to 256"),
         ("[run]\nconcurency = 2\n", "[run] unknown setting concurency"),
+        ('[run]\nwindow = "25:00-07:00"\n', "[run] window: '25:00' is not a time of day"),
     ],
 )
 def test_config_mistakes_are_messages_not_tracebacks(
@@ -305,3 +306,15 @@ def test_shipped_safety_defaults_stop_a_truncated_source(tmp_path: Path, memory_
     plan = cli("-c", str(config), "plan")
     assert plan.returncode == 1
     assert "max_deletions_pct = 1" in plan.stderr
+
+
+def test_files_of_another_kind_name_the_connector_that_reads_them(tmp_path: Path) -> None:
+    out = tmp_path / "siecle"
+    assert cli("fixtures", "generate", "-n", "200", "-f", "siecle", "-o", str(out)).returncode == 0
+    college = next(p for p in out.iterdir() if p.is_dir())
+    config = _config(tmp_path, f"aaf:{college}")
+    plan = cli("-c", str(config), "plan", "--json")
+    assert plan.returncode == 1  # no person at all is an error, not "no problems"
+    problems = {p["code"]: p for p in json.loads(plan.stdout)["problems"]}
+    assert "source.empty" in problems
+    assert "this looks like a SIECLE BEE_ELEVES file: use siecle:" in problems["file.unknown"]["details"]

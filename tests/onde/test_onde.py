@@ -17,7 +17,11 @@ from ent_migrate.errors import ConfigError, InputError
 from ent_migrate.model import Function, Group, Guardianship, Membership, Person, Profile, Record, Structure
 from ent_migrate.registry import open_connector
 
-SAMPLES = Path(__file__).resolve().parents[2] / ".." / "shared" / "samples" / "onde-be1d"
+
+
+@pytest.fixture
+def samples(shared_samples: Path) -> Path:
+    return shared_samples / "onde-be1d"
 UAI = "0610001V"
 
 PUPILS_ONDE = (
@@ -61,8 +65,8 @@ def examples(connector: OndeConnector, code: str) -> list[str]:
 # -- the real-shaped samples -------------------------------------------------------------------------
 
 
-def test_samples_read_with_no_problem() -> None:
-    connector = OndeConnector(str(SAMPLES), {"uai": UAI})
+def test_samples_read_with_no_problem(samples: Path) -> None:
+    connector = OndeConnector(str(samples), {"uai": UAI})
     records = read_all(connector)
     assert connector.problems.to_list() == []
     counts = by_type(records)
@@ -83,31 +87,31 @@ def test_samples_read_with_no_problem() -> None:
     assert all(p.birth_date is not None and p.birth_date.year > 2000 for p in pupils)
 
 
-def test_sample_ids_are_stable_and_order_independent(tmp_path: Path) -> None:
-    first = {r.key for r in read_all(OndeConnector(str(SAMPLES), {"uai": UAI}))}
-    source = (SAMPLES / "CSVExtraction-eleves.csv").read_bytes().split(b"\r\n")
+def test_sample_ids_are_stable_and_order_independent(tmp_path: Path, samples: Path) -> None:
+    first = {r.key for r in read_all(OndeConnector(str(samples), {"uai": UAI}))}
+    source = (samples / "CSVExtraction-eleves.csv").read_bytes().split(b"\r\n")
     shuffled = [source[0], *reversed([line for line in source[1:] if line])]
     (tmp_path / "eleves.csv").write_bytes(b"\r\n".join(shuffled) + b"\r\n")
     for name in ("CSVExtraction-responsables.csv", "CSVExtraction-enseignants.csv"):
-        (tmp_path / name).write_bytes((SAMPLES / name).read_bytes())
+        (tmp_path / name).write_bytes((samples / name).read_bytes())
     second = {r.key for r in read_all(OndeConnector(str(tmp_path), {"uai": UAI}))}
     assert first == second
 
 
-def test_registered_and_opened_by_spec() -> None:
-    connector = open_connector(f"onde:{SAMPLES / 'CSVExtraction-eleves.csv'}", {"uai": UAI})
+def test_registered_and_opened_by_spec(samples: Path) -> None:
+    connector = open_connector(f"onde:{samples / 'CSVExtraction-eleves.csv'}", {"uai": UAI})
     assert isinstance(connector, OndeConnector)
     assert connector.capabilities == {Capability.ACCOUNTS, Capability.GROUPS, Capability.RELATIONS}
     assert sum(1 for r in connector.read_accounts() if isinstance(r, Person)) == 247
 
 
-def test_missing_uai_is_a_config_error() -> None:
+def test_missing_uai_is_a_config_error(samples: Path) -> None:
     with pytest.raises(ConfigError, match="UAI"):
-        OndeConnector(str(SAMPLES), {})
+        OndeConnector(str(samples), {})
     with pytest.raises(ConfigError, match="7 digits"):
-        OndeConnector(str(SAMPLES), {"uai": "12345"})
+        OndeConnector(str(samples), {"uai": "12345"})
     with pytest.raises(ConfigError, match="two different schools"):
-        OndeConnector(str(SAMPLES), {"uai": UAI, "expect_uai": "0610002W"})
+        OndeConnector(str(samples), {"uai": UAI, "expect_uai": "0610002W"})
 
 
 def test_missing_location_is_an_input_error(tmp_path: Path) -> None:

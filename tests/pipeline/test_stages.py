@@ -13,6 +13,7 @@ from ent_migrate.errors import ThresholdExceededError
 from ent_migrate.model import Membership, Person, Profile, RecordKind
 from ent_migrate.pipeline import do_apply, do_plan, do_run, do_verify, status
 from ent_migrate.pipeline.runner import open_run
+from ent_migrate.pipeline.window import parse_window
 from ent_migrate.state import StateStore
 from ent_migrate.state._sql import table
 from tests.pipeline._helpers import UAI, context, district, engine, fill, snapshot
@@ -229,3 +230,24 @@ def test_homonyms_get_unique_logins_kept_across_runs(tmp_path: Path) -> None:
     again = MemoryConnector.named_store("dst").records[RecordKind.PERSON]
     assert {key: p.login for key, p in again.items() if isinstance(p, Person)} == logins
     assert out["plan"]["actions"]["create"] == 150  # the target was a fresh memory store
+
+
+def test_apply_stops_cleanly_outside_its_time_window_and_resumes(tmp_path: Path) -> None:
+    import datetime as dt
+
+    fill(MemoryConnector.named_store("src"), district())
+    db = engine(tmp_path)
+    now = dt.datetime.now()
+    closed = f"{(now + dt.timedelta(hours=2)):%H:%M}-{(now + dt.timedelta(hours=3)):%H:%M}"
+    shut = context(tmp_path, db=db)
+    shut.settings = dataclasses.replace(shut.settings, window=parse_window(closed))
+    first = do_run(shut)
+    assert first["apply"]["stopped_early"] and first["apply"]["sent"] == 0
+    assert 3600 <= first["apply"]["outside_window"] <= 7300
+    assert MemoryConnector.named_store("dst").writes == 0
+    open_now = f"{(now - dt.timedelta(hours=1)):%H:%M}-{(now + dt.timedelta(hours=1)):%H:%M}"
+    inside = context(tmp_path, db=db)
+    inside.settings = dataclasses.replace(inside.settings, window=parse_window(open_now))
+    second = do_run(inside)
+    assert second["run_id"] == first["run_id"]
+    assert second["verify"]["marks"]["="] == _source_size()
