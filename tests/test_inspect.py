@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from ent_migrate.cli import _inspect, main
 from ent_migrate.cli.app import app
+from ent_migrate.registry import open_connector
 from tests.aaf.helpers import document, etab, guardian, pupil, staff, write_bundle
 
 COUNT_KEYS = {
@@ -168,7 +169,7 @@ def test_expect_uai_is_refused_by_a_connector_without_it(run: Callable[..., Resu
 
 def test_expect_uai_is_passed_as_a_connector_option(monkeypatch: pytest.MonkeyPatch, clean_bundle: Path) -> None:
     seen: dict[str, Any] = {}
-    real = _inspect.open_connector
+    real = open_connector  # what _inspect imported, and what the spy hands over to
 
     def spy(spec: str, options: dict[str, Any] | None = None, **kw: Any) -> Any:
         seen["options"] = options

@@ -21,7 +21,7 @@ __all__: list[str] = []
 connectors_app = typer.Typer(help="List, describe and check connectors.", no_args_is_help=True)
 app.add_typer(connectors_app, name="connectors")
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+JsonOpt = Annotated[bool, typer.Option("--json", metavar="", help="Machine-readable output.")]
 
 
 def _describe(info: ConnectorInfo) -> dict[str, Any]:

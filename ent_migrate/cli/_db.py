@@ -31,7 +31,7 @@ __all__: list[str] = []
 db_app = typer.Typer(help="Create, upgrade and check the state store's schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+JsonOpt = Annotated[bool, typer.Option("--json", metavar="", help="Machine-readable output.")]
 
 
 def _url() -> str:
@@ -82,8 +82,8 @@ def upgrade_command(
 @db_app.command("downgrade")
 def downgrade_command(
     revision: Annotated[str, typer.Argument(help="Revision to go back to ('base' drops every table).")],
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Drop the id/login map too (logins are lost for good).")]
+    yes: Annotated[bool, typer.Option("--yes", "-y", metavar="", help="Do not ask for confirmation.")] = False,
+    force: Annotated[bool, typer.Option("--force", metavar="", help="Drop the id/login map too (logins are lost for good).")]
     = False,
     as_json: JsonOpt = False, config: ConfigOpt = None,
 ) -> None:

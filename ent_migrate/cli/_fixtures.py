@@ -34,9 +34,9 @@ def generate_command(
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same district, on any machine.")] = 0,
     fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format; 'all' writes one folder each.",
                                               case_sensitive=False)] = OutputFormat.PACKAGE,
-    no_content: Annotated[bool, typer.Option("--no-content", help="Accounts and relations only: no mail, "
+    no_content: Annotated[bool, typer.Option("--no-content", metavar="", help="Accounts and relations only: no mail, "
                                                                   "no documents.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", metavar="", help="Machine-readable output.")] = False,
 ) -> None:
     """Generate a deterministic synthetic district (schools, pupils, guardians, staff, mail, documents).
 

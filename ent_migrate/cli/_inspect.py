@@ -140,8 +140,8 @@ def _render(summary: Mapping[str, Any], console: Console) -> None:
 @app.command("inspect")
 def inspect(
     spec: Annotated[str, typer.Argument(help="Source connector spec, e.g. aaf:/data/ENT2D.20240916.tgz")],
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable summary.")] = False,
-    records: Annotated[bool, typer.Option("--records", help="Print canonical records as JSON Lines.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", metavar="", help="Machine-readable summary.")] = False,
+    records: Annotated[bool, typer.Option("--records", metavar="", help="Print canonical records as JSON Lines.")] = False,
     expect_uai: Annotated[
         str | None, typer.Option("--expect-uai", help="The UAI the export must be for (connector option expect_uai).")
     ] = None,

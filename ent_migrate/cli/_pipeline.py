@@ -44,7 +44,7 @@ from ent_migrate.state import StateStore
 
 __all__: list[str] = []
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+JsonOpt = Annotated[bool, typer.Option("--json", metavar="", help="Machine-readable output.")]
 SourceOpt = Annotated[str | None, typer.Option("--source", help="Which \\[source.NAME] of the config.")]
 TargetOpt = Annotated[str | None, typer.Option("--target", help="Which \\[target.NAME] of the config.")]
 MaxOpsOpt = Annotated[
@@ -58,7 +58,7 @@ MaxUpdPct = Annotated[float | None, typer.Option("--max-updates-pct", min=-1,
                                                  help="Override \\[safety] max_updates_pct (default 30.0).")]
 MaxInErr = Annotated[int | None, typer.Option("--max-input-errors", min=-1,
                                               help="Override \\[safety] max_input_errors (default 0).")]
-YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Apply the fresh plan without asking (needed "
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", metavar="", help="Apply the fresh plan without asking (needed "
                                                           "without a terminal).")]
 
 

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+import sqlalchemy.exc
 import typer
 
 from ent_migrate import __version__
@@ -53,9 +54,9 @@ def _global(
         typer.Option("--state", help="State store URL (sqlite:///file.db, postgresql://user@host/db); or set "
                                      "ENT_MIGRATE_STATE. A password never on the command line."),
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs (pseudonymous).")] = False,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True)] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", metavar="", help="No progress bars.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", metavar="", help="Debug logs (pseudonymous).")] = False,
+    version: Annotated[bool, typer.Option("--version", metavar="", callback=_version, is_eager=True)] = False,
 ) -> None:
     settings.config_path = config
     settings.state_url = state
@@ -91,6 +92,9 @@ def main() -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         err_console.print("[yellow]interrupted[/]: re-run the same command to resume (the state is saved)")
         sys.exit(EXIT_INTERRUPTED)
+    except sqlalchemy.exc.OperationalError as exc:  # the state store's own disk full or locked
+        err_console.print(f"error: {_db_error(exc)}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(EXIT_USAGE)
     except OSError as exc:  # a full disk, a folder not writable: the user's to fix, never a traceback
         err_console.print(f"error: {_os_error(exc)}", highlight=False, markup=False, soft_wrap=True)
         sys.exit(EXIT_USAGE)
@@ -114,3 +118,13 @@ def _os_error(exc: OSError) -> str:
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return f"permission denied{where}: make it writable for this user, then run the same command again"
     return f"{exc.strerror or exc}{where}"
+
+
+def _db_error(exc: sqlalchemy.exc.OperationalError) -> str:
+    text = str(exc.orig) if exc.orig is not None else str(exc)
+    if "disk is full" in text or "No space left" in text:
+        return ("the state store's disk is full: free some space, then run the same command again to resume "
+                "(nothing is lost: every write was journaled before it was made)")
+    if "locked" in text:
+        return "the state store is locked by another process: wait for it, then run the same command again"
+    return f"the state store failed ({text.splitlines()[0][:200]}): run the same command again once fixed"

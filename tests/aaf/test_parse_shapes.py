@@ -13,9 +13,12 @@ _TAGS = st.sampled_from(["attr", "value", "other"])
 _TEXT = st.sampled_from(["", "a", "b$c", "é"])
 _NAME = st.sampled_from([None, "", "sn", "givenName", "sn"])
 
+#: (tag, name attribute or None, text, children): what ``_TREES`` draws
+_Tree = tuple[str, str | None, str, tuple["_Tree", ...]]
 
-def _xml(tree: object) -> str:
-    tag, name, text, children = tree  # type: ignore[misc]  # a hypothesis-built tuple
+
+def _xml(tree: _Tree) -> str:
+    tag, name, text, children = tree
     attribute = f' name="{name}"' if name is not None else ""
     return f"<{tag}{attribute}>{text}{''.join(_xml(c) for c in children)}</{tag}>"
 
@@ -29,7 +32,7 @@ _TREES = st.recursive(
 
 @settings(max_examples=300)
 @given(st.lists(_TREES, max_size=5))
-def test_flat_walk_agrees_with_the_exact_reading(children: list[object]) -> None:
+def test_flat_walk_agrees_with_the_exact_reading(children: list[_Tree]) -> None:
     part = etree.fromstring(f"<attributes>{''.join(_xml(c) for c in children)}</attributes>")
     exact: dict[str, list[str]] = {"kept": ["x"]}
     _attributes_exact(part, exact)

@@ -56,7 +56,7 @@ Read = tuple[list[Record], list[dict[str, object]]]
 
 
 def _read(tmp_path: Path, files: dict[str, bytes], **options: object) -> Read:
-    return read_all(write_bundle(tmp_path / "b", files), **options)
+    return read_all(write_bundle(tmp_path / "b", files), None, **options)  # known=None: **options are options
 
 
 def _ids(records: list[Record]) -> set[str]:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from ent_migrate.connectors.aaf.values import KINSHIP_OLD_TO_NEW, kinship_code, split_dollar
 from ent_migrate.connectors.aaf.writer import aaf_projection, write_aaf
-from ent_migrate.model import Person, Profile, Structure
+from ent_migrate.model import Person, Profile, Record, Structure
 from tests.aaf.helpers import document, etab, guardian, pupil, read_all, staff, write_bundle
 
 # XML 1.0 cannot carry most control characters, and parsers turn \r into \n: real names have neither.
@@ -66,7 +66,8 @@ def test_names_round_trip(last: str, first: str, others: list[str], encoding: st
         structures=("0350001L",),
     )
     with tempfile.TemporaryDirectory() as folder:
-        write_aaf([school, person], Path(folder), encoding=encoding)
+        written: list[Record] = [school, person]
+        write_aaf(written, Path(folder), encoding=encoding)
         records, problems = read_all(Path(folder))
     mixed = encoding == "ISO-8859-15" and _holds_utf8_runs_in_latin9([last, first, *others])
     expected = ["encoding.mixed", "guardian.orphan"] if mixed else ["guardian.orphan"]
@@ -115,14 +116,15 @@ def test_mutated_files_never_raise(data: st.DataObject, tmp_path_factory: pytest
 @settings(max_examples=60, deadline=None)
 @given(values=st.lists(st.text(st.sampled_from("$0123456789ABab -/"), max_size=20), max_size=4))
 def test_any_dollar_values_never_raise(values: list[str]) -> None:
-    attrs = {
-        "ENTElevePersRelEleve": values,
-        "ENTEleveClasses": values,
-        "ENTPersonClasses": values,
-        "ENTEleveAutoriteParentale": values,
-        "ENTPersonDateNaissance": values[0] if values else "",
-    }
-    files = {"EtabEducNat": document([etab()]), "Eleve": document([pupil("100", **attrs)])}
+    request = pupil(
+        "100",
+        ENTElevePersRelEleve=values,
+        ENTEleveClasses=values,
+        ENTPersonClasses=values,
+        ENTEleveAutoriteParentale=values,
+        ENTPersonDateNaissance=values[0] if values else "",
+    )
+    files = {"EtabEducNat": document([etab()]), "Eleve": document([request])}
     with tempfile.TemporaryDirectory() as folder:
         records, _problems = read_all(write_bundle(Path(folder), files))
     assert any(isinstance(r, Person) for r in records)  # the pupil is always kept

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -23,8 +25,10 @@ from tests.aaf.helpers import (
     write_bundle,
 )
 
+_R = TypeVar("_R")
 
-def by_type(records: list[object], cls: type) -> list:  # type: ignore[type-arg]  # test helper
+
+def by_type(records: Iterable[object], cls: type[_R]) -> list[_R]:
     return [r for r in records if isinstance(r, cls)]
 
 
@@ -379,7 +383,9 @@ def test_staff_links_outside_the_export_are_warnings(tmp_path: Path) -> None:
     records, problems = read_all(write_bundle(tmp_path / "b", files))
     outside = problem(problems, "ref.outside-export")
     assert outside["severity"] == "warning"
-    assert sorted(outside["details"]) == ["ENTPersonFonctions structure", "ENTPersonStructRattach"]  # type: ignore[arg-type]
+    details = outside["details"]
+    assert isinstance(details, list)
+    assert sorted(details) == ["ENTPersonFonctions structure", "ENTPersonStructRattach"]
     assert problem(problems, "ref.dangling")["details"] == ["ENTPersonStructRattach"]  # the pupil's: an error
     teacher_record = next(r for r in records if isinstance(r, Person) and r.id == "900")
     assert teacher_record.structures == ("0350001L",)
@@ -388,7 +394,9 @@ def test_staff_links_outside_the_export_are_warnings(tmp_path: Path) -> None:
 def test_uais_are_checked(tmp_path: Path) -> None:
     bundle = write_bundle(tmp_path / "b", {"EtabEducNat": document([etab(uai="0350001A"), etab("11", uai="35X")])})
     records, problems = read_all(bundle)
-    assert sorted(problem(problems, "uai.invalid")["details"]) == [  # type: ignore[arg-type]
+    details = problem(problems, "uai.invalid")["details"]
+    assert isinstance(details, list)
+    assert sorted(details) == [
         "ENTStructureUAI: not 7 digits and a letter",
         "ENTStructureUAI: wrong check letter",
     ]

@@ -10,7 +10,17 @@ import pytest
 
 from ent_migrate.connectors.aaf.writer import write_aaf
 from ent_migrate.connectors.memory import MemoryConnector
-from ent_migrate.model import Group, GroupKind, Guardianship, Membership, Person, Profile, RecordKind, Structure
+from ent_migrate.model import (
+    Group,
+    GroupKind,
+    Guardianship,
+    Membership,
+    Person,
+    Profile,
+    Record,
+    RecordKind,
+    Structure,
+)
 from ent_migrate.pipeline import PlanInputError, do_run
 from tests.pipeline._helpers import context, engine
 
@@ -21,8 +31,15 @@ def _district() -> list[Structure | Person | Group | Membership | Guardianship]:
     return [
         Structure(uai=UAI, name="COLLEGE JEAN MOULIN", type="COLLEGE", jointure="4242"),
         Group(uai=UAI, code="6A", group_kind=GroupKind.CLASS, name="6A"),
-        Person(id="1001", profile=Profile.STUDENT, last_name="Dupont", first_name="Léa",
-               birth_date=dt.date(2013, 5, 2), ine="1234567890A", structures=(UAI,)),
+        Person(
+            id="1001",
+            profile=Profile.STUDENT,
+            last_name="Dupont",
+            first_name="Léa",
+            birth_date=dt.date(2013, 5, 2),
+            ine="1234567890A",
+            structures=(UAI,),
+        ),
         Person(id="2001", profile=Profile.GUARDIAN, last_name="Dupont", first_name="Anne", structures=(UAI,)),
         Membership(person_id="1001", uai=UAI, group_code="6A"),
         Guardianship(guardian_id="2001", student_id="1001", legal_level=1, kinship="10"),
@@ -38,7 +55,8 @@ def test_delta_guardian_known_from_the_state_store(tmp_path: Path) -> None:
     assert first["plan"]["problems"] == []
     # the delta carries the pupil (her class changed) and her link, not her guardian
     pupil = next(r for r in records if isinstance(r, Person) and r.id == "1001")
-    delta_records = [r for r in records if isinstance(r, Structure | Group)] + [
+    delta_records: list[Record] = [r for r in records if isinstance(r, Structure | Group)]
+    delta_records += [
         Group(uai=UAI, code="6B", group_kind=GroupKind.CLASS, name="6B"),
         pupil,
         Membership(person_id="1001", uai=UAI, group_code="6B"),

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from ent_migrate.connectors.memory import MemoryConnector
 from ent_migrate.errors import ThresholdExceededError
-from ent_migrate.model import Membership, Person, Profile, RecordKind
+from ent_migrate.model import Document, Membership, Person, Profile, RecordKind
 from ent_migrate.pipeline import do_apply, do_plan, do_run, do_verify, status
 from ent_migrate.pipeline.runner import open_run
 from ent_migrate.pipeline.window import parse_window
@@ -37,7 +37,7 @@ def test_run_migrates_every_item_and_verifies_all_same(tmp_path: Path) -> None:
     assert all(logins)
     assert len(set(logins)) == len(logins)
     assert "anais.le-goff-nunez" in logins
-    assert any(login.startswith("eleve1.ndiaye") for login in logins)
+    assert any(login is not None and login.startswith("eleve1.ndiaye") for login in logins)
     # blobs arrived byte-exact
     assert set(target.blobs) == set(MemoryConnector.named_store("src").blobs)
 
@@ -143,8 +143,15 @@ def test_percentage_thresholds(tmp_path: Path) -> None:
 def test_target_rules_are_applied_in_plan(tmp_path: Path) -> None:
     src = MemoryConnector.named_store("src")
     fill(src, district(pupils=2))
-    src.put(Person(id="long", profile=Profile.STAFF, last_name="Dupont-de-la-Grande-Maison",
-                   first_name="Marie-Christine-Bénédicte", structures=(UAI,)))
+    src.put(
+        Person(
+            id="long",
+            profile=Profile.STAFF,
+            last_name="Dupont-de-la-Grande-Maison",
+            first_name="Marie-Christine-Bénédicte",
+            structures=(UAI,),
+        )
+    )
     ctx = context(tmp_path, target_options={"login_max_length": 12, "required": {"person": ["birth_date"]}})
     out = do_run(ctx)
     # logins are built to fit the rule, so only the missing birth dates make items invalid
@@ -198,6 +205,7 @@ def test_verify_marks_each_kind_of_difference(tmp_path: Path) -> None:
     assert isinstance(tampered, Person)
     dst.put(dataclasses.replace(tampered, last_name="Autre"))  # *
     document = next(iter(dst.records[RecordKind.DOCUMENT].values()))
+    assert isinstance(document, Document)
     dst.blobs[document.sha256] = b"not the same bytes"  # * (blob)
     marks = do_verify(ctx, run_id)["marks"]
     assert marks == {"=": _source_size() - 3, "+": 1, "-": 1, "*": 2, "!": 0}
@@ -242,7 +250,8 @@ def test_apply_stops_cleanly_outside_its_time_window_and_resumes(tmp_path: Path)
     shut = context(tmp_path, db=db)
     shut.settings = dataclasses.replace(shut.settings, window=parse_window(closed))
     first = do_run(shut)
-    assert first["apply"]["stopped_early"] and first["apply"]["sent"] == 0
+    assert first["apply"]["stopped_early"]
+    assert first["apply"]["sent"] == 0
     assert 3600 <= first["apply"]["outside_window"] <= 7300
     assert MemoryConnector.named_store("dst").writes == 0
     open_now = f"{(now - dt.timedelta(hours=1)):%H:%M}-{(now + dt.timedelta(hours=1)):%H:%M}"

@@ -123,9 +123,10 @@ class MigrationMachine(RuleBasedStateMachine):
                 assert target_keys - source_keys == set(dst.disabled)
                 for key in source_keys:
                     ours, theirs = self.src.records[kind][key], dst.records[kind][key]
+                    assert isinstance(ours, Person)
                     assert isinstance(theirs, Person)
                     assert theirs.login
-                    assert dataclasses.replace(theirs, login=None) == dataclasses.replace(ours, login=None)  # type: ignore[type-var]
+                    assert dataclasses.replace(theirs, login=None) == dataclasses.replace(ours, login=None)
             else:
                 assert source_keys == target_keys, kind
                 for key in source_keys:
@@ -134,7 +135,9 @@ class MigrationMachine(RuleBasedStateMachine):
 
 TestMigrationMachine = MigrationMachine.TestCase
 TestMigrationMachine.settings = settings(
-    max_examples=8, stateful_step_count=6, deadline=None,
+    max_examples=8,
+    stateful_step_count=6,
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 
@@ -147,5 +150,7 @@ def _errors(db: Any) -> list[str]:
 
     items = table("items")
     with db.connect() as conn:
-        return [f"{r.kind} {r.error}" for r in conn.execute(select(items.c.kind, items.c.error).where(
-            items.c.state == "failed"))]
+        return [
+            f"{r.kind} {r.error}"
+            for r in conn.execute(select(items.c.kind, items.c.error).where(items.c.state == "failed"))
+        ]

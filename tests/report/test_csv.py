@@ -62,7 +62,7 @@ def test_bad_delimiter_is_a_config_error(tmp_path: Path, pseudo: Pseudonymizer) 
         write_reports(make_data(verify_items()), tmp_path, pseudo, csv_delimiter="\t")
 
 
-_text = st.text(st.characters(exclude_categories=("Cs",)), max_size=30)
+_text = st.text(st.characters(exclude_categories=["Cs"]), max_size=30)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -42,7 +42,7 @@ from urllib.parse import quote
 
 import pytest
 
-__all__ = ["EntcoreServer", "Tenant", "entcore_server"]
+__all__ = ["EntcoreServer", "Tenant", "entcore_server", "running_entcore_server"]
 
 CLIENT = ("ent-migrate", "client-secret")  # throw-away credentials of a loopback test server
 ACCOUNT = ("admin.ent", "admin-password")

@@ -36,7 +36,7 @@ from typing import Any
 import httpx
 import pytest
 
-__all__ = ["ScimServer", "scim_server"]
+__all__ = ["ScimServer", "free_port", "running_scim_server", "scim_server", "throwaway_ca"]
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "test-bearer-token"  # a test credential of a throw-away server on loopback

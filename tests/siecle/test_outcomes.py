@@ -298,7 +298,7 @@ FILES: dict[tuple[str, str], Case] = {
 @pytest.mark.parametrize(("code", "case"), sorted(FILES))
 def test_the_file_rows(tmp_path: Path, code: str, case: str) -> None:
     connector, holds = FILES[(code, case)](tmp_path)
-    records = [*connector.read_accounts(), *connector.read_groups(), *connector.read_relations()]
+    records: list[Record] = [*connector.read_accounts(), *connector.read_groups(), *connector.read_relations()]
     assert reported(connector, code, case), f"{code} / {case} not triggered: {connector.problems.to_list()}"
     assert holds(records), f"{code} / {case}: not what the table says"
 

@@ -29,7 +29,7 @@ def snapshot(records: list[Record]) -> Snapshot:
 
 def read(location: Path) -> tuple[Snapshot, SiecleConnector]:
     connector = SiecleConnector(str(location))
-    records = [*connector.read_accounts(), *connector.read_groups(), *connector.read_relations()]
+    records: list[Record] = [*connector.read_accounts(), *connector.read_groups(), *connector.read_relations()]
     return snapshot(records), connector
 
 

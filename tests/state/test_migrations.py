@@ -30,8 +30,17 @@ from ent_migrate.state.models import Base, Item, Run
 from ent_migrate.state.store import _alembic_config
 
 TABLES = {
-    "runs", "stage_checkpoints", "items", "identities", "identity_aliases", "id_map", "journal",
-    "content_ledger", "reports", "input_problems", "run_locks",
+    "runs",
+    "stage_checkpoints",
+    "items",
+    "identities",
+    "identity_aliases",
+    "id_map",
+    "journal",
+    "content_ledger",
+    "reports",
+    "input_problems",
+    "run_locks",
 }
 
 
@@ -76,7 +85,8 @@ def test_upgrade_downgrade_upgrade(engine: Engine) -> None:
     assert current_revision(engine) == "0002"
     assert schema_diff(engine) == []  # ...and 0002 on top of 0001 equals the models
     downgrade(engine, "0001")  # one step back keeps the older tables
-    assert "runs" in _tables(engine) and "input_problems" not in _tables(engine)
+    assert "runs" in _tables(engine)
+    assert "input_problems" not in _tables(engine)
     upgrade(engine)
     upgrade(engine)  # already at head: a no-op, not an error
     assert current_revision(engine) == "0002"
@@ -131,8 +141,16 @@ def test_rows_round_trip_with_aware_utc_and_cascade(engine: Engine) -> None:
     paris = dt.timezone(dt.timedelta(hours=1))
     stamp = dt.datetime(2026, 9, 1, 8, 30, tzinfo=paris)
     with Session(engine) as session, session.begin():
-        session.add(Run(id="r1", source="memory:a", target="memory:b", status="running", config_digest="0" * 64,
-                        created_at=stamp))
+        session.add(
+            Run(
+                id="r1",
+                source="memory:a",
+                target="memory:b",
+                status="running",
+                config_digest="0" * 64,
+                created_at=stamp,
+            )
+        )
         session.flush()  # no ORM relationship orders the inserts: the run goes first
         session.add(Item(run_id="r1", kind="person", key="p1", state="extracted", payload={"k": ["é", 1]}))
     with Session(engine) as session:
@@ -146,15 +164,25 @@ def test_rows_round_trip_with_aware_utc_and_cascade(engine: Engine) -> None:
         assert item.payload == {"k": ["é", 1]}
         assert item.attempts == 0
     with engine.begin() as conn:  # ON DELETE CASCADE (SQLite needs foreign_keys=ON for it)
-        conn.execute(sa.delete(Run.__table__).where(Run.__table__.c.id == "r1"))
+        runs = Run.__table__
+        assert isinstance(runs, sa.Table)  # the ORM types it as any FromClause
+        conn.execute(sa.delete(runs).where(runs.c.id == "r1"))
         assert conn.execute(sa.select(sa.func.count()).select_from(Item.__table__)).scalar_one() == 0
 
 
 def test_naive_datetime_is_refused(engine: Engine) -> None:
     upgrade(engine)
     with Session(engine) as session:
-        session.add(Run(id="r2", source="s", target="t", status="running", config_digest="0" * 64,
-                        created_at=dt.datetime(2026, 1, 1)))  # the naive value under test
+        session.add(
+            Run(
+                id="r2",
+                source="s",
+                target="t",
+                status="running",
+                config_digest="0" * 64,
+                created_at=dt.datetime(2026, 1, 1),  # the naive value under test
+            )
+        )
         with pytest.raises(sa.exc.StatementError, match="naive datetime"):
             session.flush()
 

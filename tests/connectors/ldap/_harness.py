@@ -20,7 +20,7 @@ class LdapHarness(Harness):
     #: set by the kit test module's autouse fixture (a harness is built with a tmp_path only)
     server: ClassVar[SlapdServer | None] = None
 
-    def _endpoint(self, base: str) -> Endpoint:
+    def _endpoint(self, base: str) -> tuple[str, dict[str, object]]:
         assert self.server is not None, "the slapd fixture did not run"
         return (self.server.url(base), self.server.options())
 

@@ -31,7 +31,9 @@ PUPILS = 150
 def _people(server: SlapdServer, base: str) -> list[tuple[str, dict[str, list[bytes]]]]:
     conn = server.admin()
     try:
-        return conn.search_s(f"ou=people,{base}", ldap.SCOPE_ONELEVEL, "(objectClass=ENTPerson)")
+        found = conn.search_s(f"ou=people,{base}", ldap.SCOPE_ONELEVEL, "(objectClass=ENTPerson)")
+        assert isinstance(found, list)  # python-ldap is untyped
+        return found
     except ldap.NO_SUCH_OBJECT:
         return []
     finally:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ldif import LDIFRecordList
+from ldif import LDIFRecordList  # type: ignore[import-untyped]  # python-ldap ships no stubs for ldif
 
 from ent_migrate.connectors.ldap import LdapConnector
 from ent_migrate.contract import Action, Operation
@@ -25,7 +25,7 @@ FILES = ("default-structures.ldif", "default-personnes-short.ldif")
 
 
 def _entries(samples: Path) -> list[tuple[str, dict[str, list[str]]]]:
-    out = []
+    out: list[tuple[str, dict[str, list[str]]]] = []
     for name in FILES:
         with (samples / "ldif" / name).open("rb") as fh:
             parser = LDIFRecordList(fh)
@@ -155,6 +155,7 @@ def test_the_sample_as_a_source_of_a_migration_into_a_fresh_target(
         for n, record in enumerate(sorted(records, key=lambda r: order[type(r)])):
             target.write(Operation(f"op-{n}", Action.CREATE, record.kind, record.key, record), None)
     with LdapConnector(slapd.url(ldap_base), slapd.options()) as again:
+        assert isinstance(again, LdapConnector)  # __enter__ is typed as the base Connector
         back = _read(again)
     assert sorted(map(repr, back)) == sorted(map(repr, records))
 

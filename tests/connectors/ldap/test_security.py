@@ -25,6 +25,7 @@ def _round_trip(connector: LdapConnector) -> list[Structure]:
 
 def test_ldaps_with_the_ca_file_works_and_warns_nothing(slapd: SlapdServer, ldap_base: str) -> None:
     with LdapConnector(slapd.url(ldap_base), slapd.options()) as connector:
+        assert isinstance(connector, LdapConnector)  # __enter__ is typed as the base Connector
         assert connector.notices() == []
         assert _round_trip(connector) == [STRUCTURE]
         result = connector.check()
@@ -35,6 +36,7 @@ def test_ldaps_with_the_ca_file_works_and_warns_nothing(slapd: SlapdServer, ldap
 
 def test_start_tls_before_the_bind_works(slapd: SlapdServer, ldap_base: str) -> None:
     with LdapConnector(slapd.url(ldap_base, scheme="ldap"), slapd.options(start_tls=True)) as connector:
+        assert isinstance(connector, LdapConnector)  # __enter__ is typed as the base Connector
         assert connector.notices() == []
         assert _round_trip(connector) == [STRUCTURE]
 
@@ -46,6 +48,7 @@ def test_plain_ldap_is_refused_unless_insecure(slapd: SlapdServer, ldap_base: st
 
 def test_insecure_plain_ldap_works_and_warns_on_every_run(slapd: SlapdServer, ldap_base: str) -> None:
     with LdapConnector(slapd.url(ldap_base, scheme="ldap"), slapd.options(insecure=True)) as connector:
+        assert isinstance(connector, LdapConnector)  # __enter__ is typed as the base Connector
         notices = connector.notices()
         assert len(notices) == 1
         assert "without TLS" in notices[0]

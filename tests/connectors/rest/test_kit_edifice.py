@@ -17,6 +17,7 @@ TestEdificeKit = kit_tests(
         "test_target_read_back": _FEEDER,
         "test_target_idempotent": _FEEDER,
         "test_target_resume": _FEEDER,
+        "test_target_aborted_is_not_finished": _FEEDER,
         "test_target_delete": "the entcore profile deletes nothing (entcore's feeder removes accounts)",
         "test_round_trip": _FEEDER,
     },
