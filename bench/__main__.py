@@ -1,4 +1,4 @@
-"""``make bench`` / ``python -m bench [plan|readers|mail|rest|all] [SIZES...]``: the figures quoted in the issues' closing notes.
+"""``make bench`` / ``python -m bench [plan|readers|ldap|mail|rest|all] [SIZES...]``: the closing notes' figures.
 
 Writes ``bench/out/results.json`` and prints a table. Generated districts are cached in bench/out/.
 """
@@ -19,9 +19,22 @@ def _district(accounts: int) -> Path:
     path = OUT / f"district-{accounts}"
     if not (path / "manifest.json").exists():
         subprocess.run(
-            [sys.executable, "-m", "ent_migrate", "fixtures", "generate", "--accounts", str(accounts), "--seed", "1",
-             "--no-content", "--out", str(path)],
-            check=True, capture_output=True,
+            [
+                sys.executable,
+                "-m",
+                "ent_migrate",
+                "fixtures",
+                "generate",
+                "--accounts",
+                str(accounts),
+                "--seed",
+                "1",
+                "--no-content",
+                "--out",
+                str(path),
+            ],
+            check=True,
+            capture_output=True,
         )
     return path
 
@@ -30,9 +43,24 @@ def _export(accounts: int, fmt: str) -> Path:
     path = OUT / f"{fmt}-{accounts}"
     if not path.exists():
         subprocess.run(
-            [sys.executable, "-m", "ent_migrate", "fixtures", "generate", "--accounts", str(accounts), "--seed", "1",
-             "--no-content", "--format", fmt, "--out", str(path)],
-            check=True, capture_output=True,
+            [
+                sys.executable,
+                "-m",
+                "ent_migrate",
+                "fixtures",
+                "generate",
+                "--accounts",
+                str(accounts),
+                "--seed",
+                "1",
+                "--no-content",
+                "--format",
+                fmt,
+                "--out",
+                str(path),
+            ],
+            check=True,
+            capture_output=True,
         )
     return path
 

@@ -29,7 +29,9 @@ def measure(module: str, func: str, *args: Any) -> dict[str, Any]:
     """Call ``module.func(*args)`` (it returns how many records it handled) in a fresh interpreter."""
     proc = subprocess.run(
         [sys.executable, "-c", _CHILD, module, func, json.dumps(list(args))],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"{module}.{func} failed:\n{proc.stderr[-3000:]}")

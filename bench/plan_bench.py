@@ -37,12 +37,15 @@ def our_plan(package: str) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         engine = make_engine(f"sqlite:///{tmp}/state.db")
         upgrade(engine)
-        config = Config(None, {
-            "source": {"a": {"spec": f"package:{package}"}},
-            "target": {"b": {"spec": "memory:bench"}},
-            "privacy": {"key": "bench"},
-            "report": {"dir": f"{tmp}/reports"},
-        })
+        config = Config(
+            None,
+            {
+                "source": {"a": {"spec": f"package:{package}"}},
+                "target": {"b": {"spec": "memory:bench"}},
+                "privacy": {"key": "bench"},
+                "report": {"dir": f"{tmp}/reports"},
+            },
+        )
         ctx = PipelineContext.from_config(engine, config)
         out = do_plan(ctx, open_run(ctx))
         engine.dispose()

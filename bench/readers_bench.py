@@ -22,8 +22,9 @@ load_registry()  # imports and entry points are loaded before the timer starts, 
 def bare_iterparse(folder: str) -> int:
     n = 0
     for path in sorted(Path(folder).rglob("*.xml")):
-        for _, element in etree.iterparse(str(path), events=("end",), resolve_entities=False, no_network=True,
-                                          load_dtd=False):
+        for _, element in etree.iterparse(
+            str(path), events=("end",), resolve_entities=False, no_network=True, load_dtd=False
+        ):
             n += 1
             element.clear(keep_tail=False)
             while element.getprevious() is not None:

@@ -4,4 +4,6 @@
 # ent_migrate/connectors symlink). Imported by its bare name it would be a second copy of every module (a
 # second MemoryConnector with its own stores): refuse that, clearly.
 if __name__ != "ent_migrate.connectors":
-    raise ImportError(f"import ent_migrate.connectors, not {__name__}: this folder is a part of the ent_migrate package")
+    raise ImportError(
+        f"import ent_migrate.connectors, not {__name__}: this folder is a part of the ent_migrate package"
+    )

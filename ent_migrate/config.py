@@ -25,16 +25,31 @@ __all__ = ["SECTIONS", "Config", "check_url_secrets", "expand_env", "is_secret_k
 SECTIONS = ("state", "source", "target", "mapping", "safety", "run", "report", "privacy")
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_SECRET_WORDS = ("password", "passwd", "secret", "token", "credential", "api_key", "apikey", "private_key",
-                 "access_key", "mot_de_passe", "motdepasse", "bind_pw")
+_SECRET_WORDS = (
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "credential",
+    "api_key",
+    "apikey",
+    "private_key",
+    "access_key",
+    "mot_de_passe",
+    "motdepasse",
+    "bind_pw",
+)
 _SECRET_KEYS = {"key", "hmac_key", "pseudonym_key", "pwd", "pass", "auth", "mdp"}
 
 
 def is_secret_key(key: str) -> bool:
     lowered = key.lower()
     parts = set(re.split(r"[^a-z0-9]+", lowered))
-    return any(word in lowered for word in _SECRET_WORDS) or lowered in _SECRET_KEYS or bool(
-        parts & {"pwd", "auth", "mdp"})
+    return (
+        any(word in lowered for word in _SECRET_WORDS)
+        or lowered in _SECRET_KEYS
+        or bool(parts & {"pwd", "auth", "mdp"})
+    )
 
 
 def expand_env(value: str, where: str) -> str:
@@ -56,8 +71,10 @@ _URL_QUERY_SECRET = re.compile(r"[?&]([^=&#]+)=([^&#]*)")
 def check_url_secrets(url: str, where: str) -> None:
     """A database URL may hold a password only as a ``${VAR}`` reference (or none at all: libpq's
     passfile and PGPASSWORD work as usual); a secret query parameter likewise."""
-    fix = ('write it as postgresql://user:${PGPASSWORD_VAR}@host/db with the password exported, '
-           "or leave it out and use a libpq passfile (~/.pgpass) or PGPASSWORD")
+    fix = (
+        "write it as postgresql://user:${PGPASSWORD_VAR}@host/db with the password exported, "
+        "or leave it out and use a libpq passfile (~/.pgpass) or PGPASSWORD"
+    )
     found = _URL_PASSWORD.search(url)
     if found and found.group(1) and not _ENV_REF.fullmatch(found.group(1)):
         raise ConfigError(f"{where}: the URL holds a literal password; passwords are never written in clear: {fix}")
@@ -71,8 +88,10 @@ def _walk(data: Any, path: str, source: str) -> Any:
         out: dict[str, Any] = {}
         for key, value in data.items():
             sub = f"{path}.{key}" if path else key
-            if is_secret_key(key) and not isinstance(value, dict) and not (
-                isinstance(value, str) and _ENV_REF.fullmatch(value.strip())
+            if (
+                is_secret_key(key)
+                and not isinstance(value, dict)
+                and not (isinstance(value, str) and _ENV_REF.fullmatch(value.strip()))
             ):
                 env = "ENT_MIGRATE_" + re.sub(r"[^A-Z0-9]+", "_", sub.upper()).strip("_")
                 raise ConfigError(
@@ -110,10 +129,11 @@ class Config:
                 raise ConfigError(f"{self.where}: several [{role}.*] sections; name one with --{role}")
             name = next(iter(table))
         if name not in table:
-            raise ConfigError(f"{self.where}: no [{role}.{name}] section (there are: "
-                              f"{', '.join(f'[{role}.{n}]' for n in table)})")
+            raise ConfigError(
+                f"{self.where}: no [{role}.{name}] section (there are: {', '.join(f'[{role}.{n}]' for n in table)})"
+            )
         if not isinstance(table[name], Mapping):
-            raise ConfigError(f"{self.where}: [{role}.{name}] must be a table with spec = \"NAME:LOCATION\"")
+            raise ConfigError(f'{self.where}: [{role}.{name}] must be a table with spec = "NAME:LOCATION"')
         options = dict(table[name])
         spec = options.pop("spec", None)
         if not isinstance(spec, str):
@@ -131,8 +151,7 @@ def _relative_spec(spec: str, base: Path) -> str:
     """A relative file location in a config file is relative to the file, not to the caller."""
     name, sep, location = spec.partition(":")
     # A URL (ldaps://host/..., https://...) is no file: it stays as written.
-    if sep and location and not location.startswith(("/", "//")) and name not in ("memory",) \
-            and "://" not in location:
+    if sep and location and not location.startswith(("/", "//")) and name not in ("memory",) and "://" not in location:
         return f"{name}:{(base / location).resolve()}"
     return spec
 

@@ -76,17 +76,45 @@ def main(out: Path = Path("demo-out"), accounts: int = 5000, seed: int = 2026) -
     config.write_text(CONFIG.format(state=out / "state.db"))
     (out / "vendor-b").mkdir()  # vendor B starts empty: an empty folder is an empty package
     os.environ.setdefault("CI", "1")  # no progress bars in the demo's captured output
-    _step(f"Generate a district of about {accounts} accounts as vendor A's reversibility package",
-          "fixtures", "generate", "--accounts", str(accounts), "--seed", str(seed), "--out", str(out / "vendor-a"))
+    _step(
+        f"Generate a district of about {accounts} accounts as vendor A's reversibility package",
+        "fixtures",
+        "generate",
+        "--accounts",
+        str(accounts),
+        "--seed",
+        str(seed),
+        "--out",
+        str(out / "vendor-a"),
+    )
     _step("Create the state store", "-c", str(config), "db", "upgrade")
-    plan = json.loads(_step("Dry-run: what would change, and why (nothing is written)",
-                            "-c", str(config), "plan", "--json", capture=True))
+    plan = json.loads(
+        _step(
+            "Dry-run: what would change, and why (nothing is written)",
+            "-c",
+            str(config),
+            "plan",
+            "--json",
+            capture=True,
+        )
+    )
     actions = plan["actions"]
-    print("   " + "  ".join(f"{a} {actions.get(a, 0)}" for a in ("create", "update", "move", "disable", "delete",
-                                                                 "skip", "invalid")))
+    print(
+        "   "
+        + "  ".join(
+            f"{a} {actions.get(a, 0)}" for a in ("create", "update", "move", "disable", "delete", "skip", "invalid")
+        )
+    )
     _step("Apply the plan into vendor B (journaled, resumable)", "-c", str(config), "apply")
-    verify_out = _step("Verify: read vendor B back and compare every item", "-c", str(config), "verify", "--json",
-                       capture=True, ok=(0, 1))
+    verify_out = _step(
+        "Verify: read vendor B back and compare every item",
+        "-c",
+        str(config),
+        "verify",
+        "--json",
+        capture=True,
+        ok=(0, 1),
+    )
     (out / "verify.json").write_text(verify_out)
     verify = json.loads(verify_out)
     marks = verify["marks"]

@@ -67,19 +67,24 @@ def _check(name: str, text: str, data: dict[str, Any]) -> dict[str, dict[str, An
     out: dict[str, dict[str, Any]] = {}
     for section, table in data.items():
         if section not in _SCHEMA:
-            raise ConfigError(f"{_where(name, text, section)}: unknown section [{section}] "
-                              f"(known: {', '.join(f'[{s}]' for s in _SCHEMA)})")
+            raise ConfigError(
+                f"{_where(name, text, section)}: unknown section [{section}] "
+                f"(known: {', '.join(f'[{s}]' for s in _SCHEMA)})"
+            )
         if not isinstance(table, dict):
             raise ConfigError(f"{name}: {section} must be a table ([{section}])")
         for key, value in table.items():
             schema = _SCHEMA[section]
             if key not in schema:
-                raise ConfigError(f"{_where(name, text, section, key)}: unknown key {key} in [{section}] "
-                                  f"(known: {', '.join(schema)})")
+                raise ConfigError(
+                    f"{_where(name, text, section, key)}: unknown key {key} in [{section}] (known: {', '.join(schema)})"
+                )
             kind = schema[key][0]
             if not isinstance(value, kind) or isinstance(value, bool):
-                raise ConfigError(f"{_where(name, text, section, key)}: [{section}] {key} must be "
-                                  f"{'an integer' if kind is int else 'a string'}")
+                raise ConfigError(
+                    f"{_where(name, text, section, key)}: [{section}] {key} must be "
+                    f"{'an integer' if kind is int else 'a string'}"
+                )
         out[section] = table
     return out
 
@@ -88,14 +93,18 @@ def _validate(name: str, text: str, spec: MappingSpec) -> None:
     fields = {f for _, f, _, _ in string.Formatter().parse(spec.login_template) if f is not None}
     unknown = sorted(fields - set(LOGIN_FIELDS))
     if unknown or not fields:
-        raise ConfigError(f"{_where(name, text, 'login', 'template')}: [login] template may use "
-                          f"{', '.join('{' + f + '}' for f in LOGIN_FIELDS)}"
-                          + (f", not {', '.join('{' + f + '}' for f in unknown)}" if unknown else " (it uses none)"))
+        raise ConfigError(
+            f"{_where(name, text, 'login', 'template')}: [login] template may use "
+            f"{', '.join('{' + f + '}' for f in LOGIN_FIELDS)}"
+            + (f", not {', '.join('{' + f + '}' for f in unknown)}" if unknown else " (it uses none)")
+        )
     if not 3 <= spec.login_max_length <= 256:
         raise ConfigError(f"{_where(name, text, 'login', 'max_length')}: [login] max_length must be 3 to 256")
     if spec.on_missing_person not in ON_MISSING:
-        raise ConfigError(f"{_where(name, text, 'accounts', 'on_missing')}: [accounts] on_missing must be "
-                          f"{', '.join(ON_MISSING[:-1])} or {ON_MISSING[-1]}")
+        raise ConfigError(
+            f"{_where(name, text, 'accounts', 'on_missing')}: [accounts] on_missing must be "
+            f"{', '.join(ON_MISSING[:-1])} or {ON_MISSING[-1]}"
+        )
 
 
 def load_mapping(ref: str | None, base: Path | None = None) -> MappingSpec:

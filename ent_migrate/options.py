@@ -30,7 +30,7 @@ class NoOptions:
     """The options of a connector that takes none."""
 
 
-def option(default: Any = dataclasses.MISSING, help: str = "", *, empty_table: bool = False) -> Any:  # noqa: A002
+def option(default: Any = dataclasses.MISSING, help: str = "", *, empty_table: bool = False) -> Any:
     """A dataclass field with its default and one line of help for ``connectors about``.
     ``empty_table=True`` makes the default an empty read-only mapping."""
     if isinstance(default, dict | list | set):
@@ -61,7 +61,9 @@ def _type_name(tp: Any) -> str:
         return f"list of {_type_name(typing.get_args(tp)[0])}"
     if origin in (Mapping, dict) or (origin is not None and issubclass(origin, Mapping)):
         return f"table of {_type_name(typing.get_args(tp)[1])}"
-    return {str: "string", int: "integer", float: "number", bool: "true/false"}.get(tp, getattr(tp, "__name__", str(tp)))
+    return {str: "string", int: "integer", float: "number", bool: "true/false"}.get(
+        tp, getattr(tp, "__name__", str(tp))
+    )
 
 
 def describe_options(cls: type[Any]) -> list[OptionInfo]:
@@ -84,8 +86,14 @@ class _Mismatch(Exception):
 
 
 def _got(value: Any) -> str:
-    return {str: "a string", bool: "true/false", int: "an integer", float: "a number", list: "a list",
-            dict: "a table"}.get(type(value), type(value).__name__)
+    return {
+        str: "a string",
+        bool: "true/false",
+        int: "an integer",
+        float: "a number",
+        list: "a list",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)
 
 
 def _convert(tp: Any, value: Any) -> Any:
@@ -151,7 +159,8 @@ def parse_options(cls: type[T], raw: Mapping[str, Any] | None, where: str) -> T:
         except _Mismatch as exc:
             raise ConfigError(f"{where}: option {name} must be {exc.expected}, not {_got(value)}") from None
     missing = sorted(
-        n for n, f in fields.items()
+        n
+        for n, f in fields.items()
         if n not in values and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
     )
     if missing:

@@ -25,7 +25,7 @@ MIN_KEY_BYTES = 16  # 128 bits
 _HEX = re.compile(r"[0-9a-fA-F]+")
 _HOW = (
     "make one with `python3 -c 'import secrets; print(secrets.token_hex(32))'`, keep it with the data "
-    f"controller, and pass it as [privacy] key = \"${{{DEFAULT_KEY_ENV}}}\" or [privacy] key_file = \"FILE\""
+    f'controller, and pass it as [privacy] key = "${{{DEFAULT_KEY_ENV}}}" or [privacy] key_file = "FILE"'
 )
 
 

@@ -46,9 +46,15 @@ def validate_connector_class(cls: object, entry_name: str) -> type[Connector]:
     if not cls.roles:
         raise RegistryError(f"connector {entry_name!r} declares no role (source and/or target)")
     options = cls.Options
-    if not (isinstance(options, type) and issubclass(options, ConnectorOptions) and dataclasses.is_dataclass(options)
-            and options.__dataclass_params__.frozen):  # type: ignore[attr-defined]  # set by @dataclass
-        raise RegistryError(f"connector {entry_name!r}: Options must be a frozen dataclass subclassing ConnectorOptions")
+    if not (
+        isinstance(options, type)
+        and issubclass(options, ConnectorOptions)
+        and dataclasses.is_dataclass(options)
+        and options.__dataclass_params__.frozen
+    ):  # type: ignore[attr-defined]  # set by @dataclass
+        raise RegistryError(
+            f"connector {entry_name!r}: Options must be a frozen dataclass subclassing ConnectorOptions"
+        )
     implemented = implemented_capabilities(cls)
     undeclared = sorted(implemented - cls.capabilities)
     unimplemented = sorted(cls.capabilities - implemented)
@@ -58,9 +64,7 @@ def validate_connector_class(cls: object, entry_name: str) -> type[Connector]:
             f"{', '.join(missing_methods(cls)) or 'them'}"
         )
     if undeclared:
-        raise RegistryError(
-            f"connector {entry_name!r} implements {', '.join(undeclared)} without declaring it"
-        )
+        raise RegistryError(f"connector {entry_name!r} implements {', '.join(undeclared)} without declaring it")
     return cls
 
 
@@ -96,9 +100,7 @@ def parse_spec(spec: str) -> tuple[str, str]:
     """Split ``NAME:LOCATION``. For URL schemes (``ldap://h/dc=x``) the location keeps the ``//``."""
     name, sep, location = spec.partition(":")
     if not sep or not name:
-        raise SpecError(
-            f"{spec!r} is not a connector spec: write NAME:LOCATION, e.g. memory: or package:/path"
-        )
+        raise SpecError(f"{spec!r} is not a connector spec: write NAME:LOCATION, e.g. memory: or package:/path")
     return name, location
 
 

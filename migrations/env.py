@@ -29,8 +29,12 @@ def _configure(connection: Connection) -> None:
 
 def run_migrations_offline() -> None:
     url = context.config.get_main_option("sqlalchemy.url")
-    context.configure(url=url, target_metadata=target_metadata, literal_binds=True,
-                      render_as_batch=bool(url and url.startswith("sqlite")))
+    context.configure(
+        url=url,
+        target_metadata=target_metadata,
+        literal_binds=True,
+        render_as_batch=bool(url and url.startswith("sqlite")),
+    )
     with context.begin_transaction():
         context.run_migrations()
 

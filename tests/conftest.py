@@ -9,8 +9,13 @@ import pytest
 
 from ent_migrate.connectors.memory import MemoryConnector
 
-pytest_plugins = ["tests.servers.postgres", "tests.servers.dovecot", "tests.servers.slapd", "tests.servers.scim",
-                  "tests.servers.entcore"]
+pytest_plugins = [
+    "tests.servers.postgres",
+    "tests.servers.dovecot",
+    "tests.servers.slapd",
+    "tests.servers.scim",
+    "tests.servers.entcore",
+]
 
 
 @pytest.fixture(scope="session")

@@ -52,7 +52,6 @@ from ent_migrate.model import (
     Structure,
     record_from_dict,
 )
-
 from ent_migrate.options import option
 
 __all__ = ["MemoryConnector", "MemoryOptions", "MemoryStore"]

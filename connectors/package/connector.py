@@ -28,8 +28,7 @@ from ent_migrate.connectors.package.layout import MANIFEST, WORK_DIR, blob_path
 from ent_migrate.connectors.package.reader import PackageReader
 from ent_migrate.connectors.package.writer import PackageDirectory, fsync_dir, pack_zip
 from ent_migrate.contract import Action, Capability, CheckResult, Connector, ConnectorOptions, Operation, Role
-from ent_migrate.errors import ConfigError, InputError, TerminalError, UnreachableError
-from ent_migrate.options import option
+from ent_migrate.errors import ConfigError, TerminalError, UnreachableError
 from ent_migrate.model import (
     Document,
     Function,
@@ -43,6 +42,7 @@ from ent_migrate.model import (
     RecordKind,
     Structure,
 )
+from ent_migrate.options import option
 
 __all__ = ["PackageConnector", "PackageOptions"]
 

@@ -67,6 +67,7 @@ def _private_dirs(folder: Path) -> None:
         made.mkdir(mode=0o700, exist_ok=True)
         os.chmod(made, 0o700)
 
+
 _CHUNK = 1 << 16
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 

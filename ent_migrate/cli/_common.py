@@ -55,7 +55,8 @@ EXIT_CODES = {
     EXIT_INTERRUPTED: "interrupted, resumable (re-run the same command)",
 }
 
-class Interrupted(BaseException):  # noqa: N818 - it is what the user did, not an error
+
+class Interrupted(BaseException):
     """Raised by our SIGINT handler. Not a KeyboardInterrupt: the CLI library would turn that into
     exit 130 before we could say how to resume (exit 4)."""
 
@@ -124,8 +125,13 @@ def progress(description: str, total: int | None = None) -> Iterator[Callable[[i
 
         yield ignore
         return
-    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn()]
+    columns = [
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    ]
     if total is not None:
         columns.append(TimeRemainingColumn())
     with Progress(*columns, console=err_console, transient=True) as bar:

@@ -86,8 +86,12 @@ def about(name: str, as_json: JsonOpt = False) -> None:
 
 OptionOpt = Annotated[
     list[str] | None,
-    typer.Option("--option", "-o", help="An option as key=value (TOML value: -o page_size=500 -o insecure=true).",
-                 metavar="KEY=VALUE"),
+    typer.Option(
+        "--option",
+        "-o",
+        help="An option as key=value (TOML value: -o page_size=500 -o insecure=true).",
+        metavar="KEY=VALUE",
+    ),
 ]
 
 

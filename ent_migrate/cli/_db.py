@@ -60,8 +60,9 @@ def _show(status: dict[str, Any], as_json: bool, headline: str) -> None:
         mark = "[green]up to date[/]" if status["up_to_date"] else "[yellow]not at head[/]"
         console.print(headline, highlight=False, markup=False, soft_wrap=True)  # a command stays copyable
         console.print(f"store: {status['url']}", highlight=False, markup=False, soft_wrap=True)
-        console.print(f"revision: {status['current'] or 'none (empty)'} · head: {status['head']} · {mark}",
-                      highlight=False)
+        console.print(
+            f"revision: {status['current'] or 'none (empty)'} · head: {status['head']} · {mark}", highlight=False
+        )
         for line in status["differences"]:
             console.print(f"  differs: {line}", highlight=False, markup=False)
 
@@ -71,7 +72,8 @@ def _show(status: dict[str, Any], as_json: bool, headline: str) -> None:
 @db_app.command("upgrade")
 def upgrade_command(
     revision: Annotated[str, typer.Option("--revision", "-r", help="Target revision (default: head).")] = "head",
-    as_json: JsonOpt = False, config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
 ) -> None:
     """Create the schema or bring it up to REVISION (default: the head)."""
     url = _url()
@@ -83,9 +85,11 @@ def upgrade_command(
 def downgrade_command(
     revision: Annotated[str, typer.Argument(help="Revision to go back to ('base' drops every table).")],
     yes: Annotated[bool, typer.Option("--yes", "-y", metavar="", help="Do not ask for confirmation.")] = False,
-    force: Annotated[bool, typer.Option("--force", metavar="", help="Drop the id/login map too (logins are lost for good).")]
-    = False,
-    as_json: JsonOpt = False, config: ConfigOpt = None,
+    force: Annotated[
+        bool, typer.Option("--force", metavar="", help="Drop the id/login map too (logins are lost for good).")
+    ] = False,
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
 ) -> None:
     """Undo revisions down to REVISION. To 'base' it drops every table: it asks first, and refuses while
     the store holds an id/login map (the logins people were given) unless --force."""
@@ -105,8 +109,10 @@ def _guard_base(url: str, *, yes: bool, force: bool) -> None:
     finally:
         engine.dispose()
     if mapped and not force:
-        raise ConfigError(f"the store holds the id/login map of {mapped} people (the logins they were given): "
-                          "export it first; `db downgrade base --force` drops it for good")
+        raise ConfigError(
+            f"the store holds the id/login map of {mapped} people (the logins they were given): "
+            "export it first; `db downgrade base --force` drops it for good"
+        )
     if not yes:
         if not sys.stdin.isatty():
             raise ConfigError("db downgrade base drops every table: pass --yes to confirm without a terminal")

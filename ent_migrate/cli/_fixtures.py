@@ -32,10 +32,13 @@ def generate_command(
     accounts: Annotated[int, typer.Option("--accounts", "-n", min=1, help="Number of persons (accounts).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (created if needed).")],
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same district, on any machine.")] = 0,
-    fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format; 'all' writes one folder each.",
-                                              case_sensitive=False)] = OutputFormat.PACKAGE,
-    no_content: Annotated[bool, typer.Option("--no-content", metavar="", help="Accounts and relations only: no mail, "
-                                                                  "no documents.")] = False,
+    fmt: Annotated[
+        OutputFormat,
+        typer.Option("--format", "-f", help="Output format; 'all' writes one folder each.", case_sensitive=False),
+    ] = OutputFormat.PACKAGE,
+    no_content: Annotated[
+        bool, typer.Option("--no-content", metavar="", help="Accounts and relations only: no mail, no documents.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", metavar="", help="Machine-readable output.")] = False,
 ) -> None:
     """Generate a deterministic synthetic district (schools, pupils, guardians, staff, mail, documents).
@@ -55,8 +58,15 @@ def generate_command(
             counts, files = write_district(formats, accounts, seed, out, content=not no_content, advance=advance)
     except OSError as exc:  # a full disk or a bad path is the user's to fix: a message, not a traceback
         raise ConfigError(f"cannot write the fixtures under {out}: {exc.strerror or exc}") from None
-    result = {"accounts": accounts, "seed": seed, "formats": formats, "content": not no_content, "out": str(out),
-              "counts": counts, "files": files}
+    result = {
+        "accounts": accounts,
+        "seed": seed,
+        "formats": formats,
+        "content": not no_content,
+        "out": str(out),
+        "counts": counts,
+        "files": files,
+    }
 
     def render() -> None:
         table = Table("kind", "records", title=f"district seed {seed} → {out} ({', '.join(formats)})")

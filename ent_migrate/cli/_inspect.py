@@ -20,7 +20,6 @@ Exit 0 when clean, 1 when problems were found, 2 on a usage or configuration err
 from __future__ import annotations
 
 import dataclasses
-
 import json
 import sys
 from collections.abc import Mapping
@@ -141,7 +140,9 @@ def _render(summary: Mapping[str, Any], console: Console) -> None:
 def inspect(
     spec: Annotated[str, typer.Argument(help="Source connector spec, e.g. aaf:/data/ENT2D.20240916.tgz")],
     as_json: Annotated[bool, typer.Option("--json", metavar="", help="Machine-readable summary.")] = False,
-    records: Annotated[bool, typer.Option("--records", metavar="", help="Print canonical records as JSON Lines.")] = False,
+    records: Annotated[
+        bool, typer.Option("--records", metavar="", help="Print canonical records as JSON Lines.")
+    ] = False,
     expect_uai: Annotated[
         str | None, typer.Option("--expect-uai", help="The UAI the export must be for (connector option expect_uai).")
     ] = None,

@@ -50,16 +50,24 @@ TargetOpt = Annotated[str | None, typer.Option("--target", help="Which \\[target
 MaxOpsOpt = Annotated[
     int | None, typer.Option("--max-ops", min=1, help="Stop cleanly after N operations (staged switchover).")
 ]
-MaxDel = Annotated[int | None, typer.Option("--max-deletions", min=-1,
-                                            help="Override \\[safety] max_deletions (default 50; -1: no limit).")]
-MaxDelPct = Annotated[float | None, typer.Option("--max-deletions-pct", min=-1,
-                                                 help="Override \\[safety] max_deletions_pct (default 1.0).")]
-MaxUpdPct = Annotated[float | None, typer.Option("--max-updates-pct", min=-1,
-                                                 help="Override \\[safety] max_updates_pct (default 30.0).")]
-MaxInErr = Annotated[int | None, typer.Option("--max-input-errors", min=-1,
-                                              help="Override \\[safety] max_input_errors (default 0).")]
-YesOpt = Annotated[bool, typer.Option("--yes", "-y", metavar="", help="Apply the fresh plan without asking (needed "
-                                                          "without a terminal).")]
+MaxDel = Annotated[
+    int | None,
+    typer.Option("--max-deletions", min=-1, help="Override \\[safety] max_deletions (default 50; -1: no limit)."),
+]
+MaxDelPct = Annotated[
+    float | None,
+    typer.Option("--max-deletions-pct", min=-1, help="Override \\[safety] max_deletions_pct (default 1.0)."),
+]
+MaxUpdPct = Annotated[
+    float | None, typer.Option("--max-updates-pct", min=-1, help="Override \\[safety] max_updates_pct (default 30.0).")
+]
+MaxInErr = Annotated[
+    int | None, typer.Option("--max-input-errors", min=-1, help="Override \\[safety] max_input_errors (default 0).")
+]
+YesOpt = Annotated[
+    bool,
+    typer.Option("--yes", "-y", metavar="", help="Apply the fresh plan without asking (needed without a terminal)."),
+]
 
 
 def _safety_overrides(**values: Any) -> dict[str, Any]:
@@ -67,8 +75,9 @@ def _safety_overrides(**values: Any) -> dict[str, Any]:
 
 
 @contextmanager
-def _context(command: str, source: str | None, target: str | None, *, safety: dict[str, Any] | None = None,
-             **overrides: Any) -> Iterator[PipelineContext]:
+def _context(
+    command: str, source: str | None, target: str | None, *, safety: dict[str, Any] | None = None, **overrides: Any
+) -> Iterator[PipelineContext]:
     if settings.config_path is None:
         raise ConfigError(
             "this command needs a configuration: pass --config FILE "
@@ -76,8 +85,9 @@ def _context(command: str, source: str | None, target: str | None, *, safety: di
         )
     engine = open_state()
     try:
-        ctx = PipelineContext.from_config(engine, settings.config, source=source, target=target,
-                                          overrides=overrides, safety_overrides=safety)
+        ctx = PipelineContext.from_config(
+            engine, settings.config, source=source, target=target, overrides=overrides, safety_overrides=safety
+        )
         try:
             for notice in ctx.notices():
                 err_console.print(f"[yellow]note[/]: {notice}", highlight=False)
@@ -104,8 +114,10 @@ def _marks_line(marks: dict[str, int]) -> str:
 def _apply_line(a: dict[str, Any]) -> str:
     line = f"apply: {a['done']} done, {a['already_done']} already done, {a['failed']} failed, {a['pending']} pending"
     if a.get("outside_window") is not None:
-        line += (f" — outside the [run] window: it opens again in {a['outside_window'] // 60} min; "
-                 "re-run the same command then")
+        line += (
+            f" — outside the [run] window: it opens again in {a['outside_window'] // 60} min; "
+            "re-run the same command then"
+        )
     return line
 
 
@@ -127,8 +139,16 @@ def _verdict_line(verdict: str) -> str:
 
 def _refused(exc: ThresholdExceededError, as_json: bool) -> None:
     """A safety stop that can be acted on: the count, the share, a value that passes, the report."""
-    out = {"refused": {"setting": exc.setting, "suggested": exc.suggested, "message": str(exc),
-                       "counts": exc.counts, "would_remove": exc.listed, "report": exc.report}}
+    out = {
+        "refused": {
+            "setting": exc.setting,
+            "suggested": exc.suggested,
+            "message": str(exc),
+            "counts": exc.counts,
+            "would_remove": exc.listed,
+            "report": exc.report,
+        }
+    }
     if as_json:
         emit(out, True)
     else:
@@ -158,23 +178,37 @@ def _confirm(as_json: bool) -> Any:
 
 @app.command("run")
 def run_cmd(
-    source: SourceOpt = None, target: TargetOpt = None, max_ops: MaxOpsOpt = None,
-    max_deletions: MaxDel = None, max_deletions_pct: MaxDelPct = None, max_updates_pct: MaxUpdPct = None,
-    max_input_errors: MaxInErr = None, yes: YesOpt = False, as_json: JsonOpt = False, config: ConfigOpt = None,
+    source: SourceOpt = None,
+    target: TargetOpt = None,
+    max_ops: MaxOpsOpt = None,
+    max_deletions: MaxDel = None,
+    max_deletions_pct: MaxDelPct = None,
+    max_updates_pct: MaxUpdPct = None,
+    max_input_errors: MaxInErr = None,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
 ) -> None:
     """Every stage: plan (a fresh dry-run), ask, apply, verify. A re-run finishes pending work first."""
     if not yes and not sys.stdin.isatty():
-        raise ConfigError("run writes to the target after a fresh plan: pass --yes to apply it without a "
-                          "terminal to confirm on (or run `plan`, review its report, then `apply`)")
-    safety = _safety_overrides(max_deletions=max_deletions, max_deletions_pct=max_deletions_pct,
-                               max_updates_pct=max_updates_pct, max_input_errors=max_input_errors)
+        raise ConfigError(
+            "run writes to the target after a fresh plan: pass --yes to apply it without a "
+            "terminal to confirm on (or run `plan`, review its report, then `apply`)"
+        )
+    safety = _safety_overrides(
+        max_deletions=max_deletions,
+        max_deletions_pct=max_deletions_pct,
+        max_updates_pct=max_updates_pct,
+        max_input_errors=max_input_errors,
+    )
     with _context("run", source, target, safety=safety) as ctx:
         try:
             out = do_run(ctx, max_ops=max_ops, confirm=None if yes else _confirm(as_json))
         except ThresholdExceededError as exc:
             _refused(exc, as_json)
         except PlanInputError as exc:
-            emit({"plan": exc.result, "error": str(exc)}, as_json, lambda: _plan_render(exc.result))
+            refused = exc.result
+            emit({"plan": refused, "error": str(exc)}, as_json, lambda: _plan_render(refused))
             raise
         except Interrupted:
             _interrupted(ctx)
@@ -224,17 +258,26 @@ def extract_cmd(
 
 @app.command("plan")
 def plan_cmd(
-    source: SourceOpt = None, target: TargetOpt = None,
-    max_deletions: MaxDel = None, max_deletions_pct: MaxDelPct = None, max_updates_pct: MaxUpdPct = None,
-    max_input_errors: MaxInErr = None, as_json: JsonOpt = False, config: ConfigOpt = None,
+    source: SourceOpt = None,
+    target: TargetOpt = None,
+    max_deletions: MaxDel = None,
+    max_deletions_pct: MaxDelPct = None,
+    max_updates_pct: MaxUpdPct = None,
+    max_input_errors: MaxInErr = None,
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
 ) -> None:
     """The dry-run: what apply would do to each item, and why. Never writes to the target.
 
     Each plan is a new revision with its own report folder. Exit 1 when the source had input errors
     (over \\[safety] max_input_errors) or a safety threshold is exceeded; the report is written anyway.
     """
-    safety = _safety_overrides(max_deletions=max_deletions, max_deletions_pct=max_deletions_pct,
-                               max_updates_pct=max_updates_pct, max_input_errors=max_input_errors)
+    safety = _safety_overrides(
+        max_deletions=max_deletions,
+        max_deletions_pct=max_deletions_pct,
+        max_updates_pct=max_updates_pct,
+        max_input_errors=max_input_errors,
+    )
     with _context("plan", source, target, safety=safety) as ctx:
         run_id = open_run(ctx)
         try:
@@ -242,23 +285,30 @@ def plan_cmd(
         except ThresholdExceededError as exc:
             _refused(exc, as_json)
         except PlanInputError as exc:
-            emit({**exc.result, "error": str(exc)}, as_json, lambda: _plan_render(exc.result))
+            refused = exc.result
+            emit({**refused, "error": str(exc)}, as_json, lambda: _plan_render(refused))
             raise
     emit(out, as_json, lambda: _plan_render(out))
 
 
 @app.command("apply")
 def apply_cmd(
-    source: SourceOpt = None, target: TargetOpt = None, max_ops: MaxOpsOpt = None,
-    max_deletions: MaxDel = None, max_deletions_pct: MaxDelPct = None, max_updates_pct: MaxUpdPct = None,
-    as_json: JsonOpt = False, config: ConfigOpt = None,
+    source: SourceOpt = None,
+    target: TargetOpt = None,
+    max_ops: MaxOpsOpt = None,
+    max_deletions: MaxDel = None,
+    max_deletions_pct: MaxDelPct = None,
+    max_updates_pct: MaxUpdPct = None,
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
 ) -> None:
     """Execute the last reviewed plan idempotently; a re-run resumes where it stopped.
 
     Refuses (exit 2) when no plan report exists: run `plan` first.
     """
-    safety = _safety_overrides(max_deletions=max_deletions, max_deletions_pct=max_deletions_pct,
-                               max_updates_pct=max_updates_pct)
+    safety = _safety_overrides(
+        max_deletions=max_deletions, max_deletions_pct=max_deletions_pct, max_updates_pct=max_updates_pct
+    )
     with _context("apply", source, target, safety=safety) as ctx:
         run_id = open_run(ctx)
         try:
@@ -322,8 +372,11 @@ def status_cmd(run_id: RunIdArg = None, as_json: JsonOpt = False, config: Config
         engine.dispose()
 
     def render() -> None:
-        console.print(f"run {out['run_id']} ({out['status']}, plan revision {out['plan_revision']}): "
-                      f"{out['source_name']} → {out['target_name']}", highlight=False)
+        console.print(
+            f"run {out['run_id']} ({out['status']}, plan revision {out['plan_revision']}): "
+            f"{out['source_name']} → {out['target_name']}",
+            highlight=False,
+        )
         t = Table("stage", "status")
         for stage, info in out["stages"].items():
             t.add_row(stage, str(info["status"]))
@@ -347,7 +400,8 @@ def report_cmd(
     run_id: RunIdArg = None,
     kind: Annotated[str, typer.Option("--kind", help="plan or verify")] = "verify",
     out_dir: Annotated[Path | None, typer.Option("--out", help="Output directory.")] = None,
-    as_json: JsonOpt = False, config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
 ) -> None:
     """Write a run's plan or verify report again (JSON, CSV, HTML, SHA256SUMS).
 
@@ -363,14 +417,19 @@ def report_cmd(
         state = StateStore(engine)
         run_id = state.runs.resolve(run_id)
         latest = state.reports.latest(run_id, kind)
-        revision = latest.revision if latest is not None else (state.runs.get(run_id).plan_revision
-                                                               if kind == "plan" else 1)
+        revision = (
+            latest.revision if latest is not None else (state.runs.get(run_id).plan_revision if kind == "plan" else 1)
+        )
         base = out_dir or report_dir_from_config(config_)
-        written, folder = write_run_report(state, run_id, kind, base, pseudonymize, safety=safety,
-                                           revision=revision)
+        written, folder = write_run_report(state, run_id, kind, base, pseudonymize, safety=safety, revision=revision)
     finally:
         engine.dispose()
-    out = {"run_id": run_id, "kind": kind, "dir": str(folder), "digest": written.digest,
-           "files": [p.name for p in written.paths], "revision": revision}
+    out = {
+        "run_id": run_id,
+        "kind": kind,
+        "dir": str(folder),
+        "digest": written.digest,
+        "files": [p.name for p in written.paths],
+        "revision": revision,
+    }
     emit(out, as_json, lambda: console.print(f"{kind} report written to {folder}", highlight=False))
-

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import errno
 import importlib
-import signal
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -51,8 +51,11 @@ def _global(
         str | None,
         # Not envvar=: a password is refused on the command line (ps shows it) but allowed in
         # $ENT_MIGRATE_STATE, which resolve_state_url reads itself.
-        typer.Option("--state", help="State store URL (sqlite:///file.db, postgresql://user@host/db); or set "
-                                     "ENT_MIGRATE_STATE. A password never on the command line."),
+        typer.Option(
+            "--state",
+            help="State store URL (sqlite:///file.db, postgresql://user@host/db); or set "
+            "ENT_MIGRATE_STATE. A password never on the command line.",
+        ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", metavar="", help="No progress bars.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", metavar="", help="Debug logs (pseudonymous).")] = False,
@@ -123,8 +126,10 @@ def _os_error(exc: OSError) -> str:
 def _db_error(exc: sqlalchemy.exc.OperationalError) -> str:
     text = str(exc.orig) if exc.orig is not None else str(exc)
     if "disk is full" in text or "No space left" in text:
-        return ("the state store's disk is full: free some space, then run the same command again to resume "
-                "(nothing is lost: every write was journaled before it was made)")
+        return (
+            "the state store's disk is full: free some space, then run the same command again to resume "
+            "(nothing is lost: every write was journaled before it was made)"
+        )
     if "locked" in text:
         return "the state store is locked by another process: wait for it, then run the same command again"
     return f"the state store failed ({text.splitlines()[0][:200]}): run the same command again once fixed"

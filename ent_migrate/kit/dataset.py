@@ -129,9 +129,11 @@ class Dataset:
         kinds = {kind for cap in capabilities for kind in CAPABILITY_KINDS.get(cap, ())}
         records = tuple(r for r in self.records if r.kind in kinds)
         shas = {r.sha256 for r in records if isinstance(r, BlobRecord)}
-        blobs = self.blobs.restrict(shas) if isinstance(self.blobs, BlobSet) else {
-            sha: data for sha, data in self.blobs.items() if sha in shas
-        }
+        blobs = (
+            self.blobs.restrict(shas)
+            if isinstance(self.blobs, BlobSet)
+            else {sha: data for sha, data in self.blobs.items() if sha in shas}
+        )
         raw = {k: v for k, v in self.raw.items() if k[0] in kinds}
         return Dataset(self.name, records, blobs, raw)
 
@@ -172,11 +174,7 @@ def load_jsonl(path: Path) -> tuple[list[Record], dict[tuple[RecordKind, str], M
 
 def case_names(folder: Path = CASES_DIR) -> list[str]:
     """Names of the hostile cases (``NAME.jsonl``; ``NAME.later.jsonl`` is a second state, not a case)."""
-    return sorted(
-        p.name.removesuffix(".jsonl")
-        for p in folder.glob("*.jsonl")
-        if not p.name.endswith(LATER_SUFFIX)
-    )
+    return sorted(p.name.removesuffix(".jsonl") for p in folder.glob("*.jsonl") if not p.name.endswith(LATER_SUFFIX))
 
 
 def load_case(name: str, *, later: bool = False, folder: Path = CASES_DIR) -> Dataset:

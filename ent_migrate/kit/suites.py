@@ -134,8 +134,11 @@ def _by_blob_case(cls: type[Connector]) -> Params:
 
 
 def _change_case(cls: type[Connector]) -> Params:
-    return [(CHANGE_CASE,)] if CHANGE_CASE in case_names() and load_case(CHANGE_CASE).restrict(
-        data_capabilities(cls)).records else []
+    return (
+        [(CHANGE_CASE,)]
+        if CHANGE_CASE in case_names() and load_case(CHANGE_CASE).restrict(data_capabilities(cls)).records
+        else []
+    )
 
 
 # -- comparison ----------------------------------------------------------------------------------
@@ -184,8 +187,9 @@ def _apply(kit: Kit, endpoint: Endpoint, dataset: Dataset, count: int | None = N
 
 
 # -- source suite --------------------------------------------------------------------------------
-@kit_test(roles=[Role.SOURCE], covers=DATA_CAPABILITIES, argnames=("capability", "case"),
-          params=_by_capability_and_case)
+@kit_test(
+    roles=[Role.SOURCE], covers=DATA_CAPABILITIES, argnames=("capability", "case"), params=_by_capability_and_case
+)
 def test_source_reads_every_record(self: object, kit: Kit, capability: Capability, case: str) -> None:
     """Every record of the case is read back, nothing else, with the fingerprint the format allows."""
     dataset = kit.dataset(case)
@@ -196,8 +200,9 @@ def test_source_reads_every_record(self: object, kit: Kit, capability: Capabilit
     _check(compare(actual, expected, f"{case} via {capability}"))
 
 
-@kit_test(roles=[Role.SOURCE], covers=DATA_CAPABILITIES, argnames=("capability", "case"),
-          params=_by_capability_and_case)
+@kit_test(
+    roles=[Role.SOURCE], covers=DATA_CAPABILITIES, argnames=("capability", "case"), params=_by_capability_and_case
+)
 def test_source_stable_reads(self: object, kit: Kit, capability: Capability, case: str) -> None:
     """Two reads (two connector instances) give the same keys with the same fingerprints, each key once.
     Order may differ (a server need not sort), identity may not."""
@@ -210,8 +215,12 @@ def test_source_stable_reads(self: object, kit: Kit, capability: Capability, cas
     assert reads[0], f"{case} via {capability}: nothing was read"
 
 
-@kit_test(roles=[Role.SOURCE], covers=[Capability.MAIL, Capability.DOCUMENTS], argnames=("capability", "case"),
-          params=_by_blob_capability_and_case)
+@kit_test(
+    roles=[Role.SOURCE],
+    covers=[Capability.MAIL, Capability.DOCUMENTS],
+    argnames=("capability", "case"),
+    params=_by_blob_capability_and_case,
+)
 def test_source_open_blob(self: object, kit: Kit, capability: Capability, case: str) -> None:
     """``open_blob`` gives bytes whose SHA-256 and size are the record's."""
     dataset = kit.dataset(case)
@@ -222,8 +231,13 @@ def test_source_open_blob(self: object, kit: Kit, capability: Capability, case: 
         _check(_blob_differences(source, read))
 
 
-@kit_test(roles=[Role.SOURCE], requires=[Capability.BLOB_HASH], covers=[Capability.BLOB_HASH],
-          argnames=("case",), params=_by_blob_case)
+@kit_test(
+    roles=[Role.SOURCE],
+    requires=[Capability.BLOB_HASH],
+    covers=[Capability.BLOB_HASH],
+    argnames=("case",),
+    params=_by_blob_case,
+)
 def test_source_blob_sha256(self: object, kit: Kit, case: str) -> None:
     """``blob_sha256`` (hash without download) equals the hash of the real bytes."""
     dataset = kit.dataset(case)
@@ -234,8 +248,13 @@ def test_source_blob_sha256(self: object, kit: Kit, case: str) -> None:
             assert source.blob_sha256(record) == real, f"{record.kind} {record.key!r}: blob_sha256 is wrong"
 
 
-@kit_test(roles=[Role.SOURCE], requires=[Capability.RELATIONS], covers=[Capability.RELATIONS],
-          argnames=("case",), params=_change_case)
+@kit_test(
+    roles=[Role.SOURCE],
+    requires=[Capability.RELATIONS],
+    covers=[Capability.RELATIONS],
+    argnames=("case",),
+    params=_change_case,
+)
 def test_source_class_change(self: object, kit: Kit, case: str) -> None:
     """A pupil who changes class between two reads: the second read has the new membership only,
     and everything else (ids, fingerprints) is unchanged."""
@@ -251,8 +270,9 @@ def test_source_class_change(self: object, kit: Kit, case: str) -> None:
     assert first != second, f"{case}: the second read did not see the class change"
 
 
-@kit_test(roles=[Role.SOURCE], requires=[Capability.DELTA], covers=[Capability.DELTA],
-          argnames=("case",), params=_change_case)
+@kit_test(
+    roles=[Role.SOURCE], requires=[Capability.DELTA], covers=[Capability.DELTA], argnames=("case",), params=_change_case
+)
 def test_source_delta(self: object, kit: Kit, case: str) -> None:
     """A complete source says it is whole and a delta source says it is a part (so plan never turns
     what a delta lacks into deletions); a delta yields exactly the records it carries, and the engine's
@@ -280,8 +300,9 @@ def test_source_delta(self: object, kit: Kit, case: str) -> None:
 
 
 # -- target suite --------------------------------------------------------------------------------
-@kit_test(roles=[Role.TARGET], covers=DATA_CAPABILITIES, argnames=("capability", "case"),
-          params=_by_capability_and_case)
+@kit_test(
+    roles=[Role.TARGET], covers=DATA_CAPABILITIES, argnames=("capability", "case"), params=_by_capability_and_case
+)
 def test_target_accepts_every_write(self: object, kit: Kit, capability: Capability, case: str) -> None:
     """Every record the capability carries is written through ``Connector.write`` without error."""
     dataset = kit.dataset(case).restrict([capability])
@@ -294,8 +315,13 @@ def test_target_accepts_every_write(self: object, kit: Kit, capability: Capabili
             _check(compare(actual, expected, f"{case} read back via {capability}"))
 
 
-@kit_test(roles=[Role.TARGET], requires=[Capability.READ_BACK], covers=[Capability.READ_BACK],
-          argnames=("case",), params=_by_case)
+@kit_test(
+    roles=[Role.TARGET],
+    requires=[Capability.READ_BACK],
+    covers=[Capability.READ_BACK],
+    argnames=("case",),
+    params=_by_case,
+)
 def test_target_read_back(self: object, kit: Kit, case: str) -> None:
     """Write the whole case, then read it back from a new connector instance."""
     dataset = kit.dataset(case)
@@ -330,8 +356,13 @@ def _blob_differences(connector: Connector, records: Iterable[Record]) -> list[s
     return out
 
 
-@kit_test(roles=[Role.TARGET], requires=[Capability.READ_BACK], covers=[Capability.READ_BACK],
-          argnames=("case",), params=_by_case)
+@kit_test(
+    roles=[Role.TARGET],
+    requires=[Capability.READ_BACK],
+    covers=[Capability.READ_BACK],
+    argnames=("case",),
+    params=_by_case,
+)
 def test_target_idempotent(self: object, kit: Kit, case: str) -> None:
     """Re-applying the same operations (same op ids) changes nothing and duplicates nothing."""
     dataset = kit.dataset(case)
@@ -343,8 +374,9 @@ def test_target_idempotent(self: object, kit: Kit, case: str) -> None:
     _check(compare(twice, once, f"{case} re-applied"))
 
 
-@kit_test(roles=[Role.TARGET], requires=[Capability.DELETE], covers=[Capability.DELETE],
-          argnames=("case",), params=_by_case)
+@kit_test(
+    roles=[Role.TARGET], requires=[Capability.DELETE], covers=[Capability.DELETE], argnames=("case",), params=_by_case
+)
 def test_target_delete(self: object, kit: Kit, case: str) -> None:
     """``delete`` (reverse dependency order) removes every record; read back is then empty."""
     dataset = kit.dataset(case)
@@ -411,8 +443,13 @@ def test_target_rules(self: object, kit: Kit) -> None:
     assert all(isinstance(kind, RecordKind) for kind in rules.required)
 
 
-@kit_test(roles=[Role.TARGET], requires=[Capability.READ_BACK], covers=[Capability.READ_BACK],
-          argnames=("case",), params=_by_case)
+@kit_test(
+    roles=[Role.TARGET],
+    requires=[Capability.READ_BACK],
+    covers=[Capability.READ_BACK],
+    argnames=("case",),
+    params=_by_case,
+)
 def test_target_resume(self: object, kit: Kit, case: str) -> None:
     """Half the operations, then all of them from a new instance (a resumed run): the read-back
     equals one full apply on a fresh target."""
@@ -421,8 +458,13 @@ def test_target_resume(self: object, kit: Kit, case: str) -> None:
     _apply(kit, resumed, dataset, count=len(dataset.records) // 2)
     _apply(kit, resumed, dataset)
     _apply(kit, full, dataset)
-    _check(compare(_read_back(kit, resumed, f"{case} resumed"), _read_back(kit, full, f"{case} full"),
-                   f"{case} resumed vs full"))
+    _check(
+        compare(
+            _read_back(kit, resumed, f"{case} resumed"),
+            _read_back(kit, full, f"{case} full"),
+            f"{case} resumed vs full",
+        )
+    )
 
 
 # -- round trip ----------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from typing import Any
 import tenacity
 
 from ent_migrate.contract import Operation
-from ent_migrate.errors import ConnectorError, TerminalError, TransientError
+from ent_migrate.errors import ConnectorError, TerminalError, TransientError, UnreachableError
 from ent_migrate.model import Document, Message, Production, RecordKind, record_from_dict
 from ent_migrate.outcomes import WRITE_ACTIONS, Action, Stage
 from ent_migrate.pipeline.context import PipelineContext
@@ -33,6 +33,7 @@ __all__ = ["OP_NAMESPACE", "ApplyResult", "RetryPolicy", "apply", "op_id"]
 
 OP_NAMESPACE = uuid.UUID("5b0e8f1e-3f43-4a56-9a1e-2f6f0c1d7a10")
 _RETRYABLE = (TransientError, TimeoutError, ConnectionError)
+_OUTCOMES_PER_COMMIT = 50
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,8 +86,12 @@ def _order(kind: str, action: Action) -> tuple[int, int]:
 
 
 def apply(
-    ctx: PipelineContext, run_id: str, policy: RetryPolicy | None = None, max_ops: int | None = None,
-    *, should_stop: Callable[[], bool] | None = None,
+    ctx: PipelineContext,
+    run_id: str,
+    policy: RetryPolicy | None = None,
+    max_ops: int | None = None,
+    *,
+    should_stop: Callable[[], bool] | None = None,
 ) -> ApplyResult:
     """Execute the stored plan. *should_stop* is asked between batches (a time window's end): when it
     says yes, apply stops cleanly as ``--max-ops`` does, and the next run resumes."""
@@ -131,6 +136,12 @@ def _apply_batch(
     # 2. Effects, concurrently within the target's limit; 3. outcomes journaled as they come back.
     futures = {pool.submit(_send, ctx, r, ops[r.id], policy): r for r in todo}
     outcomes: list[Outcome] = []
+
+    def record() -> None:
+        ctx.state.journal.record(outcomes)
+        ctx.state.items.record_outcomes([(o.item_id, o.attempts, o.error) for o in outcomes])
+        outcomes.clear()
+
     for future in concurrent.futures.as_completed(futures):
         row = futures[future]
         attempts, error = future.result()
@@ -141,8 +152,11 @@ def _apply_batch(
         else:
             result.failed += 1
         outcomes.append(Outcome(ops[row.id], row.id, attempts, error))
-    ctx.state.journal.record(outcomes)
-    ctx.state.items.record_outcomes([(o.item_id, o.attempts, o.error) for o in outcomes])
+        if len(outcomes) >= _OUTCOMES_PER_COMMIT:
+            # Outcomes are committed as they come, not at the batch's end: a process killed again and
+            # again still makes progress (each resume re-sends only what had no outcome yet).
+            record()
+    record()
 
 
 def _send(ctx: PipelineContext, row: PlannedRow, key: str, policy: RetryPolicy) -> tuple[int, str | None]:
@@ -169,6 +183,8 @@ def _send(ctx: PipelineContext, row: PlannedRow, key: str, policy: RetryPolicy) 
                     ctx.target.write(op)
     except _RETRYABLE as exc:
         return attempts, f"retry budget spent: {type(exc).__name__}: {exc}"
+    except UnreachableError:
+        raise  # the target went away or refused the credentials: stop the run (exit 3), resumable
     except (TerminalError, ConnectorError) as exc:
         return attempts, f"{type(exc).__name__}: {exc}"
     return attempts, None

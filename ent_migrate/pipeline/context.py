@@ -69,8 +69,10 @@ class RunSettings:
         report = config.section("report")
         unknown = sorted(set(run) - {"concurrency", "max_ops", "verify_blobs", "window"})
         if unknown:
-            raise ConfigError(f"{where}: [run] unknown setting {', '.join(unknown)} "
-                              "(known: concurrency, max_ops, verify_blobs, window)")
+            raise ConfigError(
+                f"{where}: [run] unknown setting {', '.join(unknown)} "
+                "(known: concurrency, max_ops, verify_blobs, window)"
+            )
         unknown = sorted(set(report) - {"dir", "csv_delimiter"})
         if unknown:
             raise ConfigError(f"{where}: [report] unknown setting {', '.join(unknown)} (known: dir, csv_delimiter)")
@@ -86,19 +88,21 @@ class RunSettings:
             max_ops = whole("max_ops", max_ops, 1, 2**62)
         verify_blobs = run.get("verify_blobs", "hash")
         if verify_blobs not in _VERIFY_BLOBS:
-            raise ConfigError(f"{where}: [run] verify_blobs must be one of {', '.join(_VERIFY_BLOBS)}, "
-                              f"not {verify_blobs!r}")
+            raise ConfigError(
+                f"{where}: [run] verify_blobs must be one of {', '.join(_VERIFY_BLOBS)}, not {verify_blobs!r}"
+            )
         delimiter = report.get("csv_delimiter", ",")
         if delimiter not in (",", ";", "\t"):
-            raise ConfigError(f"{where}: [report] csv_delimiter must be \",\", \";\" or a tab, not {delimiter!r}")
+            raise ConfigError(f'{where}: [report] csv_delimiter must be ",", ";" or a tab, not {delimiter!r}')
         window = None
         if run.get("window") is not None:
             try:
                 window = parse_window(run["window"], f"{where}: [run] window")
             except ValueError as exc:
                 raise ConfigError(str(exc)) from None
-        return cls(concurrency=concurrency, max_ops=max_ops, verify_blobs=verify_blobs, csv_delimiter=delimiter,
-                   window=window)
+        return cls(
+            concurrency=concurrency, max_ops=max_ops, verify_blobs=verify_blobs, csv_delimiter=delimiter, window=window
+        )
 
 
 def _base(config: Config) -> Path:
@@ -125,7 +129,7 @@ def pseudonymizer_from_config(config: Config, environ: Mapping[str, str] | None 
     if "key" in privacy:
         value = privacy["key"]
         if not isinstance(value, str):
-            raise ConfigError(f"{config.where}: [privacy] key must be a string such as \"${{{DEFAULT_KEY_ENV}}}\"")
+            raise ConfigError(f'{config.where}: [privacy] key must be a string such as "${{{DEFAULT_KEY_ENV}}}"')
         return Pseudonymizer(decode_key(value, f"{config.where}: [privacy] key"))
     env = (environ if environ is not None else os.environ).get(DEFAULT_KEY_ENV, "")
     return Pseudonymizer(decode_key(env, f"{config.where}: [privacy] (and ${DEFAULT_KEY_ENV})"))
@@ -232,13 +236,24 @@ class PipelineContext:
             # bundle): it asks the state store whether an earlier run knew them.
             src.use_known_people(state.identities.known)
         digest = hashlib.sha256(
-            json.dumps({"source": source_name, "target": target_name, "mapping": mapping.digest}, sort_keys=True)
-            .encode()
+            json.dumps(
+                {"source": source_name, "target": target_name, "mapping": mapping.digest}, sort_keys=True
+            ).encode()
         ).hexdigest()
         return cls(
-            engine=engine, state=state, source_name=source_name, target_name=target_name,
-            source_spec=source_spec, target_spec=target_spec, source=src, target=dst, mapping=mapping,
-            safety=safety, pseudonymize=pseudonymize, report_dir=report_dir, settings=settings,
+            engine=engine,
+            state=state,
+            source_name=source_name,
+            target_name=target_name,
+            source_spec=source_spec,
+            target_spec=target_spec,
+            source=src,
+            target=dst,
+            mapping=mapping,
+            safety=safety,
+            pseudonymize=pseudonymize,
+            report_dir=report_dir,
+            settings=settings,
             config_digest=digest,
         )
 

@@ -48,10 +48,11 @@ def extract(ctx: PipelineContext, run_id: str) -> dict[str, Any]:
     ctx.state.problems.clear(run_id)
     occurrences: list[Occurrence] = list(ctx.source.problems.occurrences())
     if failure is not None:
-        occurrences.append(Occurrence("source.unreadable", Severity.ERROR, failure.where or ctx.source_name,
-                                      str(failure)))
+        occurrences.append(
+            Occurrence("source.unreadable", Severity.ERROR, failure.where or ctx.source_name, str(failure))
+        )
     for start in range(0, len(occurrences), BATCH):
-        ctx.state.problems.add(run_id, occurrences[start:start + BATCH])
+        ctx.state.problems.add(run_id, occurrences[start : start + BATCH])
     problems = ctx.source.problems.to_list()
     if failure is not None:
         raise failure

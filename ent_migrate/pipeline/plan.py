@@ -116,8 +116,11 @@ def _apply_rules(ctx: PipelineContext, run_id: str, rules: TargetRules) -> int:
         kinds.add(RecordKind.PERSON)
     broken = 0
     for rows in ctx.state.items.to_validate(run_id, kinds, (Action.CREATE, Action.UPDATE, Action.MOVE)):
-        decisions = [Decision(item_id, Action.INVALID, reason) for item_id, kind, payload in rows
-                     if (reason := validate(kind, payload, rules))]
+        decisions = [
+            Decision(item_id, Action.INVALID, reason)
+            for item_id, kind, payload in rows
+            if (reason := validate(kind, payload, rules))
+        ]
         ctx.state.items.decide(decisions)
         broken += len(decisions)
     return broken

@@ -93,23 +93,36 @@ def write_run_report(
     input_errors = state.problems.errors(run_id)
     accepted = min(input_errors, safety.max_input_errors) if safety.max_input_errors != -1 else input_errors
     if verdict is None:
-        verdict = ("input-problems" if input_errors > accepted else "ready") if kind == "plan" else (
-            run.verdict or Verdict.NOT_VERIFIED)
+        verdict = (
+            ("input-problems" if input_errors > accepted else "ready")
+            if kind == "plan"
+            else (run.verdict or Verdict.NOT_VERIFIED)
+        )
     plan_entry = state.reports.latest(run_id, "plan") if kind == "verify" else None
     data = ReportData(
-        kind=kind, run_id=run_id, created_at=dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
-        source=run.source, target=run.target, counts=counts, counts_by_kind=by_kind,
-        counts_by_school=_by_school(state, run_id), items=_items(state, run_id, kind),
+        kind=kind,
+        run_id=run_id,
+        created_at=dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+        source=run.source,
+        target=run.target,
+        counts=counts,
+        counts_by_kind=by_kind,
+        counts_by_school=_by_school(state, run_id),
+        items=_items(state, run_id, kind),
         problems=problems if problems is not None else _problem_summary(state, run_id),
-        thresholds=safety.as_dict(), verdict=str(verdict), key_id=pseudonymize.key_id, revision=revision,
-        input_errors=input_errors, accepted_input_errors=accepted if accepted <= input_errors else 0,
-        unread=_unread(state, run_id), refusal=refusal,
+        thresholds=safety.as_dict(),
+        verdict=str(verdict),
+        key_id=pseudonymize.key_id,
+        revision=revision,
+        input_errors=input_errors,
+        accepted_input_errors=accepted if accepted <= input_errors else 0,
+        unread=_unread(state, run_id),
+        refusal=refusal,
         plan_digest=run.applied_plan_digest or (plan_entry.digest if plan_entry else None),
     )
     folder = report_folder(report_dir, run_id, kind, revision)
     written = write_reports(data, folder, pseudonymize, csv_delimiter=csv_delimiter)
-    state.reports.add(run_id, kind, revision, str(folder), written.digest,
-                      {"counts": counts, "verdict": str(verdict)})
+    state.reports.add(run_id, kind, revision, str(folder), written.digest, {"counts": counts, "verdict": str(verdict)})
     state.runs.set_report_digest(run_id, written.digest)
     return written, folder
 
@@ -123,5 +136,7 @@ def _problem_summary(state: StateStore, run_id: str) -> list[dict[str, Any]]:
             if len(kept) < 5:
                 kept.append(o.where)
     counts = state.problems.counts(run_id)
-    return [{"code": code, "severity": severity, "count": n, "examples": examples.get((code, severity), [])}
-            for (code, severity), n in sorted(counts.items())]
+    return [
+        {"code": code, "severity": severity, "count": n, "examples": examples.get((code, severity), [])}
+        for (code, severity), n in sorted(counts.items())
+    ]

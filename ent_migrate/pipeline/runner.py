@@ -38,9 +38,13 @@ __all__ = ["do_apply", "do_extract", "do_plan", "do_run", "do_verify", "open_run
 
 def open_run(ctx: PipelineContext) -> str:
     """Resume the unfinished run from this source to this target, or start a new one."""
-    return ctx.state.runs.open(source_name=ctx.source_name, target_name=ctx.target_name,
-                               source_spec=ctx.source_spec, target_spec=ctx.target_spec,
-                               config_digest=ctx.config_digest)
+    return ctx.state.runs.open(
+        source_name=ctx.source_name,
+        target_name=ctx.target_name,
+        source_spec=ctx.source_spec,
+        target_spec=ctx.target_spec,
+        config_digest=ctx.config_digest,
+    )
 
 
 def run_stage(
@@ -76,15 +80,25 @@ def _extract(ctx: PipelineContext, run_id: str) -> dict[str, Any]:
         # No person at all is never "no problems": a wrong folder, or a file of another kind.
         where = ctx.source_name
         ctx.state.problems.add(run_id, [Occurrence("source.empty", Severity.ERROR, where, None)])
-        counts["problems"] = [*counts.get("problems", []),
-                              {"code": "source.empty", "severity": "error", "count": 1, "examples": [where]}]
+        counts["problems"] = [
+            *counts.get("problems", []),
+            {"code": "source.empty", "severity": "error", "count": 1, "examples": [where]},
+        ]
     return counts
 
 
 def _plan_report(ctx: PipelineContext, run_id: str, problems: list[dict[str, Any]], **kw: Any) -> dict[str, Any]:
-    written, folder = write_run_report(ctx.state, run_id, "plan", ctx.report_dir, ctx.pseudonymize,
-                                       safety=ctx.safety, problems=problems,
-                                       csv_delimiter=ctx.settings.csv_delimiter, **kw)
+    written, folder = write_run_report(
+        ctx.state,
+        run_id,
+        "plan",
+        ctx.report_dir,
+        ctx.pseudonymize,
+        safety=ctx.safety,
+        problems=problems,
+        csv_delimiter=ctx.settings.csv_delimiter,
+        **kw,
+    )
     return {"dir": str(folder), "digest": written.digest, "files": [p.name for p in written.paths]}
 
 
@@ -109,13 +123,22 @@ def do_plan(ctx: PipelineContext, run_id: str, *, refresh: bool = False) -> dict
         report = _plan_report(ctx, run_id, problems, verdict="refused", refusal=str(exc), revision=revision)
         exc.report = report
         exc.counts = ctx.state.items.action_counts(run_id)
-        exc.listed = [{"kind": k, "id": ctx.pseudonymize(key), "action": a}
-                      for k, key, a, _ in ctx.state.items.listed(run_id, ACCESS_REMOVING_ACTIONS, 20)]
+        exc.listed = [
+            {"kind": k, "id": ctx.pseudonymize(key), "action": a}
+            for k, key, a, _ in ctx.state.items.listed(run_id, ACCESS_REMOVING_ACTIONS, 20)
+        ]
         raise
     errors, accepted = _input_errors(ctx, run_id)
     report = _plan_report(ctx, run_id, problems, revision=revision)
-    out = {"run_id": run_id, "revision": revision, "actions": counts, "problems": problems, "report": report,
-           "input_errors": errors, "accepted_input_errors": min(errors, accepted)}
+    out = {
+        "run_id": run_id,
+        "revision": revision,
+        "actions": counts,
+        "problems": problems,
+        "report": report,
+        "input_errors": errors,
+        "accepted_input_errors": min(errors, accepted),
+    }
     if errors > accepted:
         ctx.state.runs.reset_from(run_id, Stage.PLAN)  # not applicable: apply will refuse it
         raise PlanInputError(
@@ -146,18 +169,22 @@ def _reviewed_plan(ctx: PipelineContext, run_id: str) -> str:
             "its report, then `ent-migrate apply` (or `ent-migrate run`, which plans, asks, then applies)"
         )
     if entry.summary.get("verdict") not in (None, "ready"):
-        raise NoPlanError(f"the last plan (revision {entry.revision}) was not applicable "
-                          f"({entry.summary.get('verdict')}): fix what its report says and plan again")
+        raise NoPlanError(
+            f"the last plan (revision {entry.revision}) was not applicable "
+            f"({entry.summary.get('verdict')}): fix what its report says and plan again"
+        )
     return entry.digest
 
 
 def do_apply(
-    ctx: PipelineContext, run_id: str, *, max_ops: int | None = None, should_stop: Callable[[], bool] | None = None,
+    ctx: PipelineContext,
+    run_id: str,
+    *,
+    max_ops: int | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> dict[str, Any]:
     runs = ctx.state.runs
-    if not ctx.state.journal.started(run_id):
-        runs.set_applied_plan(run_id, _reviewed_plan(ctx, run_id))
-    elif runs.get(run_id).applied_plan_digest is None:  # pragma: no cover - a store from before 0002
+    if not ctx.state.journal.started(run_id) or runs.get(run_id).applied_plan_digest is None:
         runs.set_applied_plan(run_id, _reviewed_plan(ctx, run_id))
     window = ctx.settings.window
     if should_stop is None and window is not None:
@@ -181,16 +208,31 @@ def do_apply(
 
 def do_verify(ctx: PipelineContext, run_id: str) -> dict[str, Any]:
     out = run_stage(ctx, run_id, Stage.VERIFY, lambda: verify(ctx, run_id), force=True)
-    written, folder = write_run_report(ctx.state, run_id, "verify", ctx.report_dir, ctx.pseudonymize,
-                                       safety=ctx.safety, csv_delimiter=ctx.settings.csv_delimiter,
-                                       verdict=out["verdict"])
+    written, folder = write_run_report(
+        ctx.state,
+        run_id,
+        "verify",
+        ctx.report_dir,
+        ctx.pseudonymize,
+        safety=ctx.safety,
+        csv_delimiter=ctx.settings.csv_delimiter,
+        verdict=out["verdict"],
+    )
     report = {"dir": str(folder), "digest": written.digest, "files": [p.name for p in written.paths]}
-    return {"run_id": run_id, "marks": out["marks"], "verdict": out["verdict"],
-            "input_errors": out.get("input_errors", 0), "report": report}
+    return {
+        "run_id": run_id,
+        "marks": out["marks"],
+        "verdict": out["verdict"],
+        "input_errors": out.get("input_errors", 0),
+        "report": report,
+    }
 
 
 def do_run(
-    ctx: PipelineContext, *, max_ops: int | None = None, confirm: Callable[[dict[str, Any]], bool] | None = None,
+    ctx: PipelineContext,
+    *,
+    max_ops: int | None = None,
+    confirm: Callable[[dict[str, Any]], bool] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> dict[str, Any]:
     """Every stage; a re-run first finishes the pending work of an unfinished run. *confirm* sees the
@@ -234,4 +276,3 @@ def status(state: StateStore, run_id: str) -> dict[str, Any]:
         "input_problems": {f"{code} ({severity})": n for (code, severity), n in sorted(problems.items())},
         "identities": state.identities.counts_by_profile(),
     }
-

@@ -37,9 +37,14 @@ class Safety:
         values: dict[str, Any] = {}
         for name, value in table.items():
             integer = fields[name].type in (int, "int")
-            if isinstance(value, bool) or not isinstance(value, int | float) or (integer and not isinstance(value, int)):
-                raise ConfigError(f"{where} {name} must be {'a whole number' if integer else 'a number'}, "
-                                  f"not {value!r}")
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or (integer and not isinstance(value, int))
+            ):
+                raise ConfigError(
+                    f"{where} {name} must be {'a whole number' if integer else 'a number'}, not {value!r}"
+                )
             if value < 0 and value != -1:
                 raise ConfigError(f"{where} {name} must be 0 or more (or -1 for no limit), not {value!r}")
             if not integer and not math.isfinite(value):
@@ -75,18 +80,31 @@ def check_thresholds(safety: Safety, counts: Mapping[str, Any], target_total: in
             f"the plan would {what}, over the safety threshold [safety] {setting} = {limit:g}. "
             f"Check that the source export is complete; if this is intended, raise it: "
             f"set [safety] {setting} = {fix} in the config file, or pass --{setting.replace('_', '-')} {fix}",
-            setting=setting, suggested=fix,
+            setting=setting,
+            suggested=fix,
         )
 
     share = (100.0 * deletions / target_total) if target_total else 0.0
     if safety.max_deletions != -1 and deletions > safety.max_deletions:
-        stop(f"delete or disable {deletions} items ({share:.1f}% of the {target_total} the target holds)",
-             "max_deletions", safety.max_deletions, str(deletions))
+        stop(
+            f"delete or disable {deletions} items ({share:.1f}% of the {target_total} the target holds)",
+            "max_deletions",
+            safety.max_deletions,
+            str(deletions),
+        )
     if target_total:
         if safety.max_deletions_pct != -1 and share > safety.max_deletions_pct:
-            stop(f"delete or disable {deletions} of the {target_total} items the target holds ({share:.2f}%)",
-                 "max_deletions_pct", safety.max_deletions_pct, _pct_fix(share))
+            stop(
+                f"delete or disable {deletions} of the {target_total} items the target holds ({share:.2f}%)",
+                "max_deletions_pct",
+                safety.max_deletions_pct,
+                _pct_fix(share),
+            )
         upd = 100.0 * updates / target_total
         if safety.max_updates_pct != -1 and upd > safety.max_updates_pct:
-            stop(f"update {updates} of the {target_total} items the target holds ({upd:.2f}%)",
-                 "max_updates_pct", safety.max_updates_pct, _pct_fix(upd))
+            stop(
+                f"update {updates} of the {target_total} items the target holds ({upd:.2f}%)",
+                "max_updates_pct",
+                safety.max_updates_pct,
+                _pct_fix(upd),
+            )

@@ -28,10 +28,14 @@ class Identities:
         """source id → identity id, for the ids this source already has an identity for."""
         aliases = self._aliases
         with self.engine.connect() as conn:
-            return {r.source_id: r.identity_id for r in conn.execute(
-                select(aliases.c.source_id, aliases.c.identity_id)
-                .where(aliases.c.source == source, aliases.c.source_id.in_(list(source_ids)))
-            )}
+            return {
+                r.source_id: r.identity_id
+                for r in conn.execute(
+                    select(aliases.c.source_id, aliases.c.identity_id).where(
+                        aliases.c.source == source, aliases.c.source_id.in_(list(source_ids))
+                    )
+                )
+            }
 
     def by_ine(self, ines: Iterable[str]) -> dict[str, int]:
         identities = self._identities
@@ -39,48 +43,78 @@ class Identities:
         if not wanted:
             return {}
         with self.engine.connect() as conn:
-            return {r.ine: r.id for r in conn.execute(
-                select(identities.c.ine, identities.c.id).where(identities.c.ine.in_(wanted)))}
+            return {
+                r.ine: r.id
+                for r in conn.execute(select(identities.c.ine, identities.c.id).where(identities.c.ine.in_(wanted)))
+            }
 
     def add(self, source: str, fresh: Sequence[tuple[str, str, str | None]], joined: Mapping[str, int]) -> None:
         """New identities (canonical id, profile, INE), and aliases for them and for *joined*
         (source id → an existing identity), in one transaction."""
         identities, aliases = self._identities, self._aliases
         with self.engine.begin() as conn:
-            upsert(conn, identities, [{"canonical_id": c, "profile": p, "ine": i, "created_at": now()}
-                                      for c, p, i in fresh], ["canonical_id"], [])
+            upsert(
+                conn,
+                identities,
+                [{"canonical_id": c, "profile": p, "ine": i, "created_at": now()} for c, p, i in fresh],
+                ["canonical_id"],
+                [],
+            )
             new_ids = [c for c, _, _ in fresh]
-            ids: dict[str, int] = dict(conn.execute(
-                select(identities.c.canonical_id, identities.c.id).where(identities.c.canonical_id.in_(new_ids))
-            ).all()) if new_ids else {}
+            ids: dict[str, int] = (
+                dict(
+                    conn.execute(
+                        select(identities.c.canonical_id, identities.c.id).where(identities.c.canonical_id.in_(new_ids))
+                    ).all()
+                )
+                if new_ids
+                else {}
+            )
             ids.update(joined)
-            upsert(conn, aliases, [{"identity_id": ident, "source": source, "source_id": key}
-                                   for key, ident in ids.items()], ["source", "source_id"], [])
+            upsert(
+                conn,
+                aliases,
+                [{"identity_id": ident, "source": source, "source_id": key} for key, ident in ids.items()],
+                ["source", "source_id"],
+                [],
+            )
 
     def known(self, person_id: str) -> bool:
         """Is this person id an identity (or an alias) an earlier run already holds?"""
         identities, aliases = self._identities, self._aliases
         with self.engine.connect() as conn:
-            return conn.execute(
-                select(identities.c.id).outerjoin(aliases, aliases.c.identity_id == identities.c.id)
-                .where(or_(identities.c.canonical_id == person_id, aliases.c.source_id == person_id)).limit(1)
-            ).first() is not None
+            return (
+                conn.execute(
+                    select(identities.c.id)
+                    .outerjoin(aliases, aliases.c.identity_id == identities.c.id)
+                    .where(or_(identities.c.canonical_id == person_id, aliases.c.source_id == person_id))
+                    .limit(1)
+                ).first()
+                is not None
+            )
 
     def counts_by_profile(self) -> dict[str, int]:
         identities = self._identities
         with self.engine.connect() as conn:
-            return {str(p): int(n) for p, n in conn.execute(
-                select(identities.c.profile, func.count()).group_by(identities.c.profile))}
+            return {
+                str(p): int(n)
+                for p, n in conn.execute(select(identities.c.profile, func.count()).group_by(identities.c.profile))
+            }
 
     # -- logins (id map) -----------------------------------------------------------------------
     def logins(self, source: str, old_ids: Sequence[str]) -> dict[str, str]:
         """old id → the login it was given, for the people of this source that have one."""
         id_map = self._id_map
         with self.engine.connect() as conn:
-            return {r.old_id: r.new_login for r in conn.execute(
-                select(id_map.c.old_id, id_map.c.new_login)
-                .where(id_map.c.source == source, id_map.c.old_id.in_(list(old_ids)))
-            ) if r.new_login}
+            return {
+                r.old_id: r.new_login
+                for r in conn.execute(
+                    select(id_map.c.old_id, id_map.c.new_login).where(
+                        id_map.c.source == source, id_map.c.old_id.in_(list(old_ids))
+                    )
+                )
+                if r.new_login
+            }
 
     def logins_taken(self, logins: Iterable[str]) -> set[str]:
         id_map = self._id_map
@@ -95,10 +129,20 @@ class Identities:
         if not rows:
             return
         with self.engine.begin() as conn:
-            conn.execute(self._id_map.insert(), [
-                {"source": source, "old_id": old_id, "new_id": old_id, "old_login": old_login, "new_login": login,
-                 "created_at": now()} for old_id, old_login, login in rows
-            ])
+            conn.execute(
+                self._id_map.insert(),
+                [
+                    {
+                        "source": source,
+                        "old_id": old_id,
+                        "new_id": old_id,
+                        "old_login": old_login,
+                        "new_login": login,
+                        "created_at": now(),
+                    }
+                    for old_id, old_login, login in rows
+                ],
+            )
 
     def id_map_size(self) -> int:
         with self.engine.connect() as conn:

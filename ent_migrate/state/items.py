@@ -76,15 +76,38 @@ class Items:
         rows, blobs = [], []
         for record in records:
             payload = record.to_dict()
-            rows.append({"run_id": run_id, "kind": str(record.kind), "key": record.key,
-                         "state": ItemState.EXTRACTED, "source_fingerprint": fingerprint_of(payload),
-                         "payload": payload, "attempts": 0, "updated_at": now()})
+            rows.append(
+                {
+                    "run_id": run_id,
+                    "kind": str(record.kind),
+                    "key": record.key,
+                    "state": ItemState.EXTRACTED,
+                    "source_fingerprint": fingerprint_of(payload),
+                    "payload": payload,
+                    "attempts": 0,
+                    "updated_at": now(),
+                }
+            )
             if isinstance(record, _BLOB_TYPES):
-                blobs.append({"run_id": run_id, "kind": str(record.kind), "key": record.key, "side": "source",
-                              "sha256": record.sha256, "size": record.size, "created_at": now()})
+                blobs.append(
+                    {
+                        "run_id": run_id,
+                        "kind": str(record.kind),
+                        "key": record.key,
+                        "side": "source",
+                        "sha256": record.sha256,
+                        "size": record.size,
+                        "created_at": now(),
+                    }
+                )
         with self.engine.begin() as conn:
-            upsert(conn, self._items, rows, ["run_id", "kind", "key"],
-                   ["state", "source_fingerprint", "payload", "updated_at"])
+            upsert(
+                conn,
+                self._items,
+                rows,
+                ["run_id", "kind", "key"],
+                ["state", "source_fingerprint", "payload", "updated_at"],
+            )
             upsert(conn, self._ledger, blobs, ["run_id", "kind", "key", "side"], ["sha256", "size"])
 
     def forget(self, run_id: str) -> None:
@@ -102,8 +125,12 @@ class Items:
             count = conn.execute(
                 update(items)
                 .where(items.c.run_id == run_id, items.c.payload.is_not(None), items.c.kind != except_kind)
-                .values(target_payload=items.c.payload, target_fingerprint=items.c.source_fingerprint,
-                        state=ItemState.MAPPED, updated_at=now())
+                .values(
+                    target_payload=items.c.payload,
+                    target_fingerprint=items.c.source_fingerprint,
+                    state=ItemState.MAPPED,
+                    updated_at=now(),
+                )
             ).rowcount
         return int(count or 0)
 
@@ -124,9 +151,14 @@ class Items:
         items = self._items
         with self.engine.begin() as conn:
             conn.execute(
-                update(items).where(items.c.id == bindparam("item_id"))
-                .values(target_payload=bindparam("b_payload"), target_fingerprint=bindparam("b_fingerprint"),
-                        state=ItemState.MAPPED, updated_at=now()),
+                update(items)
+                .where(items.c.id == bindparam("item_id"))
+                .values(
+                    target_payload=bindparam("b_payload"),
+                    target_fingerprint=bindparam("b_fingerprint"),
+                    state=ItemState.MAPPED,
+                    updated_at=now(),
+                ),
                 rows,
             )
 
@@ -137,7 +169,8 @@ class Items:
         with self.engine.begin() as conn:
             conn.execute(delete(items).where(items.c.run_id == run_id, items.c.payload.is_(None)))
             conn.execute(
-                update(items).where(items.c.run_id == run_id)
+                update(items)
+                .where(items.c.run_id == run_id)
                 .values(action=None, reason=None, mark=None, mark_reason=None)
             )
 
@@ -147,12 +180,18 @@ class Items:
         wanted = [(str(r.kind), r.key) for r in records]
         with self.engine.connect() as conn:
             return {
-                (row.kind, row.key): ExpectedRow(row.id, row.kind, row.key, row.target_payload,
-                                                 row.target_fingerprint, row.action)
+                (row.kind, row.key): ExpectedRow(
+                    row.id, row.kind, row.key, row.target_payload, row.target_fingerprint, row.action
+                )
                 for row in conn.execute(
-                    select(items.c.id, items.c.kind, items.c.key, items.c.target_payload,
-                           items.c.target_fingerprint, items.c.action)
-                    .where(items.c.run_id == run_id, tuple_(items.c.kind, items.c.key).in_(wanted))
+                    select(
+                        items.c.id,
+                        items.c.kind,
+                        items.c.key,
+                        items.c.target_payload,
+                        items.c.target_fingerprint,
+                        items.c.action,
+                    ).where(items.c.run_id == run_id, tuple_(items.c.kind, items.c.key).in_(wanted))
                 )
             }
 
@@ -162,24 +201,39 @@ class Items:
         items = self._items
         with self.engine.begin() as conn:
             conn.execute(
-                update(items).where(items.c.id == bindparam("item_id"))
+                update(items)
+                .where(items.c.id == bindparam("item_id"))
                 .values(action=bindparam("b_action"), reason=bindparam("b_reason")),
                 [{"item_id": d.item_id, "b_action": d.action, "b_reason": d.reason} for d in decisions],
             )
 
     def add_target_only(
-        self, run_id: str, rows: Sequence[tuple[Record, Action, str, Mapping[str, Any] | None]],
-        *, mark: Mark | None = None, mark_reason: str | None = None,
+        self,
+        run_id: str,
+        rows: Sequence[tuple[Record, Action, str, Mapping[str, Any] | None]],
+        *,
+        mark: Mark | None = None,
+        mark_reason: str | None = None,
     ) -> None:
         """Items the target holds and the source does not: (record, action, reason, expected payload)."""
         if not rows:
             return
         values = [
-            {"run_id": run_id, "kind": str(record.kind), "key": record.key, "state": ItemState.PLANNED,
-             "payload": None, "target_payload": dict(expected) if expected is not None else None,
-             "target_fingerprint": fingerprint_of(expected) if expected is not None else None,
-             "action": action, "reason": reason, "attempts": 0, "mark": mark, "mark_reason": mark_reason,
-             "updated_at": now()}
+            {
+                "run_id": run_id,
+                "kind": str(record.kind),
+                "key": record.key,
+                "state": ItemState.PLANNED,
+                "payload": None,
+                "target_payload": dict(expected) if expected is not None else None,
+                "target_fingerprint": fingerprint_of(expected) if expected is not None else None,
+                "action": action,
+                "reason": reason,
+                "attempts": 0,
+                "mark": mark,
+                "mark_reason": mark_reason,
+                "updated_at": now(),
+            }
             for record, action, reason, expected in rows
         ]
         with self.engine.begin() as conn:
@@ -209,8 +263,9 @@ class Items:
     def mark_planned(self, run_id: str) -> None:
         items = self._items
         with self.engine.begin() as conn:
-            conn.execute(update(items).where(items.c.run_id == run_id).values(state=ItemState.PLANNED,
-                                                                              updated_at=now()))
+            conn.execute(
+                update(items).where(items.c.run_id == run_id).values(state=ItemState.PLANNED, updated_at=now())
+            )
 
     def action_counts(self, run_id: str) -> dict[str, int]:
         items = self._items
@@ -231,7 +286,8 @@ class Items:
                 for r in conn.execute(
                     select(items.c.kind, items.c.key, items.c.action, items.c.reason)
                     .where(items.c.run_id == run_id, items.c.action.in_(sorted(actions)))
-                    .order_by(items.c.id).limit(limit)
+                    .order_by(items.c.id)
+                    .limit(limit)
                 )
             ]
 
@@ -241,43 +297,64 @@ class Items:
         items = self._items
         query = select(
             items.c.id, items.c.kind, items.c.key, items.c.action, items.c.target_payload, items.c.target_fingerprint
-        ).where(items.c.run_id == run_id, items.c.kind == kind, items.c.action == action,
-                items.c.state == ItemState.PLANNED)
+        ).where(
+            items.c.run_id == run_id, items.c.kind == kind, items.c.action == action, items.c.state == ItemState.PLANNED
+        )
         for rows in scan(self.engine, query, items.c.id):
-            yield [PlannedRow(r.id, r.kind, r.key, Action(r.action), r.target_payload, r.target_fingerprint)
-                   for r in rows]
+            yield [
+                PlannedRow(r.id, r.kind, r.key, Action(r.action), r.target_payload, r.target_fingerprint) for r in rows
+            ]
 
     def mark_applied(self, item_ids: Sequence[int]) -> None:
         if not item_ids:
             return
         items = self._items
         with self.engine.begin() as conn:
-            conn.execute(update(items).where(items.c.id.in_(list(item_ids)))
-                         .values(state=ItemState.APPLIED, updated_at=now()))
+            conn.execute(
+                update(items).where(items.c.id.in_(list(item_ids))).values(state=ItemState.APPLIED, updated_at=now())
+            )
 
     def record_outcomes(self, outcomes: Sequence[tuple[int, int, str | None]]) -> None:
         """(item id, attempts, error or None) of sent operations: applied, or failed with the error."""
         if not outcomes:
             return
         items = self._items
-        rows = [{"item_id": i, "b_attempts": a, "b_error": e,
-                 "b_state": ItemState.APPLIED if e is None else ItemState.FAILED, "b_now": now()}
-                for i, a, e in outcomes]
+        rows = [
+            {
+                "item_id": i,
+                "b_attempts": a,
+                "b_error": e,
+                "b_state": ItemState.APPLIED if e is None else ItemState.FAILED,
+                "b_now": now(),
+            }
+            for i, a, e in outcomes
+        ]
         with self.engine.begin() as conn:
             conn.execute(
-                update(items).where(items.c.id == bindparam("item_id"))
-                .values(state=bindparam("b_state"), attempts=bindparam("b_attempts"), error=bindparam("b_error"),
-                        updated_at=bindparam("b_now")),
+                update(items)
+                .where(items.c.id == bindparam("item_id"))
+                .values(
+                    state=bindparam("b_state"),
+                    attempts=bindparam("b_attempts"),
+                    error=bindparam("b_error"),
+                    updated_at=bindparam("b_now"),
+                ),
                 rows,
             )
 
     def pending_writes(self, run_id: str) -> int:
         items = self._items
         with self.engine.connect() as conn:
-            return int(conn.execute(
-                select(func.count()).where(items.c.run_id == run_id, items.c.state == ItemState.PLANNED,
-                                           items.c.action.in_(sorted(WRITE_ACTIONS)))
-            ).scalar() or 0)
+            return int(
+                conn.execute(
+                    select(func.count()).where(
+                        items.c.run_id == run_id,
+                        items.c.state == ItemState.PLANNED,
+                        items.c.action.in_(sorted(WRITE_ACTIONS)),
+                    )
+                ).scalar()
+                or 0
+            )
 
     # -- verify --------------------------------------------------------------------------------
     def clear_marks(self, run_id: str) -> None:
@@ -291,14 +368,25 @@ class Items:
         items = self._items
         with self.engine.begin() as conn:
             conn.execute(
-                update(items).where(items.c.id == bindparam("item_id"))
+                update(items)
+                .where(items.c.id == bindparam("item_id"))
                 .values(mark=bindparam("b_mark"), mark_reason=bindparam("b_reason")),
                 [{"item_id": i, "b_mark": m, "b_reason": r} for i, m, r in marks],
             )
 
     def record_target_blobs(self, run_id: str, records: Sequence[Message | Document | Production]) -> None:
-        rows = [{"run_id": run_id, "kind": str(r.kind), "key": r.key, "side": "target", "sha256": r.sha256,
-                 "size": r.size, "created_at": now()} for r in records]
+        rows = [
+            {
+                "run_id": run_id,
+                "kind": str(r.kind),
+                "key": r.key,
+                "side": "target",
+                "sha256": r.sha256,
+                "size": r.size,
+                "created_at": now(),
+            }
+            for r in records
+        ]
         with self.engine.begin() as conn:
             upsert(conn, self._ledger, rows, ["run_id", "kind", "key", "side"], ["sha256", "size"])
 
@@ -307,19 +395,25 @@ class Items:
         items = self._items
         with self.engine.begin() as conn:
             unseen = (items.c.run_id == run_id, items.c.mark.is_(None), items.c.target_payload.is_not(None))
-            conn.execute(update(items).where(*unseen, items.c.state == ItemState.FAILED)
-                         .values(mark=Mark.ERROR, mark_reason=items.c.error))
+            conn.execute(
+                update(items)
+                .where(*unseen, items.c.state == ItemState.FAILED)
+                .values(mark=Mark.ERROR, mark_reason=items.c.error)
+            )
             conn.execute(update(items).where(*unseen).values(mark=Mark.MISSING, mark_reason="missing on the target"))
-            conn.execute(update(items).where(items.c.run_id == run_id, items.c.mark == Mark.SAME,
-                                             items.c.state != ItemState.FAILED)
-                         .values(state=ItemState.VERIFIED, updated_at=now()))
+            conn.execute(
+                update(items)
+                .where(items.c.run_id == run_id, items.c.mark == Mark.SAME, items.c.state != ItemState.FAILED)
+                .values(state=ItemState.VERIFIED, updated_at=now())
+            )
 
     def mark_counts(self, run_id: str) -> dict[str, int]:
         items = self._items
         marks = {str(m): 0 for m in Mark}
         with self.engine.connect() as conn:
             for mark, n in conn.execute(
-                select(items.c.mark, func.count()).where(items.c.run_id == run_id, items.c.mark.is_not(None))
+                select(items.c.mark, func.count())
+                .where(items.c.run_id == run_id, items.c.mark.is_not(None))
                 .group_by(items.c.mark)
             ):
                 marks[str(mark)] = int(n)
@@ -344,8 +438,16 @@ class Items:
         items = self._items
         # Decode one JSON document per item, not two: the expected record, else the source's.
         payload = func.coalesce(items.c.target_payload, items.c.payload, type_=JSON).label("any_payload")
-        query = select(items.c.id, items.c.kind, items.c.key, items.c.action, items.c.reason, items.c.mark,
-                       items.c.mark_reason, payload).where(items.c.run_id == run_id)
+        query = select(
+            items.c.id,
+            items.c.kind,
+            items.c.key,
+            items.c.action,
+            items.c.reason,
+            items.c.mark,
+            items.c.mark_reason,
+            payload,
+        ).where(items.c.run_id == run_id)
         for rows in scan(self.engine, query, items.c.id):
             yield [ReportRow(r.kind, r.key, r.action, r.reason, r.mark, r.mark_reason, r.any_payload) for r in rows]
 
@@ -363,7 +465,8 @@ class Items:
         out: dict[str, dict[str, int]] = {}
         with self.engine.connect() as conn:
             for kind, state, n in conn.execute(
-                select(items.c.kind, items.c.state, func.count()).where(items.c.run_id == run_id)
+                select(items.c.kind, items.c.state, func.count())
+                .where(items.c.run_id == run_id)
                 .group_by(items.c.kind, items.c.state)
             ):
                 out.setdefault(kind, {})[state] = int(n)

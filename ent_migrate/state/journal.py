@@ -42,16 +42,33 @@ class Journal:
         journal = self._journal
         with self.engine.begin() as conn:
             upsert(
-                conn, journal,
-                [{"op_id": i.op_id, "run_id": run_id, "item_id": i.item_id, "kind": i.kind, "key": i.key,
-                  "action": i.action, "status": JournalStatus.INTENT, "attempts": 0, "created_at": now(),
-                  "updated_at": now()} for i in intents],
-                ["op_id"], [],
+                conn,
+                journal,
+                [
+                    {
+                        "op_id": i.op_id,
+                        "run_id": run_id,
+                        "item_id": i.item_id,
+                        "kind": i.kind,
+                        "key": i.key,
+                        "action": i.action,
+                        "status": JournalStatus.INTENT,
+                        "attempts": 0,
+                        "created_at": now(),
+                        "updated_at": now(),
+                    }
+                    for i in intents
+                ],
+                ["op_id"],
+                [],
             )
-            return set(conn.execute(
-                select(journal.c.op_id).where(journal.c.op_id.in_([i.op_id for i in intents]),
-                                              journal.c.status == JournalStatus.DONE)
-            ).scalars())
+            return set(
+                conn.execute(
+                    select(journal.c.op_id).where(
+                        journal.c.op_id.in_([i.op_id for i in intents]), journal.c.status == JournalStatus.DONE
+                    )
+                ).scalars()
+            )
 
     def record(self, outcomes: Sequence[Outcome]) -> None:
         if not outcomes:
@@ -59,11 +76,24 @@ class Journal:
         journal = self._journal
         with self.engine.begin() as conn:
             conn.execute(
-                update(journal).where(journal.c.op_id == bindparam("b_op"))
-                .values(status=bindparam("b_status"), attempts=bindparam("b_attempts"), error=bindparam("b_error"),
-                        updated_at=bindparam("b_now")),
-                [{"b_op": o.op_id, "b_attempts": o.attempts, "b_error": o.error, "b_now": now(),
-                  "b_status": JournalStatus.DONE if o.error is None else JournalStatus.FAILED} for o in outcomes],
+                update(journal)
+                .where(journal.c.op_id == bindparam("b_op"))
+                .values(
+                    status=bindparam("b_status"),
+                    attempts=bindparam("b_attempts"),
+                    error=bindparam("b_error"),
+                    updated_at=bindparam("b_now"),
+                ),
+                [
+                    {
+                        "b_op": o.op_id,
+                        "b_attempts": o.attempts,
+                        "b_error": o.error,
+                        "b_now": now(),
+                        "b_status": JournalStatus.DONE if o.error is None else JournalStatus.FAILED,
+                    }
+                    for o in outcomes
+                ],
             )
 
     def started(self, run_id: str) -> bool:
@@ -75,6 +105,9 @@ class Journal:
     def counts(self, run_id: str) -> dict[str, int]:
         journal = self._journal
         with self.engine.connect() as conn:
-            return {str(k): int(v) for k, v in conn.execute(
-                select(journal.c.status, func.count()).where(journal.c.run_id == run_id).group_by(journal.c.status)
-            ).all()}
+            return {
+                str(k): int(v)
+                for k, v in conn.execute(
+                    select(journal.c.status, func.count()).where(journal.c.run_id == run_id).group_by(journal.c.status)
+                ).all()
+            }

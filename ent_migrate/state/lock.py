@@ -32,7 +32,7 @@ def _holder(engine: Engine) -> str:
     try:
         with engine.connect() as conn:
             row = conn.execute(select(locks).where(locks.c.name == LOCK_NAME)).first()
-    except Exception:  # the message must still be given if the row cannot be read  # noqa: BLE001
+    except Exception:  # the message must still be given if the row cannot be read
         row = None
     if row is None:
         return "another ent-migrate process"
@@ -43,16 +43,31 @@ def _holder(engine: Engine) -> str:
 
 def _record(engine: Engine, command: str, run_id: str | None) -> None:
     with engine.begin() as conn:
-        upsert(conn, table("run_locks"),
-               [{"name": LOCK_NAME, "run_id": run_id, "command": command, "pid": os.getpid(),
-                 "host": socket.gethostname(), "acquired_at": now()}],
-               ["name"], ["run_id", "command", "pid", "host", "acquired_at"])
+        upsert(
+            conn,
+            table("run_locks"),
+            [
+                {
+                    "name": LOCK_NAME,
+                    "run_id": run_id,
+                    "command": command,
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "acquired_at": now(),
+                }
+            ],
+            ["name"],
+            ["run_id", "command", "pid", "host", "acquired_at"],
+        )
 
 
 def _forget(engine: Engine) -> None:
     with contextlib.suppress(Exception), engine.begin() as conn:  # best effort: the lock itself is gone
-        conn.execute(delete(table("run_locks")).where(table("run_locks").c.name == LOCK_NAME,
-                                                      table("run_locks").c.pid == os.getpid()))
+        conn.execute(
+            delete(table("run_locks")).where(
+                table("run_locks").c.name == LOCK_NAME, table("run_locks").c.pid == os.getpid()
+            )
+        )
 
 
 def _refuse(engine: Engine) -> StateLockedError:

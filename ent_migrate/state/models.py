@@ -36,18 +36,15 @@ __all__ = [
     "Base",
     "ContentLedger",
     "IdMap",
+    "InputProblem",
     "Identity",
     "IdentityAlias",
     "Item",
     "JournalEntry",
-    "JournalStatus",
-    "LedgerSide",
     "Report",
-    "ReportKind",
     "Run",
-    "RunStatus",
+    "RunLock",
     "StageCheckpoint",
-    "StageStatus",
     "UTCDateTime",
     "utcnow",
 ]
@@ -132,9 +129,7 @@ class Run(Base):
 class StageCheckpoint(Base):
     __tablename__ = "stage_checkpoints"
 
-    run_id: Mapped[str] = mapped_column(
-        String(36), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
-    )
+    run_id: Mapped[str] = mapped_column(String(36), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     stage: Mapped[str] = mapped_column(String(16), primary_key=True)
     status: Mapped[str] = mapped_column(String(16), nullable=False)
     cursor: Mapped[str | None] = mapped_column(Text)

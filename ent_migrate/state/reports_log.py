@@ -29,15 +29,27 @@ class ReportsLog:
 
     def add(self, run_id: str, kind: str, revision: int, path: str, digest: str, summary: Mapping[str, Any]) -> None:
         with self.engine.begin() as conn:
-            conn.execute(self._reports.insert().values(
-                run_id=run_id, kind=kind, revision=revision, created_at=now(), path=path, digest=digest,
-                summary=dict(summary)))
+            conn.execute(
+                self._reports.insert().values(
+                    run_id=run_id,
+                    kind=kind,
+                    revision=revision,
+                    created_at=now(),
+                    path=path,
+                    digest=digest,
+                    summary=dict(summary),
+                )
+            )
 
     def latest(self, run_id: str, kind: str) -> ReportEntry | None:
         reports = self._reports
         with self.engine.connect() as conn:
-            row = conn.execute(select(reports).where(reports.c.run_id == run_id, reports.c.kind == kind)
-                               .order_by(reports.c.id.desc()).limit(1)).first()
+            row = conn.execute(
+                select(reports)
+                .where(reports.c.run_id == run_id, reports.c.kind == kind)
+                .order_by(reports.c.id.desc())
+                .limit(1)
+            ).first()
         if row is None:
             return None
         return ReportEntry(row.kind, int(row.revision), row.path, row.digest, dict(row.summary or {}))
@@ -45,5 +57,7 @@ class ReportsLog:
     def count(self, run_id: str, kind: str) -> int:
         reports = self._reports
         with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).where(reports.c.run_id == run_id,
-                                                               reports.c.kind == kind)).scalar() or 0)
+            return int(
+                conn.execute(select(func.count()).where(reports.c.run_id == run_id, reports.c.kind == kind)).scalar()
+                or 0
+            )

@@ -95,10 +95,17 @@ class Runs:
         if row is None:
             raise ConfigError(f"no run {run_id!r} in this state store")
         return RunInfo(
-            id=row.id, created_at=row.created_at, source=row.source, target=row.target,
-            source_name=row.source_name, target_name=row.target_name, status=RunStatus(row.status),
-            plan_revision=int(row.plan_revision or 0), applied_plan_digest=row.applied_plan_digest,
-            report_digest=row.report_digest, verdict=row.verdict,
+            id=row.id,
+            created_at=row.created_at,
+            source=row.source,
+            target=row.target,
+            source_name=row.source_name,
+            target_name=row.target_name,
+            status=RunStatus(row.status),
+            plan_revision=int(row.plan_revision or 0),
+            applied_plan_digest=row.applied_plan_digest,
+            report_digest=row.report_digest,
+            verdict=row.verdict,
         )
 
     # -- opening and closing -------------------------------------------------------------------
@@ -111,7 +118,8 @@ class Runs:
             # The spec may have changed (a new delivery): the run follows the configuration.
             with self.engine.begin() as conn:
                 conn.execute(
-                    update(self._runs).where(self._runs.c.id == run_id)
+                    update(self._runs)
+                    .where(self._runs.c.id == run_id)
                     .values(source=source_spec, target=target_spec, updated_at=now())
                 )
             return run_id
@@ -119,15 +127,24 @@ class Runs:
         with self.engine.begin() as conn:
             conn.execute(
                 self._runs.insert().values(
-                    id=run_id, created_at=now(), updated_at=now(), source=source_spec, target=target_spec,
-                    source_name=source_name, target_name=target_name, status=RunStatus.PLANNED,
-                    config_digest=config_digest, plan_revision=0,
+                    id=run_id,
+                    created_at=now(),
+                    updated_at=now(),
+                    source=source_spec,
+                    target=target_spec,
+                    source_name=source_name,
+                    target_name=target_name,
+                    status=RunStatus.PLANNED,
+                    config_digest=config_digest,
+                    plan_revision=0,
                 )
             )
             conn.execute(
                 self._checkpoints.insert(),
-                [{"run_id": run_id, "stage": s, "status": StageStatus.PENDING, "counts": {}, "updated_at": now()}
-                 for s in STAGES],
+                [
+                    {"run_id": run_id, "stage": s, "status": StageStatus.PENDING, "counts": {}, "updated_at": now()}
+                    for s in STAGES
+                ],
             )
         return run_id
 
@@ -144,7 +161,8 @@ class Runs:
         """Count one more plan of this run: a re-plan is a new revision, never an overwrite."""
         with self.engine.begin() as conn:
             conn.execute(
-                update(self._runs).where(self._runs.c.id == run_id)
+                update(self._runs)
+                .where(self._runs.c.id == run_id)
                 .values(plan_revision=self._runs.c.plan_revision + 1, updated_at=now())
             )
             value = conn.execute(select(self._runs.c.plan_revision).where(self._runs.c.id == run_id)).scalar()
@@ -174,18 +192,24 @@ class Runs:
         return dict(value or {})
 
     def set_stage(self, run_id: str, stage: Stage, status: StageStatus, counts: Mapping[str, Any] | None) -> None:
-        row: dict[str, Any] = {"run_id": run_id, "stage": stage, "status": status, "updated_at": now(),
-                               "counts": dict(counts) if counts is not None else {}}
+        row: dict[str, Any] = {
+            "run_id": run_id,
+            "stage": stage,
+            "status": status,
+            "updated_at": now(),
+            "counts": dict(counts) if counts is not None else {},
+        }
         with self.engine.begin() as conn:
             upsert(conn, self._checkpoints, [row], ["run_id", "stage"], ["status", "updated_at", "counts"])
 
     def reset_from(self, run_id: str, stage: Stage) -> None:
         """Mark *stage* and every later stage pending again (their inputs changed)."""
-        later = STAGES[STAGES.index(stage):]
+        later = STAGES[STAGES.index(stage) :]
         cp = self._checkpoints
         with self.engine.begin() as conn:
             conn.execute(
-                update(cp).where(cp.c.run_id == run_id, cp.c.stage.in_(later))
+                update(cp)
+                .where(cp.c.run_id == run_id, cp.c.stage.in_(later))
                 .values(status=StageStatus.PENDING, updated_at=now())
             )
 

@@ -96,8 +96,9 @@ def upgrade() -> None:
         sa.Column("identity_id", sa.Integer(), nullable=False),
         sa.Column("source", sa.Text(), nullable=False),
         sa.Column("source_id", sa.Text(), nullable=False),
-        sa.ForeignKeyConstraint(["identity_id"], ["identities.id"], name="fk_identity_aliases_identity_id_identities",
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["identity_id"], ["identities.id"], name="fk_identity_aliases_identity_id_identities", ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_identity_aliases"),
         sa.UniqueConstraint("source", "source_id", name="uq_identity_aliases_source_source_id"),
     )

@@ -17,8 +17,9 @@ ENV = {**os.environ, "CI": "1", "FAULT_KEY": KEY}
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ent_migrate", *args], capture_output=True, text=True, env=ENV,
-                          check=False, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "ent_migrate", *args], capture_output=True, text=True, env=ENV, check=False, timeout=300
+    )
 
 
 @pytest.fixture
@@ -78,7 +79,8 @@ def test_a_full_disk_under_the_target_is_a_message_and_a_rerun_finishes(tmp_path
     again = cli("-c", str(config), "run", "--yes", "--json")
     assert again.returncode == 0, again.stderr
     marks = _verify(config)
-    assert set(marks) == {"=", "+", "-", "*", "!"} and marks["="] > 0
+    assert set(marks) == {"=", "+", "-", "*", "!"}
+    assert marks["="] > 0
     assert all(n == 0 for m, n in marks.items() if m != "=")
 
 
@@ -94,4 +96,5 @@ def test_a_full_disk_under_the_state_store_is_a_message(tmp_path: Path, small_di
     _grow(small_disk)
     assert cli("-c", str(config), "run", "--yes").returncode == 0
     marks = _verify(config)
-    assert marks["="] > 0 and all(n == 0 for m, n in marks.items() if m != "=")
+    assert marks["="] > 0
+    assert all(n == 0 for m, n in marks.items() if m != "=")

@@ -23,18 +23,25 @@ ENV = {**os.environ, "CI": "1", "E2E_KEY": KEY}
 
 
 def cli(*args: str, env: dict[str, str] | None = None, timeout: int = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ent_migrate", *args], capture_output=True, text=True,
-                          env=env or ENV, check=False, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "ent_migrate", *args],
+        capture_output=True,
+        text=True,
+        env=env or ENV,
+        check=False,
+        timeout=timeout,
+    )
 
 
-def _config(tmp_path: Path, source_spec: str, *, extra: str = "", privacy: str = 'key = "${E2E_KEY}"',
-            source_options: str = "") -> Path:
+def _config(
+    tmp_path: Path, source_spec: str, *, extra: str = "", privacy: str = 'key = "${E2E_KEY}"', source_options: str = ""
+) -> Path:
     path = tmp_path / "ent-migrate.toml"
     path.write_text(
         f'[state]\nurl = "sqlite:///{tmp_path / "state.db"}"\n'
         f'[source.vendor_a]\nspec = "{source_spec}"\n{source_options}'
         f'[target.vendor_b]\nspec = "package:{tmp_path / "vendor-b"}"\ndurable = false\n'
-        f"[privacy]\n{privacy}\n[report]\ndir = \"reports\"\n{extra}"
+        f'[privacy]\n{privacy}\n[report]\ndir = "reports"\n{extra}'
     )
     (tmp_path / "vendor-b").mkdir(exist_ok=True)
     assert cli("-c", str(path), "db", "upgrade").returncode == 0
@@ -72,7 +79,8 @@ def test_a_truncated_source_is_never_certified(tmp_path: Path) -> None:
     assert "xml.malformed" in {p["code"] for p in out["problems"]}
     assert "input error" in out["error"]
     page = (Path(out["report"]["dir"]) / "plan-report.html").read_text()
-    assert "Source incomplète" in page and "verdict ok" not in page
+    assert "Source incomplète" in page
+    assert "verdict ok" not in page
     # apply refuses a plan that was not applicable; run stops before writing
     assert cli("-c", str(config), "apply").returncode == 2
     run = cli("-c", str(config), "run", "--yes", "--json")
@@ -148,7 +156,8 @@ def test_apply_needs_a_reviewed_plan_and_records_which(tmp_path: Path, memory_so
     assert json.loads(applied.stdout)["plan_digest"] == second["report"]["digest"]
     verify = json.loads(cli("-c", str(config), "verify", "--json").stdout)
     verify_dir = Path(verify["report"]["dir"])
-    assert verify_dir.name == "verify-1" and verify_dir.parent == Path(second["report"]["dir"]).parent
+    assert verify_dir.name == "verify-1"
+    assert verify_dir.parent == Path(second["report"]["dir"]).parent
     assert json.loads((verify_dir / "verify-report.json").read_text())["plan_digest"] == second["report"]["digest"]
     assert (Path(first["report"]["dir"]) / "SHA256SUMS").exists()  # still there after verify
 
@@ -197,9 +206,9 @@ def test_each_report_names_the_key_that_made_it(tmp_path: Path, memory_source: s
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ("[safety]\nmax_deletions = \"ten\"\n", "[safety] max_deletions must be a whole number"),
+        ('[safety]\nmax_deletions = "ten"\n', "[safety] max_deletions must be a whole number"),
         ("[safety]\nmax_deletions_pct = -5\n", "max_deletions_pct must be 0 or more"),
-        ("[run]\nconcurrency = \"four\"\n", "[run] concurrency must be a whole number from 1 to 256"),
+        ('[run]\nconcurrency = "four"\n', "[run] concurrency must be a whole number from 1 to 256"),
         ("[run]\nconcurrency = 0\n", "[run] concurrency must be a whole number from 1 to 256"),
         ("[run]\nconcurency = 2\n", "[run] unknown setting concurency"),
         ('[run]\nwindow = "25:00-07:00"\n', "[run] window: '25:00' is not a time of day"),
@@ -241,8 +250,13 @@ def test_two_writers_at_once_the_second_says_who_holds_the_store(tmp_path: Path)
     bundle = _aaf_bundle(tmp_path, accounts=8000)  # a run of several seconds
     # (a 2D feed alone references the guardians its 1D feed introduces: accepted here, not the point)
     config = _config(tmp_path, f"aaf:{bundle}", extra="[safety]\nmax_input_errors = -1\n")
-    first = subprocess.Popen([sys.executable, "-m", "ent_migrate", "-c", str(config), "run", "--yes"],
-                             env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "ent_migrate", "-c", str(config), "run", "--yes"],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(2.0)  # let it take the lock first: the second process is the one that must be refused
     try:
         deadline = time.monotonic() + 60
@@ -265,8 +279,13 @@ def test_two_writers_at_once_the_second_says_who_holds_the_store(tmp_path: Path)
 def test_ctrl_c_exits_4_and_says_how_to_resume(tmp_path: Path) -> None:
     bundle = _aaf_bundle(tmp_path, accounts=12000)
     config = _config(tmp_path, f"aaf:{bundle}", extra="[safety]\nmax_input_errors = -1\n")
-    proc = subprocess.Popen([sys.executable, "-m", "ent_migrate", "-c", str(config), "plan"], env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ent_migrate", "-c", str(config), "plan"],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(2.5)  # well inside extract: 12,000 accounts take far longer to plan than this
     assert proc.poll() is None, "plan finished before it could be interrupted"
     proc.send_signal(signal.SIGINT)

@@ -39,25 +39,62 @@ def district(pupils: int = 20) -> Iterator[tuple[Record, bytes | None]]:
     yield Structure(uai=UAI, name="ECOLE JULES FERRY", type="ECOLE ELEMENTAIRE"), None
     for code in ("CM1", "CM2"):
         yield Group(uai=UAI, code=code, group_kind=GroupKind.CLASS, name=code, level=code), None
-    yield Person(id="t1", profile=Profile.TEACHER, last_name="Le Goff-Núñez", first_name="Anaïs",
-                 emails=("a@example.org",), structures=(UAI,)), None
+    yield (
+        Person(
+            id="t1",
+            profile=Profile.TEACHER,
+            last_name="Le Goff-Núñez",
+            first_name="Anaïs",
+            emails=("a@example.org",),
+            structures=(UAI,),
+        ),
+        None,
+    )
     for i in range(pupils):
         pid, gid = f"p{i}", f"g{i}"
-        yield Person(id=pid, profile=Profile.STUDENT, last_name="N'Diaye", first_name=f"Élève{i}",
-                     birth_date=dt.date(2014, 1 + i % 12, 1 + i % 28), ine=f"{i:010d}A", structures=(UAI,)), None
-        yield Person(id=gid, profile=Profile.GUARDIAN, last_name="N'Diaye", first_name=f"Parent{i}",
-                     structures=(UAI,)), None
+        yield (
+            Person(
+                id=pid,
+                profile=Profile.STUDENT,
+                last_name="N'Diaye",
+                first_name=f"Élève{i}",
+                birth_date=dt.date(2014, 1 + i % 12, 1 + i % 28),
+                ine=f"{i:010d}A",
+                structures=(UAI,),
+            ),
+            None,
+        )
+        yield (
+            Person(id=gid, profile=Profile.GUARDIAN, last_name="N'Diaye", first_name=f"Parent{i}", structures=(UAI,)),
+            None,
+        )
         yield Membership(person_id=pid, uai=UAI, group_code="CM1" if i % 2 else "CM2"), None
         yield Guardianship(guardian_id=gid, student_id=pid, legal_level=1, kinship="10"), None
     yield Mailbox(owner_id="t1", name="INBOX"), None
     for i in range(3):
         raw = f"Message-ID: <m{i}@example.org>\r\nSubject: =?utf-8?q?R=C3=A9union?=\r\n\r\nBonjour {i}\r\n".encode()
-        yield Message(owner_id="t1", mailbox="INBOX", message_id=f"<m{i}@example.org>",
-                      sha256=hashlib.sha256(raw).hexdigest(), size=len(raw)), raw
+        yield (
+            Message(
+                owner_id="t1",
+                mailbox="INBOX",
+                message_id=f"<m{i}@example.org>",
+                sha256=hashlib.sha256(raw).hexdigest(),
+                size=len(raw),
+            ),
+            raw,
+        )
     for i, size in enumerate((0, 10, 5000)):
         blob = bytes([i % 256]) * size
-        yield Document(owner_id="t1", path=f"Documents/fiche {i}.txt", sha256=hashlib.sha256(blob).hexdigest(),
-                       size=size, media_type="text/plain"), blob
+        yield (
+            Document(
+                owner_id="t1",
+                path=f"Documents/fiche {i}.txt",
+                sha256=hashlib.sha256(blob).hexdigest(),
+                size=size,
+                media_type="text/plain",
+            ),
+            blob,
+        )
 
 
 def fill(store: MemoryStore, items: Iterator[tuple[Record, bytes | None]]) -> int:

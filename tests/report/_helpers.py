@@ -68,8 +68,7 @@ def make_data(items: Iterable[ReportItem], kind: str = "verify", **overrides: ob
         "problems": [{"code": "ine.missing", "severity": "warning", "count": 3, "examples": ["Eleve_0000.xml:120"]}],
         "thresholds": {"max_deletions": 50, "max_deletion_ratio": 0.05},
         # What the pipeline computes: differences in a verify, a plan ready to apply.
-        "verdict": ("differences" if any(m in counts for m in "+-*!") else "complete") if kind == "verify"
-        else "ready",
+        "verdict": ("differences" if any(m in counts for m in "+-*!") else "complete") if kind == "verify" else "ready",
     }
     fields.update(overrides)
     return ReportData(**fields)  # type: ignore[arg-type]  # the test builds the fields dynamically

@@ -66,7 +66,9 @@ def test_other_key_or_data_gives_another_digest(tmp_path: Path) -> None:
     base = write_reports(make_data(verify_items()), tmp_path / "a", Pseudonymizer(b"k1".ljust(16, b".")))
     other_key = write_reports(make_data(verify_items()), tmp_path / "b", Pseudonymizer(b"k2".ljust(16, b".")))
     other_time = write_reports(
-        make_data(verify_items(), created_at="2026-11-25T10:00:01Z"), tmp_path / "c", Pseudonymizer(b"k1".ljust(16, b"."))
+        make_data(verify_items(), created_at="2026-11-25T10:00:01Z"),
+        tmp_path / "c",
+        Pseudonymizer(b"k1".ljust(16, b".")),
     )
     assert len({base.digest, other_key.digest, other_time.digest}) == 3
 

@@ -71,7 +71,8 @@ def _server_user() -> pwd.struct_passwd | None:
             return pwd.getpwnam(name)
     subprocess.run(
         ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", _FALLBACK_USER],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     return pwd.getpwnam(_FALLBACK_USER)
 
@@ -102,8 +103,7 @@ def _wait_ready(proc: subprocess.Popen[bytes], conninfo: str, log: Path) -> None
         except psycopg.OperationalError as exc:
             last = exc
             time.sleep(0.1)
-    pytest.fail(f"PostgreSQL did not accept connections in {_START_TIMEOUT}s ({last}):\n{_tail(log)}",
-                pytrace=False)
+    pytest.fail(f"PostgreSQL did not accept connections in {_START_TIMEOUT}s ({last}):\n{_tail(log)}", pytrace=False)
 
 
 def _tail(log: Path) -> str:
@@ -143,14 +143,27 @@ def postgres_url() -> Iterator[str]:
     if account is not None:
         for path in (root, sockets, log):
             os.chown(path, account.pw_uid, account.pw_gid)
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8",
-           "HOME": str(root)}
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8", "HOME": str(root)}
     proc: subprocess.Popen[bytes] | None = None
     try:
         init = subprocess.run(
-            [str(bindir / "initdb"), "-D", str(data), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8",
-             "--no-sync", "--locale=C.UTF-8"],
-            cwd=root, env=env, capture_output=True, check=False, **_as_user(account),
+            [
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                SUPERUSER,
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--locale=C.UTF-8",
+            ],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            check=False,
+            **_as_user(account),
         )
         if init.returncode != 0:
             pytest.fail(f"initdb failed ({init.returncode}): {init.stderr.decode(errors='replace')}", pytrace=False)
@@ -160,11 +173,29 @@ def postgres_url() -> Iterator[str]:
             port = _free_port()
             with log.open("ab") as out:
                 proc = subprocess.Popen(
-                    [str(bindir / "postgres"), "-D", str(data), "-p", str(port),
-                     "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={sockets}",
-                     # Durability is not under test here; speed is welcome.
-                     "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
-                    cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, **_as_user(account),
+                    [
+                        str(bindir / "postgres"),
+                        "-D",
+                        str(data),
+                        "-p",
+                        str(port),
+                        "-c",
+                        "listen_addresses=127.0.0.1",
+                        "-c",
+                        f"unix_socket_directories={sockets}",
+                        # Durability is not under test here; speed is welcome.
+                        "-c",
+                        "fsync=off",
+                        "-c",
+                        "synchronous_commit=off",
+                        "-c",
+                        "full_page_writes=off",
+                    ],
+                    cwd=root,
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    **_as_user(account),
                 )
             conninfo = f"host=127.0.0.1 port={port} user={SUPERUSER} dbname=postgres"
             time.sleep(0.05)

@@ -40,8 +40,13 @@ def test_upgrade_current_check_downgrade(state_url: str) -> None:
 
     code, up = _db(state_url, "upgrade")
     assert code == 0
-    assert up == {"url": make_url(state_url).render_as_string(hide_password=True), "current": head_revision(),
-                  "head": head_revision(), "up_to_date": True, "differences": []}
+    assert up == {
+        "url": make_url(state_url).render_as_string(hide_password=True),
+        "current": head_revision(),
+        "head": head_revision(),
+        "up_to_date": True,
+        "differences": [],
+    }
 
     assert _db(state_url, "current") == (0, up)
     assert _db(state_url, "check") == (0, up)
@@ -85,8 +90,15 @@ def test_state_from_environment(tmp_path: Path) -> None:
 
 
 def _run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([ENT_MIGRATE, *args], cwd=cwd, capture_output=True, text=True, timeout=60, check=False,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [ENT_MIGRATE, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_console_script_exit_codes_and_no_password(postgres_database: str, tmp_path: Path) -> None:
@@ -129,8 +141,9 @@ def test_unreachable_postgres_exits_3_without_password(tmp_path: Path) -> None:
     with socket.socket() as sock:  # a loopback port with nothing listening on it
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    result = _run("db", "current", cwd=tmp_path,
-                  env={"ENT_MIGRATE_STATE": f"postgresql://ent:hunter2-pw@127.0.0.1:{port}/x"})
+    result = _run(
+        "db", "current", cwd=tmp_path, env={"ENT_MIGRATE_STATE": f"postgresql://ent:hunter2-pw@127.0.0.1:{port}/x"}
+    )
     assert result.returncode == 3
     assert "cannot be opened" in result.stderr
     assert "hunter2" not in result.stdout + result.stderr

@@ -1,0 +1,46 @@
+"""``make demo`` end to end (smaller): generate, plan, apply, verify all ``=``; its config re-runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+@pytest.mark.slow
+def test_demo_migrates_and_verifies_and_its_config_reruns(tmp_path: Path) -> None:
+    env = {**os.environ, "CI": "1"}
+    demo = subprocess.run(
+        [sys.executable, "-m", "ent_migrate.demo", "--accounts", "300", "--out", "demo-out"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=600,
+    )
+    assert demo.returncode == 0, demo.stderr
+    out = tmp_path / "demo-out"
+    verify = json.loads((out / "verify.json").read_text())
+    assert verify["marks"]["="] > 300
+    assert sum(n for mark, n in verify["marks"].items() if mark != "=") == 0
+    assert Path(verify["report"]["dir"], "verify-report.html").exists()
+    assert "HTML report:" in demo.stdout
+    rerun = subprocess.run(
+        [sys.executable, "-m", "ent_migrate", "run", "-c", "demo-out/ent-migrate.toml", "--yes", "--json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=600,
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    again = json.loads(rerun.stdout)
+    assert again["plan"]["actions"]["skip"] == verify["marks"]["="]
+    assert again["apply"]["sent"] == 0
+    assert oct((out / "pseudonym.key").stat().st_mode & 0o777) == "0o600"
