@@ -4,7 +4,7 @@ Like Meltano's SDK standard tests or rclone's fstests, the kit ships inside the 
 plugin (entry point ``pytest11: ent_migrate_kit``), so a third-party connector's test suite uses it
 exactly as the built-in connectors do. A connector's kit test file is about ten lines::
 
-    # tests/connectors/test_<name>.py
+    # tests/connectors/<name>/test_kit.py
     from ent_migrate.kit import Dataset, Endpoint, Harness, kit_tests
 
     class MyHarness(Harness):

@@ -6,15 +6,13 @@ the page cannot say more than the JSON does.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jinja2
 
 from ent_migrate.report.charts import Chart, bar_chart, stacked_chart
+from ent_migrate.report.collect import Collected, ordered_statuses
 from ent_migrate.report.model import ReportData
-
-if TYPE_CHECKING:
-    from ent_migrate.report.writers import Collected
 
 __all__ = ["KIND_LABELS", "PROFILE_LABELS", "STATUS_LABELS", "TITLES", "render_html"]
 
@@ -103,8 +101,6 @@ def _charts(data: ReportData, statuses: list[str]) -> list[Chart]:
 
 def render_html(data: ReportData, document: dict[str, Any], collected: Collected, cap: int) -> str:
     """The page for ``data``; ``document`` is the scrubbed JSON, ``collected`` the capped lists."""
-    from ent_migrate.report.writers import ordered_statuses
-
     statuses = ordered_statuses(list(data.counts))
     kind_statuses = ordered_statuses(list({s for counts in data.counts_by_kind.values() for s in counts}))
     profiles = [p for p in PROFILE_LABELS if any(p in c for c in data.counts_by_school.values())]

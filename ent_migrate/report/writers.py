@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from ent_migrate.errors import ConfigError
+from ent_migrate.report.collect import Collected, ordered_statuses
+from ent_migrate.report.html import render_html
 from ent_migrate.report.model import (
     CLEAR_KEY_KINDS,
     MARK_WORDS,
-    PLAN_STATUSES,
-    QUIET_STATUSES,
     ReportData,
     ReportItem,
     WrittenReport,
@@ -48,41 +48,6 @@ _UAI = re.compile(r"[0-9]{7}[A-Z]")
 def csv_cell(value: str) -> str:
     """A cell a spreadsheet will not run: a leading ``'`` before a formula character (OWASP guard)."""
     return "'" + value if value[:1] in _FORMULA_START else value
-
-
-def ordered_statuses(statuses: set[str] | list[str]) -> list[str]:
-    """Known statuses in their usual order (marks, then plan statuses), then unknown ones sorted."""
-    order = [*MARK_WORDS, *PLAN_STATUSES]
-    present = set(statuses)
-    return [s for s in order if s in present] + sorted(present - set(order))
-
-
-class Collected:
-    """What one pass over the items keeps: exact counts per status, capped lists of differences."""
-
-    def __init__(self, cap: int) -> None:
-        self.cap = cap
-        self.rows = 0
-        self.seen: dict[str, int] = {}
-        self.lists: dict[str, list[dict[str, str | None]]] = {}
-
-    def add(self, status: str, entry: dict[str, str | None]) -> None:
-        self.rows += 1
-        self.seen[status] = self.seen.get(status, 0) + 1
-        if status in QUIET_STATUSES:
-            return
-        kept = self.lists.setdefault(status, [])
-        if len(kept) < self.cap:
-            kept.append(entry)
-
-    def ordered_lists(self) -> dict[str, list[dict[str, str | None]]]:
-        return {status: self.lists[status] for status in ordered_statuses(list(self.lists))}
-
-    def capped(self, cap: int) -> tuple[dict[str, list[dict[str, str | None]]], dict[str, int]]:
-        """The lists cut to ``cap`` per status, and per status how many they leave out (the CSV has all)."""
-        lists = {status: kept[:cap] for status, kept in self.ordered_lists().items()}
-        truncated = {status: n for status, kept in lists.items() if (n := self.seen[status] - len(kept)) > 0}
-        return lists, truncated
 
 
 def _short(value: str | None) -> str | None:
@@ -203,9 +168,6 @@ def write_reports(
     html_cap: int = _DEFAULT_HTML_CAP,
 ) -> WrittenReport:
     """Write ``<kind>-report.{csv,json,html}`` and ``SHA256SUMS`` into ``out_dir``; iterate items once."""
-    # Imported here: Jinja2 is only needed when a report is written, not by every CLI start.
-    from ent_migrate.report.html import render_html
-
     if csv_delimiter not in {",", ";"}:
         raise ConfigError(f"CSV delimiter must be ',' or ';', not {csv_delimiter!r}")
     if not _REPORT_KIND.fullmatch(data.kind):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from ent_migrate.fixtures.package_writer import write_package
+from ent_migrate.connectors.package.fixture import write_package
 from ent_migrate.kit import Dataset, Endpoint, Harness, kit_tests
 from ent_migrate.model import Document, Message, Production
 
