@@ -48,6 +48,7 @@ def is_secret_key(key: str) -> bool:
     return (
         any(word in lowered for word in _SECRET_WORDS)
         or lowered in _SECRET_KEYS
+        or lowered.endswith("_key")  # encryption_key, signing_key, ...
         or bool(parts & {"pwd", "auth", "mdp"})
     )
 

@@ -89,7 +89,10 @@ class PackageConnector(Connector):
     location_help: ClassVar[str] = "package:/path/to/dir or package:/path/to/file.zip"
     Options: ClassVar[type[ConnectorOptions]] = PackageOptions
     options: PackageOptions
-    fixture_writer: ClassVar[tuple[str, str] | None] = ("ent_migrate.connectors.package.fixture:write_package", "records")
+    fixture_writer: ClassVar[tuple[str, str] | None] = (
+        "ent_migrate.connectors.package.fixture:write_package",
+        "records",
+    )
 
     # -- configuration -------------------------------------------------------------------------
     def __init__(

@@ -152,6 +152,10 @@ def track(items: Iterable[T], description: str, total: int | None = None) -> Ite
 
 def open_state() -> Engine:
     """The state store the command works on, at the current schema revision."""
+    from ent_migrate.pipeline.context import state_cipher_from_config
     from ent_migrate.state import open_store, resolve_state_url
+    from ent_migrate.state.crypto import attach_cipher
 
-    return open_store(resolve_state_url(settings.state_url, settings.config))
+    engine = open_store(resolve_state_url(settings.state_url, settings.config))
+    attach_cipher(engine, state_cipher_from_config(settings.config))
+    return engine

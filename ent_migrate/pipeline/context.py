@@ -23,6 +23,7 @@ from ent_migrate.pipeline.window import Window, parse_window
 from ent_migrate.privacy import DEFAULT_KEY_ENV, Pseudonymizer, decode_key
 from ent_migrate.registry import open_connector
 from ent_migrate.state import StateStore
+from ent_migrate.state.crypto import PayloadCipher, attach_cipher
 from ent_migrate.state.items import BATCH
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "no_progress",
     "pseudonymizer_from_config",
     "report_dir_from_config",
+    "state_cipher_from_config",
 ]
 
 Advance = Callable[[int], None]
@@ -135,6 +137,22 @@ def pseudonymizer_from_config(config: Config, environ: Mapping[str, str] | None 
     return Pseudonymizer(decode_key(env, f"{config.where}: [privacy] (and ${DEFAULT_KEY_ENV})"))
 
 
+def state_cipher_from_config(config: Config) -> PayloadCipher | None:
+    """``[state] encryption_key`` (an ``${ENV}`` reference, at least 128 bits): records sealed at rest."""
+    state = config.section("state")
+    unknown = sorted(set(state) - {"url", "encryption_key"})
+    if unknown:
+        raise ConfigError(f"{config.where}: [state] unknown setting {', '.join(unknown)} (known: url, encryption_key)")
+    value = state.get("encryption_key")
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(
+            f'{config.where}: [state] encryption_key must be a string such as "${{ENT_MIGRATE_STATE_KEY}}"'
+        )
+    return PayloadCipher(decode_key(value, f"{config.where}: [state] encryption_key"))
+
+
 def report_dir_from_config(config: Config) -> Path:
     """``[report] dir`` (default ``reports``), relative to the config file."""
     value = config.section("report").get("dir", "reports")
@@ -224,6 +242,7 @@ class PipelineContext:
         settings = RunSettings.from_config(config, overrides)
         pseudonymize = pseudonymizer_from_config(config)
         report_dir = report_dir_from_config(config)
+        attach_cipher(engine, state_cipher_from_config(config))
         state = StateStore(engine)
         src = open_connector(source_spec, source_options, where=source_where, role=Role.SOURCE)
         try:

@@ -7,11 +7,12 @@ login → new login) outlives the runs: a re-run, or next year's run, gives a pe
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from sqlalchemy import Engine, func, or_, select
 
 from ent_migrate.state._sql import now, table, upsert
+from ent_migrate.state.crypto import cipher_of
 
 __all__ = ["Identities"]
 
@@ -19,6 +20,9 @@ __all__ = ["Identities"]
 class Identities:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        cipher = cipher_of(engine)
+        # With encryption at rest an INE is only ever compared: a keyed digest stands for it.
+        self._ine: Callable[[str], str] = cipher.blind if cipher is not None else str
         self._identities = table("identities")
         self._aliases = table("identity_aliases")
         self._id_map = table("id_map")
@@ -39,14 +43,12 @@ class Identities:
 
     def by_ine(self, ines: Iterable[str]) -> dict[str, int]:
         identities = self._identities
-        wanted = sorted(set(ines))
-        if not wanted:
+        stored = {self._ine(i): i for i in set(ines)}
+        if not stored:
             return {}
+        query = select(identities.c.ine, identities.c.id).where(identities.c.ine.in_(sorted(stored)))
         with self.engine.connect() as conn:
-            return {
-                r.ine: r.id
-                for r in conn.execute(select(identities.c.ine, identities.c.id).where(identities.c.ine.in_(wanted)))
-            }
+            return {stored[r.ine]: r.id for r in conn.execute(query)}
 
     def add(self, source: str, fresh: Sequence[tuple[str, str, str | None]], joined: Mapping[str, int]) -> None:
         """New identities (canonical id, profile, INE), and aliases for them and for *joined*
@@ -56,7 +58,10 @@ class Identities:
             upsert(
                 conn,
                 identities,
-                [{"canonical_id": c, "profile": p, "ine": i, "created_at": now()} for c, p, i in fresh],
+                [
+                    {"canonical_id": c, "profile": p, "ine": self._ine(i) if i else None, "created_at": now()}
+                    for c, p, i in fresh
+                ],
                 ["canonical_id"],
                 [],
             )

@@ -11,11 +11,12 @@ import dataclasses
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import JSON, Engine, bindparam, delete, func, select, tuple_, update
+from sqlalchemy import Engine, bindparam, delete, func, select, tuple_, update
 
 from ent_migrate.model import Document, Message, Production, Record, RecordKind, fingerprint_of
 from ent_migrate.outcomes import WRITE_ACTIONS, Action, ItemState, Mark
 from ent_migrate.state._sql import BATCH, now, scan, table, upsert
+from ent_migrate.state.crypto import EncryptedJSON
 
 __all__ = ["BATCH", "Decision", "ExpectedRow", "Items", "PlannedRow", "ReportRow"]
 
@@ -437,7 +438,7 @@ class Items:
     def scan_for_report(self, run_id: str) -> Iterator[list[ReportRow]]:
         items = self._items
         # Decode one JSON document per item, not two: the expected record, else the source's.
-        payload = func.coalesce(items.c.target_payload, items.c.payload, type_=JSON).label("any_payload")
+        payload = func.coalesce(items.c.target_payload, items.c.payload, type_=EncryptedJSON()).label("any_payload")
         query = select(
             items.c.id,
             items.c.kind,

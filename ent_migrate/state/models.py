@@ -31,14 +31,16 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from ent_migrate.state.crypto import EncryptedJSON
+
 __all__ = [
     "NAMING_CONVENTION",
     "Base",
     "ContentLedger",
     "IdMap",
-    "InputProblem",
     "Identity",
     "IdentityAlias",
+    "InputProblem",
     "Item",
     "JournalEntry",
     "Report",
@@ -154,8 +156,9 @@ class Item(Base):
     key: Mapped[str] = mapped_column(Text, nullable=False)
     state: Mapped[str] = mapped_column(String(16), nullable=False)
     source_fingerprint: Mapped[str | None] = mapped_column(String(64))
-    payload: Mapped[dict[str, Any] | None] = mapped_column()
-    target_payload: Mapped[dict[str, Any] | None] = mapped_column()
+    # The records themselves (names, birth dates, INE): sealed when [state] encryption_key is set.
+    payload: Mapped[dict[str, Any] | None] = mapped_column(EncryptedJSON())
+    target_payload: Mapped[dict[str, Any] | None] = mapped_column(EncryptedJSON())
     target_fingerprint: Mapped[str | None] = mapped_column(String(64))
     action: Mapped[str | None] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text)

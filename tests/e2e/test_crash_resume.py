@@ -32,13 +32,14 @@ def _config(work: Path, target: str, seed: int, source_log: Path, crash_after: i
     target_spec = "memory:dst" if target == "memory" else f"package:{work / 'vendor-b'}"
     persist = f'persist = "{work / "dst.jsonl"}"\n' if target == "memory" else ""
     faults = "".join(f"{k} = {v}\n" for k, v in FAULTS.items()) if target == "memory" else ""
+    seeded = f"seed = {seed}\n" if target == "memory" else ""  # the package target has no fault draws
     if crash_after is not None:
         faults += f"crash_after_writes = {crash_after}\n"
     config = work / "ent-migrate.toml"
     config.write_text(
         f'[state]\nurl = "sqlite:///{work / "state.db"}"\n'
         f'[source.a]\nspec = "memory:src"\npersist = "{source_log}"\n'
-        f'[target.b]\nspec = "{target_spec}"\nseed = {seed}\n{persist}{faults}'
+        f'[target.b]\nspec = "{target_spec}"\n{seeded}{persist}{faults}'
         f'[privacy]\nkey = "${{CRASH_TEST_KEY}}"\n[report]\ndir = "{work / "reports"}"\n'
     )
     return config

@@ -80,7 +80,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Con
     # A fresh venv without pip of its own: the outer pip installs into it (--python), which saves the
     # ensurepip step. No --system-site-packages: the wheel must bring every dependency it needs.
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
-    cache = pytestconfig.cache  # None under -p no:cacheprovider: then the wheelhouse lives for this run only
+    cache = getattr(pytestconfig, "cache", None)  # absent under -p no:cacheprovider: then the wheelhouse lives for this run only
     wheelhouse = cache.mkdir("ent-migrate-wheelhouse") if cache is not None else root / "wheelhouse"
     install = (
         "--python",

@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ent_migrate.connectors.package import PackageConnector
+from ent_migrate.connectors.package.fixture import write_package
 from ent_migrate.connectors.package.layout import encode_segment, record_schema
 from ent_migrate.contract import Action, Capability, Operation
 from ent_migrate.errors import ConfigError, TerminalError, UnreachableError
-from ent_migrate.connectors.package.fixture import write_package
 from ent_migrate.model import (
     Document,
     Group,
