@@ -50,8 +50,8 @@ def validate_connector_class(cls: object, entry_name: str) -> type[Connector]:
         isinstance(options, type)
         and issubclass(options, ConnectorOptions)
         and dataclasses.is_dataclass(options)
-        and options.__dataclass_params__.frozen
-    ):  # type: ignore[attr-defined]  # set by @dataclass
+        and getattr(options, "__dataclass_params__").frozen  # noqa: B009 - set by @dataclass, unknown to mypy
+    ):
         raise RegistryError(
             f"connector {entry_name!r}: Options must be a frozen dataclass subclassing ConnectorOptions"
         )

@@ -98,3 +98,23 @@ def test_a_full_disk_under_the_state_store_is_a_message(tmp_path: Path, small_di
     marks = _verify(config)
     assert marks["="] > 0
     assert all(n == 0 for m, n in marks.items() if m != "=")
+
+
+def test_a_reports_folder_not_writable_is_a_message_and_a_rerun_finishes(tmp_path: Path, small_disk: Path) -> None:
+    """Root ignores file modes, so "not writable" is made real with a read-only mount."""
+    source = _district(tmp_path)
+    (tmp_path / "vendor-b").mkdir()
+    config = _config(tmp_path, tmp_path / "state.db", tmp_path / "vendor-b", source)
+    config.write_text(config.read_text().replace(f'dir = "{tmp_path / "reports"}"', f'dir = "{small_disk}"'))
+    assert cli("-c", str(config), "db", "upgrade").returncode == 0
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    refused = cli("-c", str(config), "plan")
+    assert refused.returncode == 2, refused.stderr
+    assert "permission denied" in refused.stderr
+    assert str(small_disk) in refused.stderr
+    assert "Traceback" not in refused.stderr
+    subprocess.run(["mount", "-o", "remount,rw,size=256m", str(small_disk)], check=True)
+    assert cli("-c", str(config), "run", "--yes").returncode == 0
+    marks = _verify(config)
+    assert marks["="] > 0
+    assert all(n == 0 for m, n in marks.items() if m != "=")

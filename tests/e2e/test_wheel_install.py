@@ -80,7 +80,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Con
     # A fresh venv without pip of its own: the outer pip installs into it (--python), which saves the
     # ensurepip step. No --system-site-packages: the wheel must bring every dependency it needs.
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
-    cache = getattr(pytestconfig, "cache", None)  # absent under -p no:cacheprovider: then the wheelhouse lives for this run only
+    # absent under -p no:cacheprovider: then the wheelhouse lives for this run only
+    cache = getattr(pytestconfig, "cache", None)
     wheelhouse = cache.mkdir("ent-migrate-wheelhouse") if cache is not None else root / "wheelhouse"
     install = (
         "--python",
@@ -95,7 +96,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Con
     )
     result = _pip(*install)
     if result.returncode != 0:  # first run, or the dependencies changed: fill the wheelhouse, then retry
-        fill = _pip("download", "-q", "-d", str(wheelhouse), str(wheel))
+        # `pip wheel`, not `download`: a dependency shipped only as source (python-ldap) is built into a wheel
+        # here, so the offline install below needs no build tools of its own.
+        fill = _pip("wheel", "-q", "-w", str(wheelhouse), str(wheel))
         assert fill.returncode == 0, fill.stderr
         result = _pip(*install)
     assert result.returncode == 0, result.stderr

@@ -98,7 +98,8 @@ class Tenant:
         return sid
 
     def structure_id(self, uai: str) -> str:
-        return next(s["id"] for s in self.structures.values() if s["UAI"] == uai)
+        sid: str = next(s["id"] for s in self.structures.values() if s["UAI"] == uai)
+        return sid
 
     def add_class(self, uai: str, name: str) -> str:
         cid = uuid.uuid4().hex
@@ -174,7 +175,7 @@ def _app(server: EntcoreServer) -> Any:
         return None
 
     def endpoint(func: Any, *, public: bool = False) -> Any:
-        async def handler(request: Request) -> Response:
+        async def handler(request: Request) -> Response | _Truncated:
             t = server.tenant(request.path_params["tenant"])
             t.requests.append((request.method, request.url.path))
             fault = _fault(t, request.method, request.url.path)

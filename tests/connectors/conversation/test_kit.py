@@ -15,6 +15,7 @@ import email.policy
 import email.utils
 import json
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -25,7 +26,7 @@ from ent_migrate.registry import open_connector
 _NS = uuid.UUID("a3c3f0e8-0f43-4c1b-bb1e-5e3f3b6f1d22")
 
 
-def _table(path: Path, fields: list[str], rows: list[list[object]]) -> None:
+def _table(path: Path, fields: list[str], rows: Sequence[Sequence[object]]) -> None:
     path.write_text(json.dumps({"fields": fields, "results": rows}), "utf-8")
 
 
@@ -53,6 +54,7 @@ class ConversationHarness(Harness):
                 sender = email.utils.parseaddr(str(parsed["From"] or ""))[1] or "someone"
                 date = int((record.date.timestamp() if record.date else 0) * 1000)
                 body = parsed.get_payload(decode=True) or b""
+                assert isinstance(body, bytes)  # decode=True: bytes for a single part, None for multipart
                 text = body.decode(parsed.get_content_charset() or "latin-1", "replace")
                 messages.append(
                     [

@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import imapclient
+import imapclient  # type: ignore[import-untyped]  # IMAPClient ships neither stubs nor py.typed
 import pytest
 
 from ent_migrate.contract import Action, Operation

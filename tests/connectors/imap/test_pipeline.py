@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import imapclient
+import imapclient  # type: ignore[import-untyped]  # IMAPClient ships neither stubs nor py.typed
 
 from tests.servers.dovecot import DovecotServer
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ssl
 import uuid
 
 import httpx
@@ -60,6 +61,7 @@ def test_client_credentials_token_is_cached_and_renewed_before_it_expires(entcor
     name, t = seeded(entcore_server)
     t.token_ttl = 40
     with open_edifice(entcore_server, name, renew_margin=30.0) as source:
+        assert isinstance(source, RestConnector)  # Connector.__enter__ returns Connector
         now = [1000.0]
         source.client.auth.clock = lambda: now[0]  # type: ignore[attr-defined]  # OAuth2Auth's clock
         for _ in range(3):
@@ -90,6 +92,7 @@ def test_password_grant_and_refused_credentials(entcore_server: EntcoreServer) -
 def test_session_login_echoes_the_xsrf_token_on_writes(entcore_server: EntcoreServer) -> None:
     name, t = seeded(entcore_server)
     with session(entcore_server, name) as target:
+        assert isinstance(target, RestConnector)  # Connector.__enter__ returns Connector
         target.write(op(Membership(person_id="p1", uai=UAI, group_code="6A")))
         http = target.client.http
         cookies = {"oneSessionId": http.cookies["oneSessionId"], "XSRF-TOKEN": http.cookies["XSRF-TOKEN"]}
@@ -119,9 +122,7 @@ def test_a_redirect_to_the_login_page_is_an_authentication_failure(entcore_serve
     assert t.logins == 2
 
 
-def _ctx(server: EntcoreServer) -> object:
-    import ssl
-
+def _ctx(server: EntcoreServer) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=server.ca_file)
 
 
@@ -139,13 +140,15 @@ def test_509_quota_overflow_backs_off(entcore_server: EntcoreServer) -> None:
         }
     ]
     with open_edifice(entcore_server, name, quota_backoff=7.0) as source:
+        assert isinstance(source, RestConnector)  # Connector.__enter__ returns Connector
         waits: list[float] = []
         source.client.sleep = waits.append
         assert [r.key for r in source.read_accounts() if isinstance(r, Structure)] == [UAI]
     assert len(waits) == 2
     assert all(7.0 <= w <= 7.0 * 1.25 for w in waits), waits
     assert t.token_requests == 2
-    assert not any(status == 429 for status in ())  # entcore never answers 429: nothing to wait for here
+    no_statuses: tuple[int, ...] = ()  # typed, so mypy can type `status`
+    assert not any(status == 429 for status in no_statuses)  # entcore never answers 429: nothing to wait for here
 
 
 def test_an_error_in_a_200_body_is_an_error(entcore_server: EntcoreServer) -> None:
@@ -162,6 +165,7 @@ def test_a_truncated_answer_is_retried(entcore_server: EntcoreServer) -> None:
     name, t = seeded(entcore_server)
     t.faults = [{"method": "GET", "path": "/directory/user/list/by/structure", "mode": "truncate"}]
     with open_edifice(entcore_server, name) as source:
+        assert isinstance(source, RestConnector)  # Connector.__enter__ returns Connector
         source.client.sleep = lambda _s: None
         people = sorted(r.key for r in source.read_accounts() if isinstance(r, Person))
     assert people == ["g1", "p1"]
@@ -201,6 +205,7 @@ def test_links_and_updates_are_written_and_read_back(entcore_server: EntcoreServ
 def test_accounts_are_never_created_and_unknown_fields_are_refused(entcore_server: EntcoreServer) -> None:
     name, t = seeded(entcore_server)
     with open_edifice(entcore_server, name) as target:
+        assert isinstance(target, RestConnector)  # Connector.__enter__ returns Connector
         with pytest.raises(TerminalError, match="feeder"):
             target.write(op(Person(id="new", profile=Profile.TEACHER, last_name="X", first_name="Y")))
         with pytest.raises(TerminalError, match="no structure with this UAI"):
@@ -224,6 +229,7 @@ def test_accounts_are_never_created_and_unknown_fields_are_refused(entcore_serve
 def test_a_missing_uai_is_entcore_s_400(entcore_server: EntcoreServer) -> None:
     name, _ = seeded(entcore_server)
     with open_edifice(entcore_server, name) as source:
+        assert isinstance(source, RestConnector)  # Connector.__enter__ returns Connector
         with pytest.raises(TerminalError, match=r"400 missing\.uai"):
             source.client.request("GET", "/directory/user/list/by/structure")
         source.client.sleep = lambda _s: None

@@ -74,6 +74,7 @@ def test_tls_is_verified_and_the_certificate_fingerprint_recorded(scim_server: S
             list(unverified.read_accounts())
     der = ssl.PEM_cert_to_DER_cert(Path(scim_server.cert_file).read_text())
     with open_scim(scim_server, tenant()) as verified:
+        assert isinstance(verified, RestConnector)  # Connector.__enter__ returns Connector
         detail = verified.check().detail
         assert verified.tls_fingerprint == hashlib.sha256(der).hexdigest()
         assert f"sha256:{verified.tls_fingerprint}" in detail
@@ -100,6 +101,7 @@ def test_429_retry_after_in_seconds_is_honoured_on_reads(scim_server: ScimServer
     )
     try:
         with open_scim(scim_server, name) as source:
+            assert isinstance(source, RestConnector)  # Connector.__enter__ returns Connector
             waits: list[float] = []
             source.client.sleep = waits.append
             people = [r for r in source.read_accounts() if isinstance(r, Person)]
@@ -135,6 +137,7 @@ def test_a_truncated_answer_is_retried(scim_server: ScimServer) -> None:
     scim_server.faults([{"method": "GET", "path": "/Users", "mode": "truncate"}])
     try:
         with open_scim(scim_server, name) as source:
+            assert isinstance(source, RestConnector)  # Connector.__enter__ returns Connector
             source.client.sleep = lambda _s: None
             assert [r.key for r in source.read_accounts()] == ["p1"]
             assert source.client.retried == 1
@@ -201,6 +204,7 @@ def test_lists_are_paged_with_start_index_and_count(scim_server: ScimServer) -> 
         for person in people:
             target.write(op(person))
     with open_scim(scim_server, name, page_size=3) as source:
+        assert isinstance(source, RestConnector)  # Connector.__enter__ returns Connector
         before = source.client.requests
         assert sorted(r.key for r in source.read_accounts()) == sorted(p.id for p in people)
         assert source.client.requests - before == 1 + 3  # groups (one page), users (3 + 3 + 1)
@@ -235,6 +239,7 @@ def test_a_person_survives_the_user_mapping(person: Person) -> None:
 
 def test_the_request_budget_paces_requests(scim_server: ScimServer) -> None:
     with open_scim(scim_server, tenant(), requests_per_second=10.0) as source:
+        assert isinstance(source, RestConnector)  # Connector.__enter__ returns Connector
         waits: list[float] = []
         source.client.sleep = waits.append  # the pacing sleeps, seen instead of slept
         now = [50.0]
