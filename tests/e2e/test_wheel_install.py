@@ -150,7 +150,7 @@ def test_db_upgrade_and_current_from_the_wheel(installed: Installed) -> None:
     current = installed.run("ent-migrate", "--state", url, "db", "current", "--json")
     assert current.returncode == 0, current.stderr
     status = json.loads(current.stdout)
-    assert status["current"] == status["head"] == "0001"
+    assert status["current"] == status["head"] == "0002"
     assert status["up_to_date"] is True
     assert status["differences"] == []
 
