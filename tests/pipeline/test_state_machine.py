@@ -8,6 +8,7 @@ the target's ``write`` raises a BaseException after N writes, aborting apply mid
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import shutil
 import tempfile
@@ -101,8 +102,14 @@ class MigrationMachine(RuleBasedStateMachine):
         marks = out["verify"]["marks"]
         assert marks["="] > 0
         assert all(n == 0 for m, n in marks.items() if m != "=")
+        if out["plan"] is None:
+            # It finished a plan made before a crash: the reviewed plan is what it executes, even if the
+            # source changed since. The next run plans afresh and brings the target up to date.
+            out = do_run(self._ctx())
+            assert out["apply"]["failed"] == 0, _errors(self.db)
+            assert all(n == 0 for m, n in out["verify"]["marks"].items() if m != "=")
         self.finished = True
-        # a second run changes nothing
+        # and then a second run changes nothing
         dst = MemoryConnector.named_store("dst")
         writes = dst.writes
         again = do_run(self._ctx())
@@ -154,3 +161,22 @@ def _errors(db: Any) -> list[str]:
             f"{r.kind} {r.error}"
             for r in conn.execute(select(items.c.kind, items.c.error).where(items.c.state == "failed"))
         ]
+
+
+def test_a_run_resumed_after_a_crash_executes_its_reviewed_plan_then_the_next_one_catches_up(
+    tmp_path: Path,
+) -> None:
+    """The case hypothesis found: a crash before any write, then the source changes. The resumed run
+    executes the plan that was made (and reviewed), not a newer one; the next run plans afresh."""
+    db = engine(tmp_path)
+    fill(MemoryConnector.named_store("src"), district(pupils=6))
+    with contextlib.suppress(Crash):
+        do_run(_crashing(context(tmp_path, db=db), 0))
+    MemoryConnector.named_store("src").remove(RecordKind.PERSON, "g0")
+    resumed = do_run(context(tmp_path, db=db))
+    assert resumed["plan"] is None  # the pending plan, finished
+    assert "g0" in MemoryConnector.named_store("dst").records[RecordKind.PERSON]
+    fresh = do_run(context(tmp_path, db=db))
+    assert fresh["plan"]["actions"]["disable"] == 1
+    assert "g0" in MemoryConnector.named_store("dst").disabled
+    assert do_run(context(tmp_path, db=db))["apply"]["sent"] == 0
