@@ -6,6 +6,7 @@ Not a connector itself (it has no entry point); the message logic it rests on is
 from __future__ import annotations
 
 from ent_migrate.connectors._mail.base import (
+    FileTreeMailConnector,
     Folder,
     MailConnector,
     Stored,
@@ -15,4 +16,13 @@ from ent_migrate.connectors._mail.base import (
     place_of,
 )
 
-__all__ = ["Folder", "MailConnector", "Stored", "fsync_dir", "owner_from_segment", "owner_segment", "place_of"]
+__all__ = [
+    "FileTreeMailConnector",
+    "Folder",
+    "MailConnector",
+    "Stored",
+    "fsync_dir",
+    "owner_from_segment",
+    "owner_segment",
+    "place_of",
+]

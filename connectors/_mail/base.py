@@ -31,8 +31,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
-from ent_migrate.contract import Capability, Connector, Operation, Role
-from ent_migrate.errors import TerminalError
+from ent_migrate.contract import Capability, CheckResult, Connector, Operation, Role
+from ent_migrate.errors import ConfigError, TerminalError
 from ent_migrate.mail import (
     ROLE_NAMES,
     MessageFacts,
@@ -325,6 +325,32 @@ class MailConnector(Connector):
                 index = _Index(folder, entries)
             self._indexes[(owner, mailbox)] = index
             return index
+
+
+class FileTreeMailConnector(MailConnector):
+    """Base of the mail connectors kept in a folder tree on disk (maildir, mbox, eml): a root folder
+    from the location, one sub-folder per owner (the owner id percent-encoded)."""
+
+    def __init__(
+        self, location: str, options: Mapping[str, Any] | None = None, *, where: str = "", role: Role | None = None
+    ) -> None:
+        super().__init__(location, options, where=where, role=role)
+        if not location:
+            raise ConfigError(f"{self.name} needs a location: {self.name}:/path/to/root")
+        self.root = Path(location).expanduser()
+
+    def check(self) -> CheckResult:
+        if self.root.is_dir():
+            return CheckResult(reachable=True, authenticated=None, detail="folder found")
+        return CheckResult(reachable=self.root.parent.is_dir(), authenticated=None, detail="folder not written yet")
+
+    def _owners(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(owner_from_segment(p.name) for p in self.root.iterdir() if p.is_dir())
+
+    def _owner_root(self, owner: str) -> Path:
+        return self.root / owner_segment(owner)
 
 
 def place_of(owner: str) -> str:

@@ -15,13 +15,17 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
-from collections.abc import Iterator, Mapping
-from pathlib import Path
-from typing import Any, ClassVar
+from collections.abc import Iterator
+from typing import ClassVar
 
-from ent_migrate.connectors._mail import Folder, MailConnector, Stored, fsync_dir, owner_from_segment, owner_segment
-from ent_migrate.contract import CheckResult, ConnectorOptions, Role
-from ent_migrate.errors import ConfigError, TerminalError
+from ent_migrate.connectors._mail import (
+    FileTreeMailConnector,
+    Folder,
+    Stored,
+    fsync_dir,
+)
+from ent_migrate.contract import ConnectorOptions
+from ent_migrate.errors import TerminalError
 from ent_migrate.mail import role_for_name, sha256_hex, wire_form
 from ent_migrate.options import option
 
@@ -33,7 +37,7 @@ class EmlOptions(ConnectorOptions):
     durable: bool = option(True, "fsync every message written, so it survives a crash")
 
 
-class EmlConnector(MailConnector):
+class EmlConnector(FileTreeMailConnector):
     # -- identity ------------------------------------------------------------------------------
     name: ClassVar[str] = "eml"
     summary: ClassVar[str] = "Folders of .eml files (one message per file), per owner."
@@ -44,29 +48,9 @@ class EmlConnector(MailConnector):
 
     options: EmlOptions
 
-    # -- configuration -------------------------------------------------------------------------
-    def __init__(
-        self, location: str, options: Mapping[str, Any] | None = None, *, where: str = "", role: Role | None = None
-    ) -> None:
-        super().__init__(location, options, where=where, role=role)
-        if not location:
-            raise ConfigError("eml needs a location: eml:/path/to/root")
-        self.root = Path(location).expanduser()
-
-    # -- lifecycle -----------------------------------------------------------------------------
-    def check(self) -> CheckResult:
-        if self.root.is_dir():
-            return CheckResult(reachable=True, authenticated=None, detail="folder found")
-        return CheckResult(reachable=self.root.parent.is_dir(), authenticated=None, detail="folder not written yet")
-
     # -- store ---------------------------------------------------------------------------------
-    def _owners(self) -> list[str]:
-        if not self.root.is_dir():
-            return []
-        return sorted(owner_from_segment(p.name) for p in self.root.iterdir() if p.is_dir())
-
     def _list_folders(self, owner: str) -> list[Folder]:
-        base = self.root / owner_segment(owner)
+        base = self._owner_root(owner)
         if not base.is_dir():
             return []
         out = []
@@ -77,7 +61,7 @@ class EmlConnector(MailConnector):
         return out
 
     def _list_messages(self, owner: str, folder: Folder) -> Iterator[Stored]:
-        folder_dir = self.root / owner_segment(owner) / folder.native
+        folder_dir = self._owner_root(owner) / folder.native
         for path in sorted(folder_dir.glob("*.eml")):
             if not path.is_file():
                 continue
@@ -86,14 +70,14 @@ class EmlConnector(MailConnector):
 
     def _get(self, owner: str, folder: Folder, handle: str) -> bytes:
         try:
-            return wire_form((self.root / owner_segment(owner) / folder.native / handle).read_bytes())
+            return wire_form((self._owner_root(owner) / folder.native / handle).read_bytes())
         except FileNotFoundError:
             raise TerminalError("the message file is gone (renamed or deleted since it was read)") from None
 
     def _create_folder(self, owner: str, path: str, role: str | None) -> Folder:
         if any(s in ("", ".", "..") for s in path.split("/")):
             raise TerminalError("an EML folder name cannot have an empty, '.' or '..' part")
-        folder_dir = self.root / owner_segment(owner) / path
+        folder_dir = self._owner_root(owner) / path
         folder_dir.mkdir(parents=True, exist_ok=True)
         if self.options.durable:
             fsync_dir(folder_dir.parent)
@@ -102,7 +86,7 @@ class EmlConnector(MailConnector):
     def _append(
         self, owner: str, folder: Folder, wire: bytes, flags: tuple[str, ...], date: dt.datetime | None, where: str
     ) -> str:
-        folder_dir = self.root / owner_segment(owner) / folder.native
+        folder_dir = self._owner_root(owner) / folder.native
         digest = sha256_hex(wire)
         name, n = f"{digest}.eml", 1
         while (folder_dir / name).exists():

@@ -22,16 +22,14 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ent_migrate.connectors._mail import (
+    FileTreeMailConnector,
     Folder,
-    MailConnector,
     Stored,
     fsync_dir,
-    owner_from_segment,
-    owner_segment,
     place_of,
 )
-from ent_migrate.contract import CheckResult, ConnectorOptions, Role
-from ent_migrate.errors import ConfigError, TerminalError
+from ent_migrate.contract import ConnectorOptions, Role
+from ent_migrate.errors import TerminalError
 from ent_migrate.mail import local_form, mutf7_decode, mutf7_encode, role_for_name, wire_form
 from ent_migrate.options import option
 
@@ -47,7 +45,7 @@ class MaildirOptions(ConnectorOptions):
     durable: bool = option(True, "fsync every message and directory written, so it survives a crash")
 
 
-class MaildirConnector(MailConnector):
+class MaildirConnector(FileTreeMailConnector):
     # -- identity ------------------------------------------------------------------------------
     name: ClassVar[str] = "maildir"
     summary: ClassVar[str] = "Maildir++ folders per owner (Dovecot layout), flags and keywords in file names."
@@ -62,26 +60,9 @@ class MaildirConnector(MailConnector):
         self, location: str, options: Mapping[str, Any] | None = None, *, where: str = "", role: Role | None = None
     ) -> None:
         super().__init__(location, options, where=where, role=role)
-        if not location:
-            raise ConfigError("maildir needs a location: maildir:/path/to/root")
-        self.root = Path(location).expanduser()
         self._serial = itertools.count()
 
-    # -- lifecycle -----------------------------------------------------------------------------
-    def check(self) -> CheckResult:
-        if self.root.is_dir():
-            return CheckResult(reachable=True, authenticated=None, detail="folder found")
-        return CheckResult(reachable=self.root.parent.is_dir(), authenticated=None, detail="folder not written yet")
-
     # -- store ---------------------------------------------------------------------------------
-    def _owners(self) -> list[str]:
-        if not self.root.is_dir():
-            return []
-        return sorted(owner_from_segment(p.name) for p in self.root.iterdir() if p.is_dir())
-
-    def _owner_root(self, owner: str) -> Path:
-        return self.root / owner_segment(owner)
-
     def _list_folders(self, owner: str) -> list[Folder]:
         base = self._owner_root(owner)
         if not base.is_dir():

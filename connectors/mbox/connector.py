@@ -26,15 +26,13 @@ from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
 from ent_migrate.connectors._mail import (
+    FileTreeMailConnector,
     Folder,
-    MailConnector,
     Stored,
     fsync_dir,
-    owner_from_segment,
-    owner_segment,
     place_of,
 )
-from ent_migrate.contract import CheckResult, ConnectorOptions, Role
+from ent_migrate.contract import ConnectorOptions, Role
 from ent_migrate.errors import ConfigError, TerminalError
 from ent_migrate.mail import header_block, local_form, role_for_name, wire_form
 from ent_migrate.options import option
@@ -98,7 +96,7 @@ def _content_length(head: bytes) -> int | None:
     return None
 
 
-class MboxConnector(MailConnector):
+class MboxConnector(FileTreeMailConnector):
     # -- identity ------------------------------------------------------------------------------
     name: ClassVar[str] = "mbox"
     summary: ClassVar[str] = "mbox files per folder: reads mboxo/mboxrd/mboxcl/mboxcl2, writes mboxrd byte-faithfully."
@@ -114,27 +112,13 @@ class MboxConnector(MailConnector):
         self, location: str, options: Mapping[str, Any] | None = None, *, where: str = "", role: Role | None = None
     ) -> None:
         super().__init__(location, options, where=where, role=role)
-        if not location:
-            raise ConfigError("mbox needs a location: mbox:/path/to/root")
         if role is Role.TARGET and self.options.variant != "mboxrd":
             raise ConfigError(f"{where or 'mbox options'}: a target is always written as mboxrd; drop option variant")
-        self.root = Path(location).expanduser()
         self.variant = self.options.variant
 
-    # -- lifecycle -----------------------------------------------------------------------------
-    def check(self) -> CheckResult:
-        if self.root.is_dir():
-            return CheckResult(reachable=True, authenticated=None, detail="folder found")
-        return CheckResult(reachable=self.root.parent.is_dir(), authenticated=None, detail="folder not written yet")
-
     # -- store ---------------------------------------------------------------------------------
-    def _owners(self) -> list[str]:
-        if not self.root.is_dir():
-            return []
-        return sorted(owner_from_segment(p.name) for p in self.root.iterdir() if p.is_dir())
-
     def _list_folders(self, owner: str) -> list[Folder]:
-        base = self.root / owner_segment(owner)
+        base = self._owner_root(owner)
         if not base.is_dir():
             return []
         out = []
@@ -147,7 +131,7 @@ class MboxConnector(MailConnector):
         return out
 
     def _file(self, owner: str, folder: Folder) -> Path:
-        return self.root / owner_segment(owner) / f"{folder.native}{_SUFFIX}"
+        return self._owner_root(owner) / f"{folder.native}{_SUFFIX}"
 
     def _list_messages(self, owner: str, folder: Folder) -> Iterator[Stored]:
         path = self._file(owner, folder)
@@ -236,7 +220,7 @@ class MboxConnector(MailConnector):
         segments = path.split("/")
         if any(s in ("", ".", "..") for s in segments):
             raise TerminalError("an mbox folder name cannot have an empty, '.' or '..' part")
-        file = self.root / owner_segment(owner) / f"{path}{_SUFFIX}"
+        file = self._owner_root(owner) / f"{path}{_SUFFIX}"
         file.parent.mkdir(parents=True, exist_ok=True)
         file.touch()
         if self.options.durable:
