@@ -11,12 +11,12 @@ import datetime as dt
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, Table
+from sqlalchemy import Connection, Engine, Row, Table, bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ent_migrate.state.models import Base
 
-__all__ = ["BATCH", "now", "scan", "table", "upsert"]
+__all__ = ["BATCH", "now", "scan", "table", "update_each", "upsert"]
 
 BATCH = 1000
 
@@ -47,6 +47,23 @@ def upsert(
     else:
         stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
     conn.execute(stmt, list(rows))
+
+
+def update_each(engine: Engine, tbl: Table, key: str, rows: Sequence[Mapping[str, Any]], **fixed: Any) -> None:
+    """One UPDATE per row, sent as one executemany in one transaction: each row names the row to change
+    by its *key* column and gives the new value of each other column it holds; *fixed* values apply
+    to every row."""
+    if not rows:
+        return
+    columns = [c for c in rows[0] if c != key]
+    statement = (
+        update(tbl)
+        .where(tbl.c[key] == bindparam(f"k_{key}"))
+        .values(**{c: bindparam(f"b_{c}") for c in columns}, **fixed)
+    )
+    params = [{f"k_{key}": row[key], **{f"b_{c}": row[c] for c in columns}} for row in rows]
+    with engine.begin() as conn:
+        conn.execute(statement, params)
 
 
 def scan(engine: Engine, query: Any, id_column: Any, batch: int = BATCH) -> Iterator[Sequence[Row[Any]]]:

@@ -11,11 +11,11 @@ import dataclasses
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, delete, func, select, tuple_, update
+from sqlalchemy import Engine, delete, func, select, tuple_, update
 
 from ent_migrate.model import Document, Message, Production, Record, RecordKind, fingerprint_of
 from ent_migrate.outcomes import WRITE_ACTIONS, Action, ItemState, Mark
-from ent_migrate.state._sql import BATCH, now, scan, table, upsert
+from ent_migrate.state._sql import BATCH, now, scan, table, update_each, upsert
 from ent_migrate.state.crypto import EncryptedJSON
 
 __all__ = ["BATCH", "Decision", "ExpectedRow", "Items", "PlannedRow", "ReportRow"]
@@ -146,24 +146,9 @@ class Items:
 
     def set_expected(self, expected: Iterable[tuple[int, Mapping[str, Any]]]) -> None:
         """Store each item's expected target record (and its fingerprint); the item is then mapped."""
-        rows = [{"item_id": i, "b_payload": dict(p), "b_fingerprint": fingerprint_of(p)} for i, p in expected]
-        if not rows:
-            return
-        items = self._items
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(items)
-                .where(items.c.id == bindparam("item_id"))
-                .values(
-                    target_payload=bindparam("b_payload"),
-                    target_fingerprint=bindparam("b_fingerprint"),
-                    state=ItemState.MAPPED,
-                    updated_at=now(),
-                ),
-                rows,
-            )
+        rows = [{"id": i, "target_payload": dict(p), "target_fingerprint": fingerprint_of(p)} for i, p in expected]
+        update_each(self.engine, self._items, "id", rows, state=ItemState.MAPPED, updated_at=now())
 
-    # -- plan ----------------------------------------------------------------------------------
     def reset_plan(self, run_id: str) -> None:
         """A plan is recomputed from scratch: forget target-only rows and earlier decisions."""
         items = self._items
@@ -197,16 +182,8 @@ class Items:
             }
 
     def decide(self, decisions: Sequence[Decision]) -> None:
-        if not decisions:
-            return
-        items = self._items
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(items)
-                .where(items.c.id == bindparam("item_id"))
-                .values(action=bindparam("b_action"), reason=bindparam("b_reason")),
-                [{"item_id": d.item_id, "b_action": d.action, "b_reason": d.reason} for d in decisions],
-            )
+        rows = [{"id": d.item_id, "action": d.action, "reason": d.reason} for d in decisions]
+        update_each(self.engine, self._items, "id", rows)
 
     def add_target_only(
         self,
@@ -317,31 +294,11 @@ class Items:
 
     def record_outcomes(self, outcomes: Sequence[tuple[int, int, str | None]]) -> None:
         """(item id, attempts, error or None) of sent operations: applied, or failed with the error."""
-        if not outcomes:
-            return
-        items = self._items
         rows = [
-            {
-                "item_id": i,
-                "b_attempts": a,
-                "b_error": e,
-                "b_state": ItemState.APPLIED if e is None else ItemState.FAILED,
-                "b_now": now(),
-            }
+            {"id": i, "attempts": a, "error": e, "state": ItemState.APPLIED if e is None else ItemState.FAILED}
             for i, a, e in outcomes
         ]
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(items)
-                .where(items.c.id == bindparam("item_id"))
-                .values(
-                    state=bindparam("b_state"),
-                    attempts=bindparam("b_attempts"),
-                    error=bindparam("b_error"),
-                    updated_at=bindparam("b_now"),
-                ),
-                rows,
-            )
+        update_each(self.engine, self._items, "id", rows, updated_at=now())
 
     def pending_writes(self, run_id: str) -> int:
         items = self._items
@@ -364,16 +321,8 @@ class Items:
             conn.execute(update(items).where(items.c.run_id == run_id).values(mark=None, mark_reason=None))
 
     def set_marks(self, marks: Sequence[tuple[int, Mark, str]]) -> None:
-        if not marks:
-            return
-        items = self._items
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(items)
-                .where(items.c.id == bindparam("item_id"))
-                .values(mark=bindparam("b_mark"), mark_reason=bindparam("b_reason")),
-                [{"item_id": i, "b_mark": m, "b_reason": r} for i, m, r in marks],
-            )
+        rows = [{"id": i, "mark": m, "mark_reason": r} for i, m, r in marks]
+        update_each(self.engine, self._items, "id", rows)
 
     def record_target_blobs(self, run_id: str, records: Sequence[Message | Document | Production]) -> None:
         rows = [

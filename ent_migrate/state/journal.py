@@ -7,10 +7,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from sqlalchemy import Engine, bindparam, func, select, update
+from sqlalchemy import Engine, func, select
 
 from ent_migrate.outcomes import Action, JournalStatus
-from ent_migrate.state._sql import now, table, upsert
+from ent_migrate.state._sql import now, table, update_each, upsert
 
 __all__ = ["Intent", "Journal", "Outcome"]
 
@@ -71,30 +71,16 @@ class Journal:
             )
 
     def record(self, outcomes: Sequence[Outcome]) -> None:
-        if not outcomes:
-            return
-        journal = self._journal
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(journal)
-                .where(journal.c.op_id == bindparam("b_op"))
-                .values(
-                    status=bindparam("b_status"),
-                    attempts=bindparam("b_attempts"),
-                    error=bindparam("b_error"),
-                    updated_at=bindparam("b_now"),
-                ),
-                [
-                    {
-                        "b_op": o.op_id,
-                        "b_attempts": o.attempts,
-                        "b_error": o.error,
-                        "b_now": now(),
-                        "b_status": JournalStatus.DONE if o.error is None else JournalStatus.FAILED,
-                    }
-                    for o in outcomes
-                ],
-            )
+        rows = [
+            {
+                "op_id": o.op_id,
+                "attempts": o.attempts,
+                "error": o.error,
+                "status": JournalStatus.DONE if o.error is None else JournalStatus.FAILED,
+            }
+            for o in outcomes
+        ]
+        update_each(self.engine, self._journal, "op_id", rows, updated_at=now())
 
     def started(self, run_id: str) -> bool:
         """Has any operation of this run been journaled (so its plan is being executed)?"""
