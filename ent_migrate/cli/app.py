@@ -69,7 +69,7 @@ def _global(
 
 
 # Each command group lives in its own module and registers itself on ``app`` when imported.
-_COMMAND_MODULES = ("_connectors", "_db", "_inspect", "_fixtures", "_pipeline")
+_COMMAND_MODULES = ("_connectors", "_db", "_inspect", "_fixtures", "_pipeline", "_reconcile", "_audit", "_promote")
 for _name in _COMMAND_MODULES:
     try:
         importlib.import_module(f"ent_migrate.cli.{_name}")
