@@ -38,7 +38,8 @@ class InputFile:
 class ModuleInventory:
     """One application/module of one user's (or the whole) hand-back."""
 
-    module: str  # canonical name: workspace, conversation, blog, wiki, pad, mindmap, timeline, wall, calendar, contacts, ...
+    # canonical name: workspace, conversation, blog, wiki, pad, mindmap, timeline, wall, calendar, contacts, ...
+    module: str
     declared: bool  # named in the hand-back's own manifest (Edifice Manifest.json)
     present: bool  # its folder/section exists in the hand-back
     items: int  # items read from it
