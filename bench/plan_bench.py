@@ -42,7 +42,7 @@ def our_plan(package: str) -> int:
             {
                 "source": {"a": {"spec": f"package:{package}"}},
                 "target": {"b": {"spec": "memory:bench"}},
-                "privacy": {"key": "bench"},
+                "privacy": {"key": "0123456789abcdef" * 4},  # a literal key: bench only, no real data
                 "report": {"dir": f"{tmp}/reports"},
             },
         )

@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
 from typing import Any, ClassVar, Union
 
+import orjson
+
 __all__ = [
     "RECORD_TYPES",
     "Document",
@@ -316,7 +318,7 @@ def _encode(value: Any) -> Any:
     if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, str):
-        return nfc(value)
+        return value if value.isascii() else nfc(value)  # ASCII is always NFC: the common case, cheaply
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:
             value = value.astimezone(dt.UTC)
@@ -341,7 +343,22 @@ def canonical_bytes(record: _Record) -> bytes:
     return _dump(canonical_dict(record))
 
 
+# Types json refuses must be refused here too (through the fallback), not serialised by orjson.
+_ORJSON = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
 def _dump(data: Mapping[str, Any]) -> bytes:
+    # orjson with sorted keys writes exactly json.dumps(sort_keys, compact, ensure_ascii=False) in UTF-8
+    # for the JSON types a canonical dict holds (no floats: _encode refuses them) — the plan profile's
+    # top cost, 5x cheaper. What orjson refuses (an int past 64 bits, a non-str key, a lone surrogate)
+    # goes through json, which gives the bytes, or the error, it always gave.
+    try:
+        return orjson.dumps(data, option=_ORJSON)
+    except TypeError:
+        return _dump_json(data)
+
+
+def _dump_json(data: Mapping[str, Any]) -> bytes:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 

@@ -30,6 +30,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from ent_migrate.config import Config, check_url_secrets
 from ent_migrate.errors import ConfigError, SchemaOutdatedError, UnreachableError
+from ent_migrate.state.crypto import json_dumps, json_loads
 from ent_migrate.state.models import Base
 
 __all__ = [
@@ -184,12 +185,14 @@ def make_engine(url: str) -> Engine:
         in_memory = database in ("", ":memory:") or "mode=memory" in database
         if not in_memory and not database.startswith("file:"):
             _prepare_sqlite_file(database)
-        engine = sa.create_engine(parsed)
+        engine = sa.create_engine(parsed, json_serializer=json_dumps, json_deserializer=json_loads)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if backend == "postgresql":
         try:
-            return sa.create_engine(parsed, pool_pre_ping=True)
+            return sa.create_engine(
+                parsed, pool_pre_ping=True, json_serializer=json_dumps, json_deserializer=json_loads
+            )
         except NoSuchModuleError:
             raise ConfigError(f"{mask_url(parsed)}: unsupported driver; use postgresql+psycopg://") from None
     raise ConfigError(f"{mask_url(parsed)}: unsupported state store; use sqlite:///FILE or postgresql://...")
