@@ -108,6 +108,22 @@ def main(sizes: list[int], which: str = "all") -> None:
         from bench.rest import bench_rest
 
         results.extend(bench_rest(sizes if which == "rest" else [min(sizes)]))
+    if which == "reconcile":  # issue 12: matching three sources vs a bare dict join by INE
+        for accounts in sizes:
+            bare = measure("bench.reconcile_bench", "bare_ine_join", accounts)
+            ours = measure("bench.reconcile_bench", "our_correlate", accounts)
+            row = {
+                "bench": "reconcile",
+                "accounts": accounts,
+                "records": ours["count"],
+                "bare_records_per_s": round(bare["per_second"]),
+                "reconcile_records_per_s": round(ours["per_second"]),
+                "ratio": round(ours["per_second"] / bare["per_second"], 3),
+                "reconcile_peak_rss_mb": round(ours["peak_rss"] / 2**20, 1),
+                "bare_peak_rss_mb": round(bare["peak_rss"] / 2**20, 1),
+            }
+            results.append(row)
+            print(json.dumps(row), flush=True)
     for accounts in sizes if which in ("all", "plan") else []:
         package = str(_district(accounts))
         bare = measure("bench.plan_bench", "bare_loop", package)
@@ -130,6 +146,7 @@ def main(sizes: list[int], which: str = "all") -> None:
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    which = args.pop(0) if args and args[0] in ("plan", "readers", "mail", "rest", "ldap", "all") else "all"
+    benches = ("plan", "readers", "mail", "rest", "ldap", "reconcile", "all")
+    which = args.pop(0) if args and args[0] in benches else "all"
     default = {"mail": [20_000], "rest": [10_000], "ldap": [20_000]}.get(which, [10_000, 100_000])
     main([int(a) for a in args] or default, which)

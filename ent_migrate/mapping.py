@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import re
 import string
 import tomllib
 from importlib import resources
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ent_migrate.errors import ConfigError
+from ent_migrate.tomlwhere import where
 
 __all__ = ["LOGIN_FIELDS", "ON_MISSING", "MappingSpec", "load_mapping"]
 
@@ -42,33 +42,12 @@ class MappingSpec:
     digest: str = ""
 
 
-def _line_of(text: str, section: str, key: str | None) -> int | None:
-    """The line where *key* is set in *section* (or where the section starts), for messages."""
-    current = None
-    for number, line in enumerate(text.splitlines(), 1):
-        stripped = line.strip()
-        header = re.fullmatch(r"\[\s*([^\]]+?)\s*\]", stripped)
-        if header:
-            current = header.group(1)
-            if key is None and current == section:
-                return number
-            continue
-        if current == section and key is not None and re.match(rf"{re.escape(key)}\s*=", stripped):
-            return number
-    return None
-
-
-def _where(name: str, text: str, section: str, key: str | None = None) -> str:
-    line = _line_of(text, section, key)
-    return f"{name}:{line}" if line else name
-
-
 def _check(name: str, text: str, data: dict[str, Any]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for section, table in data.items():
         if section not in _SCHEMA:
             raise ConfigError(
-                f"{_where(name, text, section)}: unknown section [{section}] "
+                f"{where(name, text, section)}: unknown section [{section}] "
                 f"(known: {', '.join(f'[{s}]' for s in _SCHEMA)})"
             )
         if not isinstance(table, dict):
@@ -77,12 +56,12 @@ def _check(name: str, text: str, data: dict[str, Any]) -> dict[str, dict[str, An
             schema = _SCHEMA[section]
             if key not in schema:
                 raise ConfigError(
-                    f"{_where(name, text, section, key)}: unknown key {key} in [{section}] (known: {', '.join(schema)})"
+                    f"{where(name, text, section, key)}: unknown key {key} in [{section}] (known: {', '.join(schema)})"
                 )
             kind = schema[key][0]
             if not isinstance(value, kind) or isinstance(value, bool):
                 raise ConfigError(
-                    f"{_where(name, text, section, key)}: [{section}] {key} must be "
+                    f"{where(name, text, section, key)}: [{section}] {key} must be "
                     f"{'an integer' if kind is int else 'a string'}"
                 )
         out[section] = table
@@ -94,15 +73,15 @@ def _validate(name: str, text: str, spec: MappingSpec) -> None:
     unknown = sorted(fields - set(LOGIN_FIELDS))
     if unknown or not fields:
         raise ConfigError(
-            f"{_where(name, text, 'login', 'template')}: [login] template may use "
+            f"{where(name, text, 'login', 'template')}: [login] template may use "
             f"{', '.join('{' + f + '}' for f in LOGIN_FIELDS)}"
             + (f", not {', '.join('{' + f + '}' for f in unknown)}" if unknown else " (it uses none)")
         )
     if not 3 <= spec.login_max_length <= 256:
-        raise ConfigError(f"{_where(name, text, 'login', 'max_length')}: [login] max_length must be 3 to 256")
+        raise ConfigError(f"{where(name, text, 'login', 'max_length')}: [login] max_length must be 3 to 256")
     if spec.on_missing_person not in ON_MISSING:
         raise ConfigError(
-            f"{_where(name, text, 'accounts', 'on_missing')}: [accounts] on_missing must be "
+            f"{where(name, text, 'accounts', 'on_missing')}: [accounts] on_missing must be "
             f"{', '.join(ON_MISSING[:-1])} or {ON_MISSING[-1]}"
         )
 

@@ -10,6 +10,7 @@ state that the next run resumes from::
     store.identities  identities, aliases, id/login map    (identities.py)
     store.problems    what could not be read               (problems.py)
     store.reports     the reports written, by revision     (reports_log.py)
+    store.review      review queue, merges and their undo  (review.py)
     store.lock(...)   one writing command at a time        (lock.py)
 """
 
@@ -26,6 +27,7 @@ from ent_migrate.state.journal import Journal
 from ent_migrate.state.lock import hold_lock
 from ent_migrate.state.problems import InputProblems
 from ent_migrate.state.reports_log import ReportsLog
+from ent_migrate.state.review import Review
 from ent_migrate.state.runs import Runs
 
 __all__ = ["StateStore"]
@@ -40,6 +42,7 @@ class StateStore:
         self.identities = Identities(engine)
         self.problems = InputProblems(engine)
         self.reports = ReportsLog(engine)
+        self.review = Review(engine)
 
     @contextlib.contextmanager
     def lock(self, command: str, run_id: str | None = None) -> Iterator[None]:

@@ -7,7 +7,9 @@ login → new login) outlives the runs: a re-run, or next year's run, gives a pe
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import Engine, func, or_, select
 
@@ -83,6 +85,111 @@ class Identities:
                 ["source", "source_id"],
                 [],
             )
+
+    # -- matching facts and blocking keys --------------------------------------------------------
+    def _block(self, block: str) -> str:
+        # Keyed with encryption at rest (a name + birth date is guessable); else the payloads are
+        # plain in the store anyway and a plain digest only keeps the column short.
+        if self._ine is not str:
+            return self._ine("block|" + block)
+        return hashlib.sha256(block.encode("utf-8")).hexdigest()[:24]
+
+    def candidates(self, blocks: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """canonical id → stored facts, for the identities sharing one of these blocking keys."""
+        digests = sorted({self._block(b) for b in blocks})
+        if not digests:
+            return {}
+        ids, bl, facts = self._identities, table("identity_blocks"), table("identity_facts")
+        out: dict[str, dict[str, Any]] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(digests), 500):
+                query = (
+                    select(ids.c.canonical_id, facts.c.facts)
+                    .join(bl, bl.c.identity_id == ids.c.id)
+                    .join(facts, facts.c.identity_id == ids.c.id)
+                    .where(bl.c.block.in_(digests[start : start + 500]))
+                    .distinct()
+                )
+                out.update({r.canonical_id: r.facts for r in conn.execute(query) if r.facts is not None})
+        return out
+
+    def add_facts(self, rows: Mapping[str, tuple[Mapping[str, Any] | None, Sequence[str]]]) -> None:
+        """canonical id → (facts to keep or None to leave them, blocking keys to add)."""
+        if not rows:
+            return
+        ids, bl, facts = self._identities, table("identity_blocks"), table("identity_facts")
+        with self.engine.begin() as conn:
+            by_canonical = dict(
+                conn.execute(select(ids.c.canonical_id, ids.c.id).where(ids.c.canonical_id.in_(list(rows)))).all()
+            )
+            upsert(
+                conn,
+                facts,
+                [
+                    {"identity_id": by_canonical[c], "facts": dict(f)}
+                    for c, (f, _) in rows.items()
+                    if f is not None and c in by_canonical
+                ],
+                ["identity_id"],
+                [],
+            )
+            upsert(
+                conn,
+                bl,
+                [
+                    {"identity_id": by_canonical[c], "block": d}
+                    for c, (_, blocks) in rows.items()
+                    if c in by_canonical
+                    for d in sorted({self._block(b) for b in blocks})
+                ],
+                ["identity_id", "block"],
+                [],
+            )
+
+    def canonical_of(self, source: str, source_ids: Sequence[str]) -> dict[str, str]:
+        """source id → its identity's canonical id."""
+        ids, aliases = self._identities, self._aliases
+        with self.engine.connect() as conn:
+            return {
+                r.source_id: r.canonical_id
+                for r in conn.execute(
+                    select(aliases.c.source_id, ids.c.canonical_id)
+                    .join(ids, ids.c.id == aliases.c.identity_id)
+                    .where(aliases.c.source == source, aliases.c.source_id.in_(list(source_ids)))
+                )
+            }
+
+    def facts_of(self, canonical_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        ids, facts = self._identities, table("identity_facts")
+        wanted = sorted(set(canonical_ids))
+        if not wanted:
+            return {}
+        query = (
+            select(ids.c.canonical_id, facts.c.facts)
+            .join(facts, facts.c.identity_id == ids.c.id)
+            .where(ids.c.canonical_id.in_(wanted))
+        )
+        with self.engine.connect() as conn:
+            return {r.canonical_id: r.facts for r in conn.execute(query) if r.facts is not None}
+
+    def id_map_rows(self) -> list[tuple[str, str, str | None, str | None]]:
+        """(source, old id, old login, new login), in a stable order, for ``logins export``."""
+        m = self._id_map
+        with self.engine.connect() as conn:
+            return [
+                (r.source, r.old_id, r.old_login, r.new_login)
+                for r in conn.execute(
+                    select(m.c.source, m.c.old_id, m.c.old_login, m.c.new_login).order_by(m.c.source, m.c.old_id)
+                )
+            ]
+
+    def ids_of(self, canonical_ids: Iterable[str]) -> dict[str, int]:
+        ids = self._identities
+        wanted = sorted(set(canonical_ids))
+        if not wanted:
+            return {}
+        with self.engine.connect() as conn:
+            return dict(conn.execute(select(ids.c.canonical_id, ids.c.id).where(ids.c.canonical_id.in_(wanted))).all())
 
     def known(self, person_id: str) -> bool:
         """Is this person id an identity (or an alias) an earlier run already holds?"""

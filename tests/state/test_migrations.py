@@ -35,12 +35,19 @@ TABLES = {
     "items",
     "identities",
     "identity_aliases",
+    "identity_blocks",
+    "identity_facts",
+    "identity_merges",
+    "review_queue",
     "id_map",
     "journal",
     "content_ledger",
     "reports",
     "input_problems",
     "run_locks",
+    "promotion_pupils",
+    "promotion_transitions",
+    "audits",
 }
 
 
