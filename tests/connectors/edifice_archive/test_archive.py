@@ -1,0 +1,190 @@
+"""The ``edifice-archive`` reader over archives its fixture writer made: records, each injected loss
+found by the hand-back inventory, the vendor's signatures, and hostile zips refused with the file named."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from ent_migrate.audit.evidence import HandbackInventory, HandbackSource, ModuleInventory, SignatureStatus
+from ent_migrate.connectors.edifice_archive.writer import Losses, write_edifice_archives
+from ent_migrate.kit.harness import apply, operations
+from ent_migrate.model import Document, Production, Record
+from ent_migrate.registry import open_connector
+
+
+def _district() -> list[tuple[Record, bytes | None]]:
+    items: list[tuple[Record, bytes | None]] = []
+    for owner in ("user-a", "user-b"):
+        for path, media in (("notes.txt", "text/plain"), ("Cours/2026/photo.png", "image/png")):
+            data = f"{owner}:{path}".encode()
+            doc = Document(
+                owner_id=owner,
+                path=path,
+                sha256=hashlib.sha256(data).hexdigest(),
+                size=len(data),
+                media_type=media,
+                modified=dt.datetime(2026, 9, 1, 8, tzinfo=dt.UTC),
+            )
+            items.append((doc, data))
+    return items
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    folder = tmp_path_factory.mktemp("keys")
+    paths = []
+    for name in ("vendor", "other"):
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        private, public = folder / f"{name}.pem", folder / f"{name}.pub.pem"
+        private.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+        public.write_bytes(
+            key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        )
+        paths += [private, public]
+    return paths[0], paths[1], paths[3]  # vendor private, vendor public, another vendor's public
+
+
+def _inventories(location: Path, options: dict[str, object] | None = None) -> dict[str | None, HandbackInventory]:
+    with open_connector(f"edifice-archive:{location}", options or {}) as source:
+        assert isinstance(source, HandbackSource)
+        return {inv.owner_id: inv for inv in source.handback_inventory()}
+
+
+def _module(inv: HandbackInventory, name: str) -> ModuleInventory:
+    return next(m for m in inv.modules if m.module == name)
+
+
+def test_reads_documents_and_productions_with_their_bytes(tmp_path: Path) -> None:
+    write_edifice_archives(_district(), tmp_path)
+    with open_connector(f"edifice-archive:{tmp_path}") as source:
+        records = list(source.read_documents())
+        docs = {r.key: r for r in records if isinstance(r, Document)}
+        assert set(docs) == {f"{o}|{p}" for o in ("user-a", "user-b") for p in ("notes.txt", "Cours/2026/photo.png")}
+        assert docs["user-a|Cours/2026/photo.png"].media_type == "image/png"
+        apps = sorted({r.app for r in records if isinstance(r, Production) and r.owner_id == "user-a"})
+        assert apps == ["blog", "calendar", "mindmap", "pad", "timeline", "wall", "wiki"]
+        for record in records:
+            assert isinstance(record, Document | Production)
+            data = source.open_blob(record).read()
+            assert hashlib.sha256(data).hexdigest() == record.sha256
+            assert len(data) == record.size
+        blog = next(r for r in records if isinstance(r, Production) and r.app == "blog" and r.owner_id == "user-a")
+        page = source.open_blob(blog).read().decode()
+        assert "<script" not in page
+        assert "/workspace/document/" not in page
+        assert "data:image/png;base64," in page  # the image bundled inside the page
+        assert len(source.problems) == 0
+
+
+def test_a_zip_of_user_zips_reads_as_the_folder(tmp_path: Path) -> None:
+    zips = write_edifice_archives(_district(), tmp_path / "set")
+    outer = tmp_path / "handback.zip"
+    with zipfile.ZipFile(outer, "w") as archive:
+        for path in zips:
+            archive.write(path, f"exports/{path.name}")
+    assert set(_inventories(outer)) == {"user-a", "user-b"}
+    assert _inventories(outer)["user-a"].inputs[0].path == "exports/user-a.zip"
+
+
+def test_empty_module_declared_but_absent(tmp_path: Path) -> None:
+    write_edifice_archives(_district(), tmp_path, losses=Losses(empty_module="wiki"))
+    inv = _inventories(tmp_path)
+    wiki = _module(inv["user-a"], "wiki")
+    assert (wiki.declared, wiki.present, wiki.items) == (True, False, 0)
+    assert _module(inv["user-b"], "wiki").present  # losses hit the first user only
+
+
+def test_missing_workspace_file_is_listed_and_reported(tmp_path: Path) -> None:
+    write_edifice_archives(_district(), tmp_path, losses=Losses(missing_file=True))
+    with open_connector(f"edifice-archive:{tmp_path}") as source:
+        assert isinstance(source, HandbackSource)
+        inv = {i.owner_id: i for i in source.handback_inventory()}
+        lost = _module(inv["user-a"], "blog").missing
+        assert len(lost) == 1
+        assert _module(inv["user-a"], "workspace").missing == lost
+        assert _module(inv["user-a"], "wiki").missing == lost
+        assert source.problems.count("ref.dangling") == 3  # the document, the blog post, the wiki page
+        assert not _module(inv["user-b"], "blog").missing
+
+
+def test_signatures_valid_tampered_wrong_key_and_no_key(tmp_path: Path, keys: tuple[Path, Path, Path]) -> None:
+    private, public, other = keys
+    write_edifice_archives(_district(), tmp_path, losses=Losses(tampered="pad"), private_key=private)
+    inv = _inventories(tmp_path, {"public_key": str(public)})
+    status_a = {s.entry: s.status for s in inv["user-a"].signatures}
+    assert status_a["Pad"] is SignatureStatus.INVALID
+    assert {s for e, s in status_a.items() if e != "Pad"} == {SignatureStatus.VALID}
+    assert {s.status for s in inv["user-b"].signatures} == {SignatureStatus.VALID}
+    assert "Manifest.json" in status_a
+    wrong = _inventories(tmp_path, {"public_key": str(other)})
+    assert {s.status for s in wrong["user-b"].signatures} == {SignatureStatus.INVALID}
+    unkeyed = _inventories(tmp_path)
+    assert {s.status for s in unkeyed["user-b"].signatures} == {SignatureStatus.NO_KEY}
+
+
+def test_unsigned_archive(tmp_path: Path, keys: tuple[Path, Path, Path]) -> None:
+    write_edifice_archives(_district(), tmp_path)
+    inv = _inventories(tmp_path, {"public_key": str(keys[1])})
+    assert {s.status for s in inv["user-a"].signatures} == {SignatureStatus.UNSIGNED}
+
+
+def _hostile(tmp_path: Path, name: str, data: bytes) -> Path:
+    (path,) = write_edifice_archives(_district()[:2], tmp_path / "set")
+    buffer = io.BytesIO(path.read_bytes())
+    with zipfile.ZipFile(buffer, "a") as archive:
+        archive.writestr(name, data)
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+def test_zip_slip_member_refused_and_named(tmp_path: Path) -> None:
+    path = _hostile(tmp_path, "../../evil.json", b"{}")
+    with open_connector(f"edifice-archive:{path.parent}") as source:
+        list(source.read_documents())  # lenient: the member is refused, the rest of the archive is read
+        found = [p for p in source.problems if p.code == "archive.unsafe-member"]
+        assert found
+        assert any(e.startswith(path.name) and "evil.json" in e for e in found[0].examples)
+    assert not (tmp_path / "evil.json").exists()
+
+
+def test_oversize_member_refused_and_named(tmp_path: Path) -> None:
+    (path,) = write_edifice_archives(_district()[:2], tmp_path)
+    with open_connector(f"edifice-archive:{tmp_path}", {"max_member_size": 64}) as source:
+        list(source.read_documents())
+        found = [p for p in source.problems if p.code == "archive.unsafe-member"]
+        assert found
+        assert all(e.startswith(path.name) for e in found[0].examples)
+
+
+def test_productions_land_in_a_package_hashed(tmp_path: Path) -> None:
+    """edifice-archive -> package: every production's open-format bytes are stored and hashed."""
+    write_edifice_archives(_district(), tmp_path / "in")
+    with open_connector(f"edifice-archive:{tmp_path / 'in'}") as source:
+        records = list(source.read_documents())
+        blobs = {r.sha256: source.open_blob(r).read() for r in records if isinstance(r, Document | Production)}
+    with open_connector(f"package:{tmp_path / 'out'}", {"durable": False}) as target:
+        apply(target, operations(records), blobs)
+    with open_connector(f"package:{tmp_path / 'out'}") as back:
+        read = {r.key: r for r in back.read_documents()}
+        for record in records:
+            assert read[record.key].sha256 == record.sha256
+            assert hashlib.sha256(back.open_blob(read[record.key]).read()).hexdigest() == record.sha256
+
+
+def test_an_app_not_converted_is_inventoried_by_its_files(tmp_path: Path) -> None:
+    path = _hostile(tmp_path, "1789372800000_user-a/Messagerie/conversation.messages", b'{"fields": [], "results": []}')
+    inv = _inventories(path.parent)["user-a"]
+    conversation = _module(inv, "conversation")
+    assert (conversation.declared, conversation.present, conversation.items) == (False, True, 1)
