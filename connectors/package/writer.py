@@ -101,11 +101,8 @@ def _write_atomic(final: Path, chunks: Iterator[bytes], tmp_dir: Path, durable: 
 
 
 def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as stream:
-        while chunk := stream.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
 class PackageDirectory:

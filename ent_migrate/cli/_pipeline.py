@@ -391,6 +391,11 @@ def status_cmd(run_id: RunIdArg = None, as_json: JsonOpt = False, config: Config
             console.print("input problems: " + ", ".join(f"{k} ×{v}" for k, v in out["input_problems"].items()))
         if out["verdict"]:
             console.print(_verdict_line(out["verdict"]))
+        audit = out.get("audit")
+        if audit and audit["destruction_deadline"] and not audit["destroyed"]:
+            left = audit["days_left"]
+            when = f"in {left} days" if left >= 0 else f"[red]{-left} days ago[/]"
+            console.print(f"destruction PV (R19) due {audit['destruction_deadline']} ({when}): not recorded yet")
 
     emit(out, as_json, render)
 

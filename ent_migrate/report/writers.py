@@ -41,7 +41,6 @@ _DEFAULT_HTML_CAP = 1_000
 _REPORT_KIND = re.compile(r"[a-z][a-z0-9-]{0,31}")
 # OWASP's list: a cell starting with these is evaluated as a formula (or DDE) by Excel and LibreOffice.
 _FORMULA_START = frozenset("=+-@\t\r")
-_CHUNK = 1 << 20
 _UAI = re.compile(r"[0-9]{7}[A-Z]")
 
 
@@ -73,11 +72,8 @@ def _temp_file(out_dir: Path, name: str, temps: list[Path]) -> Iterator[IO[bytes
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _write_csv(

@@ -1,0 +1,86 @@
+"""The audit over Edifice (ODE/entcore) user archives: signatures (R02), an app declared in the manifest
+with an empty folder (R16), a resource pointing at a workspace file the archive lacks (R09, R10)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from typer.testing import CliRunner
+
+from ent_migrate.cli.app import app
+from ent_migrate.connectors.edifice_archive.writer import Losses, write_edifice_archives
+from ent_migrate.fixtures.generator import iter_records
+from tests.audit.conftest import ACCOUNTS, SEED
+
+runner = CliRunner()
+CLAUSES = """\
+[contract]
+modules = ["workspace", "blog", "wiki", "pad", "calendar"]
+[clauses]
+promised = ["R02", "R09", "R10", "R11", "R12", "R16"]
+"""
+
+
+@pytest.fixture(scope="session")
+def vendor_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("vendor")
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private, public = folder / "vendor.key", folder / "vendor.pub"
+    private.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    public.write_bytes(
+        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    return private, public
+
+
+def _audit(tmp_path: Path, vendor_key: tuple[Path, Path], losses: Losses | None) -> tuple[int, dict[str, Any]]:
+    write_edifice_archives(
+        iter_records(ACCOUNTS, SEED), tmp_path / "archives", losses=losses, private_key=vendor_key[0]
+    )
+    (tmp_path / "pkey").write_text(secrets.token_hex(16), encoding="ascii")
+    config = tmp_path / "migration.toml"
+    config.write_text(
+        '[privacy]\nkey_file = "pkey"\n[source.edifice]\nspec = "edifice-archive:archives"\n'
+        'public_key = "${VENDOR_PUBLIC_KEY}"\n',
+        encoding="utf-8",
+    )
+    (tmp_path / "cctp.toml").write_text(CLAUSES, encoding="utf-8")
+    result = runner.invoke(
+        app,
+        ["audit", "-c", str(config), "--clauses", str(tmp_path / "cctp.toml"), "--json"],
+        env={"VENDOR_PUBLIC_KEY": str(vendor_key[1])},
+    )
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    doc = json.loads(result.stdout)
+    return result.exit_code, {c["clause"]: c for c in doc["clauses"]}
+
+
+def test_complete_signed_archives_meet_the_clauses(tmp_path: Path, vendor_key: tuple[Path, Path]) -> None:
+    code, clauses = _audit(tmp_path, vendor_key, None)
+    assert {n: c["verdict"] for n, c in clauses.items() if c["promised"] and not c["met"]} == {}
+    assert code == 0
+    assert clauses["R02"]["evidence"].get("valid", 0) > 0
+    assert "invalid" not in clauses["R02"]["evidence"]
+
+
+def test_known_losses_are_found_clause_by_clause(tmp_path: Path, vendor_key: tuple[Path, Path]) -> None:
+    losses = Losses(empty_module="wiki", missing_file=True, tampered="pad")
+    code, clauses = _audit(tmp_path, vendor_key, losses)
+    assert code == 1
+    assert clauses["R02"]["verdict"] == "non conforme"
+    assert clauses["R02"]["evidence"]["invalid"] == 1
+    assert all(f.startswith("p:") for f in clauses["R02"]["failing"])  # entries name the user: pseudonymised
+    assert clauses["R16"]["verdict"] == "partiel"
+    assert clauses["R16"]["evidence"]["sections_declarees_vides"] == 1
+    assert clauses["R10"]["verdict"] == "partiel"
+    assert clauses["R10"]["evidence"]["medias_absents"] == 1
+    assert clauses["R09"]["verdict"] == "partiel"
+    assert clauses["R09"]["evidence"]["references_sans_fichier"] == 1
