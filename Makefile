@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # libldap2-dev + libsasl2-dev build python-ldap (the ldap connector).
 APT_PACKAGES := postgresql slapd ldap-utils dovecot-imapd libldap2-dev libsasl2-dev
 
-.PHONY: setup system-packages test lint typecheck demo bench fuzz clean
+.PHONY: setup system-packages test lint typecheck demo demo-promotion bench fuzz clean
 
 system-packages:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -40,6 +40,10 @@ test: setup lint typecheck
 demo: $(VENV)/.installed
 	$(BIN)/python -m ent_migrate.demo
 
+# The cycle-3 promotion (docs/promotion.md) over two generated school years, end to end, no server.
+demo-promotion: $(VENV)/.installed
+	$(BIN)/python -m ent_migrate.promotion.demo
+
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench
 
@@ -49,4 +53,4 @@ fuzz: $(VENV)/.installed
 	ENT_MIGRATE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q -p no:cacheprovider tests/connectors/aaf/test_fuzz.py tests/connectors/siecle/test_fuzz.py tests/connectors/onde/test_fuzz.py $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info demo-out .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) build dist *.egg-info demo-out demo-promotion-out .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -22,7 +22,7 @@ from ent_migrate.errors import ConfigError
 
 __all__ = ["SECTIONS", "Config", "check_url_secrets", "expand_env", "is_secret_key", "load_config"]
 
-SECTIONS = ("state", "source", "target", "mapping", "safety", "run", "report", "privacy")
+SECTIONS = ("state", "source", "target", "mapping", "safety", "run", "report", "privacy", "promotion")
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _SECRET_WORDS = (

@@ -1,0 +1,81 @@
+"""``promote status`` and ``promote report``: counts per state per school, deadlines, and the French
+reports per école and per collège, with pupils named only by HMAC pseudonyms."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from ent_migrate.privacy import Pseudonymizer
+from ent_migrate.promotion.config import PromotionConfig
+from ent_migrate.promotion.states import ORDER
+from ent_migrate.promotion.store import PromotionStore
+
+__all__ = ["WHY_MISSING", "build_report", "status"]
+
+WHY_MISSING: dict[str, str] = {
+    "review": "correspondance ambiguë (jumeaux, homonymes) : à vérifier à la main",
+    "not_found": "introuvable dans SIECLE (INE absent ou tardif) : nouvel essai au prochain passage",
+    "repeat": "maintien en CM2 : pas de passage",
+    "left_france": "départ à l'étranger : pas de passage",
+    "home_schooling": "instruction en famille : pas de passage",
+    "opt_out": "opposition de la famille",
+    "no_target": "collège hors projet ou privé : archive proposée à la famille",
+}
+
+
+def status(store: PromotionStore, pc: PromotionConfig, today: dt.date) -> dict[str, Any]:
+    counts = store.counts(pc.school_year)
+    totals = {s.value: sum(c.get(s.value, 0) for c in counts.values()) for s in ORDER}
+    return {
+        "school_year": pc.school_year,
+        "today": today.isoformat(),
+        "schools": {uai: {s.value: c.get(s.value, 0) for s in ORDER} for uai, c in sorted(counts.items())},
+        "totals": totals,
+        "deadlines": {
+            "notices_before": pc.promotion_date.isoformat(),
+            "primary_read_only": pc.freeze_date.isoformat(),
+            "primary_deleted_by": pc.deletion_date.isoformat(),
+            "days_to_deletion": (pc.deletion_date - today).days,
+        },
+        "unfinished_transitions": store.intents_left(),
+    }
+
+
+def build_report(store: PromotionStore, pc: PromotionConfig, pseudo: Pseudonymizer) -> dict[str, Any]:
+    ecoles: dict[str, dict[str, Any]] = {}
+    colleges: dict[str, dict[str, Any]] = {}
+    for p in store.pupils(pc.school_year).values():
+        ref = pseudo(p.key.split("|", 1)[1])
+        e = ecoles.setdefault(
+            p.school_uai, {"effectifs_par_etat": {}, "non_apparies": 0, "oppositions": 0, "absents": []}
+        )
+        e["effectifs_par_etat"][p.state.value] = e["effectifs_par_etat"].get(p.state.value, 0) + 1
+        e["non_apparies"] += p.state.value == "unmatched"
+        e["oppositions"] += p.state.value == "opted_out"
+        why = p.reason if p.state.value in ("unmatched", "opted_out") else None
+        if p.college_uai is not None and p.target_id is None and p.state.value not in ("unmatched",):
+            why = "no_target"
+        if why is not None:
+            e["absents"].append({"eleve": ref, "etat": p.state.value, "pourquoi": WHY_MISSING.get(why, why)})
+        if p.college_uai is not None:
+            c = colleges.setdefault(p.college_uai, {"arrivees": 0, "eleves": []})
+            c["arrivees"] += 1
+            c["eleves"].append(
+                {
+                    "eleve": ref,
+                    "etat": p.state.value,
+                    "fichiers": [
+                        {"chemin": f["path"], "sha256": f["sha256"], "taille": f["size"]}
+                        for f in p.detail.get("files", [])
+                    ]
+                    if p.target_id is not None
+                    else [],
+                }
+            )
+    return {
+        "annee_scolaire": f"{pc.school_year}-{pc.school_year + 1}",
+        "cle_pseudonymes": pseudo.key_id,
+        "ecoles": dict(sorted(ecoles.items())),
+        "colleges": dict(sorted(colleges.items())),
+    }
