@@ -20,7 +20,9 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ent_migrate.audit.state import latest_audit
 from ent_migrate.errors import InputError, NoPlanError, ThresholdExceededError
+from ent_migrate.model import Profile
 from ent_migrate.outcomes import ACCESS_REMOVING_ACTIONS, RunStatus, Stage, StageStatus
 from ent_migrate.pipeline.apply import apply
 from ent_migrate.pipeline.context import PipelineContext
@@ -274,5 +276,13 @@ def status(state: StateStore, run_id: str) -> dict[str, Any]:
         "operations": state.journal.counts(run_id),
         "pending_operations": state.items.pending_writes(run_id),
         "input_problems": {f"{code} ({severity})": n for (code, severity), n in sorted(problems.items())},
-        "identities": state.identities.counts_by_profile(),
+        # every profile, zeros included, so a reader of --json need not guess the keys
+        "identities": {str(p): 0 for p in Profile} | state.identities.counts_by_profile(),
+        "review_queue": state.review.pending_count(),
+        "audit": _latest_audit(state),
     }
+
+
+def _latest_audit(state: StateStore) -> dict[str, Any] | None:
+    """The latest reversibility audit and its R19 destruction deadline (ent_migrate/audit/state.py)."""
+    return latest_audit(state.engine)

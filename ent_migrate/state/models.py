@@ -35,15 +35,22 @@ from ent_migrate.state.crypto import EncryptedJSON
 
 __all__ = [
     "NAMING_CONVENTION",
+    "Audit",
     "Base",
     "ContentLedger",
     "IdMap",
     "Identity",
     "IdentityAlias",
+    "IdentityBlock",
+    "IdentityFacts",
+    "IdentityMerge",
     "InputProblem",
     "Item",
     "JournalEntry",
+    "PromotionPupil",
+    "PromotionTransition",
     "Report",
+    "ReviewEntry",
     "Run",
     "RunLock",
     "StageCheckpoint",
@@ -206,6 +213,61 @@ class IdMap(Base):
     created_at: Mapped[dt.datetime] = _created()
 
 
+class IdentityBlock(Base):
+    """A blocking key of an identity, as a keyed digest (never a name): who to score a newcomer against."""
+
+    __tablename__ = "identity_blocks"
+    __table_args__ = (UniqueConstraint("identity_id", "block"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    identity_id: Mapped[int] = mapped_column(Integer, ForeignKey("identities.id", ondelete="CASCADE"), nullable=False)
+    block: Mapped[str] = mapped_column(String(24), nullable=False, index=True)
+
+
+class IdentityFacts(Base):
+    """What matching compares for an identity (names, birth date...): sealed like the items' payloads."""
+
+    __tablename__ = "identity_facts"
+
+    identity_id: Mapped[int] = mapped_column(Integer, ForeignKey("identities.id", ondelete="CASCADE"), primary_key=True)
+    facts: Mapped[dict[str, Any] | None] = mapped_column(EncryptedJSON())
+
+
+class ReviewEntry(Base):
+    """A match that was not decided automatically (ambiguous, in the review band, an INE conflict),
+    and the reviewer's decision once imported: replayed on every later run."""
+
+    __tablename__ = "review_queue"
+    __table_args__ = (UniqueConstraint("source", "person_key", "candidate_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(Text, nullable=False)
+    person_key: Mapped[str] = mapped_column(Text, nullable=False)
+    candidate_key: Mapped[str] = mapped_column(Text, nullable=False)  # an identity's canonical id
+    profile: Mapped[str] = mapped_column(String(16), nullable=False)
+    reason: Mapped[str] = mapped_column(String(24), nullable=False)
+    score: Mapped[str] = mapped_column(String(16), nullable=False)  # as shown, so export is stable
+    matched: Mapped[str] = mapped_column(Text, nullable=False, default="", server_default="")
+    differed: Mapped[str] = mapped_column(Text, nullable=False, default="", server_default="")
+    decision: Mapped[str | None] = mapped_column(String(16), index=True)  # None pending, merge, distinct
+    created_at: Mapped[dt.datetime] = _created()
+    decided_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class IdentityMerge(Base):
+    """One alias moved from an identity into another; ``undone_at`` set when the merge was undone."""
+
+    __tablename__ = "identity_merges"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(Text, nullable=False)
+    source_id: Mapped[str] = mapped_column(Text, nullable=False)
+    from_identity: Mapped[str] = mapped_column(Text, nullable=False)  # canonical ids: outlive the rows
+    into_identity: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[dt.datetime] = _created()
+    undone_at: Mapped[dt.datetime | None] = mapped_column()
+
+
 class JournalEntry(Base):
     """One operation on a target: written as ``intent`` *before* the effect, then ``done``/``failed``."""
 
@@ -255,6 +317,23 @@ class Report(Base):
     revision: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
 
 
+class Audit(Base):
+    """A reversibility audit run (``ent-migrate audit``): its signed report's digest and the R19
+    destruction deadline (return + 3 months) that ``ent-migrate status`` shows until the PV is in."""
+
+    __tablename__ = "audits"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[dt.datetime] = _created()
+    clause_file_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    report_path: Mapped[str] = mapped_column(Text, nullable=False)
+    report_digest: Mapped[str] = mapped_column(String(64), nullable=False)  # SHA-256 of its SHA256SUMS
+    unmet: Mapped[str] = mapped_column(Text, nullable=False, default="")  # promised clauses not met, comma-separated
+    destruction_deadline: Mapped[str | None] = mapped_column(String(10))  # ISO date; None: no return date given
+    destroyed: Mapped[str | None] = mapped_column(String(10))  # ISO date the PV states
+    pv_sha256: Mapped[str | None] = mapped_column(String(64))
+
+
 class InputProblem(Base):
     """Every problem met while reading the source, one row per occurrence: what could not be read is
     counted and listed in the reports, and keeps a verify from certifying an incomplete source."""
@@ -282,3 +361,39 @@ class RunLock(Base):
     pid: Mapped[int] = mapped_column(Integer, nullable=False)
     host: Mapped[str] = mapped_column(Text, nullable=False)
     acquired_at: Mapped[dt.datetime] = _created()
+
+
+class PromotionPupil(Base):
+    """One CM2 pupil of the cycle-3 promotion and where it stands (ent_migrate.promotion.states)."""
+
+    __tablename__ = "promotion_pupils"
+    __table_args__ = (Index(None, "school_year", "state"),)
+
+    key: Mapped[str] = mapped_column(Text, primary_key=True)  # "<school year>|<primary person id>"
+    school_year: Mapped[int] = mapped_column(Integer, nullable=False)
+    school_uai: Mapped[str] = mapped_column(String(16), nullable=False)
+    college_uai: Mapped[str | None] = mapped_column(String(16))
+    target_id: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), nullable=False)
+    reason: Mapped[str | None] = mapped_column(String(48))  # why unmatched / not promoted (a code, no names)
+    score: Mapped[int | None] = mapped_column(Integer)
+    opted_out: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    # what was exported / imported (paths and SHA-256): personal data, sealed like the items' payloads
+    detail: Mapped[dict[str, Any] | None] = mapped_column(EncryptedJSON())
+    updated_at: Mapped[dt.datetime] = _updated()
+
+
+class PromotionTransition(Base):
+    """A pupil's state change, journaled as ``intent`` before its effect is made, then ``done``."""
+
+    __tablename__ = "promotion_transitions"
+    __table_args__ = (Index(None, "pupil_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    pupil_key: Mapped[str] = mapped_column(Text, nullable=False)
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    reason: Mapped[str | None] = mapped_column(String(48))
+    created_at: Mapped[dt.datetime] = _created()
+    updated_at: Mapped[dt.datetime] = _updated()
