@@ -63,23 +63,27 @@ def _audit(
     spec = load_clauses(clauses)
     cfg = settings.config
     pseudo = pseudonymizer_from_config(cfg)
-    result = run_audit(cfg, spec, pseudo, pseudo.key_id)
-    folder = out or report_dir_from_config(cfg) / "audit"
-    paths = write_audit_report(result, folder, signing_key or spec.signing_key)
-    if settings.state_url or cfg.section("state").get("url") or os.environ.get("ENT_MIGRATE_STATE"):
-        # With a state store, the audit is recorded: `ent-migrate status` then tracks the R19 deadline.
-        from ent_migrate.audit.state import record_audit
+    # With a state store, the audit is recorded: `ent-migrate status` then tracks the R19 deadline.
+    # It is opened first, so that a store without its schema stops the audit before any work, not
+    # after a report was written that the store then refuses to record.
+    with_store = settings.state_url or cfg.section("state").get("url") or os.environ.get("ENT_MIGRATE_STATE")
+    engine = open_state() if with_store else None
+    try:
+        result = run_audit(cfg, spec, pseudo, pseudo.key_id)
+        folder = out or report_dir_from_config(cfg) / "audit"
+        paths = write_audit_report(result, folder, signing_key or spec.signing_key)
+        if engine is not None:
+            from ent_migrate.audit.state import record_audit
 
-        engine = open_state()
-        try:
             record_audit(engine, result, folder)
-        finally:
+    finally:
+        if engine is not None:
             engine.dispose()
     document = result.to_dict()
 
     def render() -> None:
         table = Table(title="Audit de réversibilité (R01–R19)")
-        for column in ("Clause", "Promise", "Verdict", "Motif"):
+        for column in ("Clause", "Promis", "Verdict", "Motif"):
             table.add_column(column)
         for c in result.clauses:
             mark = "" if c.met else " ✗"

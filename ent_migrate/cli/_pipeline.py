@@ -23,6 +23,7 @@ from ent_migrate.cli._common import (
     progress,
     settings,
 )
+from ent_migrate.audit.state import latest_audit
 from ent_migrate.cli.app import app
 from ent_migrate.errors import ConfigError, ThresholdExceededError
 from ent_migrate.outcomes import Action, RunStatus, Stage, Verdict
@@ -365,7 +366,15 @@ def status_cmd(run_id: RunIdArg = None, as_json: JsonOpt = False, config: Config
     try:
         state = StateStore(engine)
         if run_id is None and state.runs.latest() is None:
-            emit({"runs": 0}, as_json, lambda: console.print("no run yet"))
+            # an audit alone (no migration run) still has its R19 deadline to show
+            audit = latest_audit(engine)
+            audit_only = {"runs": 0, "audit": audit}
+
+            def render_no_run() -> None:
+                console.print("no run yet")
+                _print_destruction_deadline(audit)
+
+            emit(audit_only, as_json, render_no_run)
             return
         out = status(state, state.runs.resolve(run_id))
     finally:
@@ -391,13 +400,17 @@ def status_cmd(run_id: RunIdArg = None, as_json: JsonOpt = False, config: Config
             console.print("input problems: " + ", ".join(f"{k} ×{v}" for k, v in out["input_problems"].items()))
         if out["verdict"]:
             console.print(_verdict_line(out["verdict"]))
-        audit = out.get("audit")
-        if audit and audit["destruction_deadline"] and not audit["destroyed"]:
-            left = audit["days_left"]
-            when = f"in {left} days" if left >= 0 else f"[red]{-left} days ago[/]"
-            console.print(f"destruction PV (R19) due {audit['destruction_deadline']} ({when}): not recorded yet")
+        _print_destruction_deadline(out.get("audit"))
 
     emit(out, as_json, render)
+
+
+def _print_destruction_deadline(audit: dict[str, Any] | None) -> None:
+    """The R19 line of status: the vendor's destruction PV is due 3 months after the return."""
+    if audit and audit["destruction_deadline"] and not audit["destroyed"]:
+        left = audit["days_left"]
+        when = f"in {left} days" if left >= 0 else f"[red]{-left} days ago[/]"
+        console.print(f"destruction PV (R19) due {audit['destruction_deadline']} ({when}): not recorded yet")
 
 
 @app.command("report")
