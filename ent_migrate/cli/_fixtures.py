@@ -51,7 +51,8 @@ def generate_command(
     fmt = fmt.lower()
     if fmt != "all" and fmt not in FORMATS:
         known = ", ".join([*FORMATS, "all"])
-        raise typer.BadParameter(f"{fmt!r} is not a format with a fixture writer (known: {known})", param_hint="--format")
+        message = f"{fmt!r} is not a format with a fixture writer (known: {known})"
+        raise typer.BadParameter(message, param_hint="--format")
     formats = list(FORMATS) if fmt == "all" else [fmt]
     if out.exists() and not out.is_dir():
         raise typer.BadParameter(f"{out} exists and is not a directory", param_hint="--out")

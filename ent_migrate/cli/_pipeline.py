@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from ent_migrate.audit.state import latest_audit
 from ent_migrate.cli._common import (
     EXIT_DIFFERENCES,
     EXIT_OK,
@@ -23,7 +24,6 @@ from ent_migrate.cli._common import (
     progress,
     settings,
 )
-from ent_migrate.audit.state import latest_audit
 from ent_migrate.cli.app import app
 from ent_migrate.errors import ConfigError, ThresholdExceededError
 from ent_migrate.outcomes import Action, RunStatus, Stage, Verdict
