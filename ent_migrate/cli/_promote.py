@@ -29,6 +29,15 @@ promote_app = typer.Typer(
 )
 app.add_typer(promote_app, name="promote")
 
+
+@promote_app.callback()
+def _promote(config: ConfigOpt = None) -> None:
+    """The cycle-3 promotion: CM2 pupils and their work to their collège's ENT.
+
+    `ent-migrate promote -c promotion.toml plan` and `ent-migrate promote plan -c promotion.toml` are the same.
+    """
+
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 TodayOpt = Annotated[
     str | None, typer.Option("--today", help="Act as if today were this date (YYYY-MM-DD); for rehearsals.")

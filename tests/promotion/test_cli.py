@@ -100,3 +100,18 @@ def test_bad_decisions_file_names_file_and_line(store: PromotionStore, promo: Pr
 
 def test_demo_config_is_written(promo: PromotionFixture) -> None:
     assert Path(promo.config).read_text(encoding="utf-8").startswith("# The cycle-3 promotion")
+
+
+def test_the_config_may_follow_promote_as_the_issue_writes_it(run: Runner, promo: PromotionFixture) -> None:
+    # `ent-migrate promote -c promotion.toml status`: the documented form, same answer as the global -c
+    run("2027-06-01")
+    args = ["status", "--json", "--today", "2027-06-01"]
+    after = subprocess.run(
+        [sys.executable, "-m", "ent_migrate", "promote", "-c", str(promo.config), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert after.returncode == 0, after.stderr
+    assert json.loads(after.stdout) == json.loads(_cli(promo, "promote", *args).stdout)
