@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -21,6 +22,8 @@ from ent_migrate.cli.app import app
 from ent_migrate.matching import PersonFacts, ReviewError, ReviewItem, read_review_csv, review_id, write_review_csv
 from ent_migrate.matching.score import MatchExplanation
 from ent_migrate.pipeline.context import pseudonymizer_from_config
+from ent_migrate.privatefile import write_private_text
+from ent_migrate.report.writers import csv_cell
 from ent_migrate.state import StateStore
 
 __all__: list[str] = []
@@ -67,7 +70,7 @@ def review_export(out: OutArg, config: ConfigOpt = None) -> None:
         ]
     finally:
         engine.dispose()
-    out.write_text(write_review_csv(items, pseudonym), encoding="utf-8")
+    write_private_text(out, [write_review_csv(items, pseudonym)])
     console.print(f"{len(items)} pair(s) to review written to {out}", highlight=False)
 
 
@@ -171,9 +174,18 @@ def logins_export(out: OutArg, config: ConfigOpt = None) -> None:
         rows = StateStore(engine).identities.id_map_rows()
     finally:
         engine.dispose()
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(("source", "old_id", "old_login", "new_login"))
-    writer.writerows((s, o, ol or "", nl or "") for s, o, ol, nl in rows)
-    out.write_text(buf.getvalue(), encoding="utf-8")
+
+    def lines() -> Iterator[str]:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(("source", "old_id", "old_login", "new_login"))
+        for row in rows:  # a source id is the vendor's text: guarded against formula injection
+            writer.writerow([csv_cell(cell or "") for cell in row])
+            if buf.tell() > 1 << 16:
+                yield buf.getvalue()
+                buf.seek(0)
+                buf.truncate()
+        yield buf.getvalue()
+
+    write_private_text(out, lines())
     console.print(f"{len(rows)} login(s) written to {out}", highlight=False)

@@ -15,6 +15,7 @@ import dataclasses
 import io
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import IO
 
 from ent_migrate.errors import EntMigrateError
 from ent_migrate.matching.normalise import fold_name
@@ -113,11 +114,18 @@ def write_review_csv(items: Iterable[ReviewItem], pseudonym: Callable[[str], str
 
 def read_review_csv(path: Path) -> list[ReviewDecision]:
     """The filled rows (an empty decision is still undecided and left out)."""
+    # A device or a fifo (/dev/zero) would be read for ever: only a regular file is a review file.
+    if not path.is_file():
+        raise ReviewError(f"{path}: not a regular file")
     try:
-        text = path.read_text(encoding="utf-8-sig")  # a spreadsheet may add a BOM
-    except (OSError, UnicodeDecodeError) as exc:
+        with path.open(encoding="utf-8-sig", newline="") as handle:  # a spreadsheet may add a BOM
+            return _decisions(path, handle)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise ReviewError(f"{path}: cannot read the review file ({type(exc).__name__})") from exc
-    reader = csv.reader(io.StringIO(text))
+
+
+def _decisions(path: Path, handle: IO[str]) -> list[ReviewDecision]:
+    reader = csv.reader(handle)
     header = next(reader, None)
     if header is None or "review_id" not in header or "decision" not in header:
         raise ReviewError(f"{path}:1: not a review file (needs the columns review_id and decision)")
