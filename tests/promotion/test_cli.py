@@ -50,7 +50,12 @@ def test_schedule_print_gives_timer_service_and_cron(promo: PromotionFixture) ->
     assert "OnCalendar=*-10-01..15 20:30:00" in got.stdout
     assert "ExecStart=" in got.stdout
     assert "promote -c" in got.stdout
-    assert "30 20 * 7,8,9,10 *" in got.stdout
+    crontab = got.stdout.split("# ---- crontab\n")[1].splitlines()
+    # cron has no "1 July to 15 October": the first and last months get day ranges of their own
+    assert [line.split(" cd ")[0] for line in crontab] == ["30 20 1-31 7 *", "30 20 * 8,9 *", "30 20 1-15 10 *"]
+    executable = next(line for line in got.stdout.splitlines() if line.startswith("ExecStart=")).split()[0]
+    assert Path(executable.removeprefix("ExecStart=")).is_absolute()  # systemd searches no virtualenv
+    assert f"EnvironmentFile={promo.config.with_suffix('.env')}" in got.stdout  # the ${VAR} secrets
 
 
 def test_run_time_in_school_hours_is_refused(promo: PromotionFixture) -> None:
