@@ -42,8 +42,17 @@ _SECRET_WORDS = (
 _SECRET_KEYS = {"key", "hmac_key", "pseudonym_key", "pwd", "pass", "auth", "mdp"}
 
 
+#: Keys whose value is not a secret although they end in ``_key`` or name one: a public key (the vendor's
+#: PEM that checks a hand-back's signatures) and the path to a key file (the file is kept 0600; its
+#: path is no secret). ``api_key``, ``private_key``, ``signing_key`` themselves stay refused.
+_NOT_SECRET = re.compile(r"(?:.+_)?public_?key|.+_key_(?:file|path)")
+_PEM_PRIVATE = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
+
+
 def is_secret_key(key: str) -> bool:
     lowered = key.lower()
+    if _NOT_SECRET.fullmatch(lowered):
+        return False
     parts = set(re.split(r"[^a-z0-9]+", lowered))
     return (
         any(word in lowered for word in _SECRET_WORDS)
@@ -98,6 +107,12 @@ def _walk(data: Any, path: str, source: str) -> Any:
                 raise ConfigError(
                     f"{source}: {sub} holds a literal secret; secrets are never written in a config file. "
                     f'Export it (export {env}=...) and write {key} = "${{{env}}}"'
+                )
+            if _NOT_SECRET.fullmatch(key.lower()) and isinstance(value, str) and _PEM_PRIVATE.search(value):
+                # a key file's path is allowed in clear, the key itself pasted in its place is not
+                raise ConfigError(
+                    f"{source}: {sub} holds a private key, not a path; write the key to a file (mode 0600) "
+                    "and give its path"
                 )
             out[key] = _walk(value, sub, source)
         return out

@@ -58,6 +58,13 @@ PROBLEM_CODES: dict[str, tuple[Severity, str]] = {
     "mail.internaldate-ignored": (Severity.WARNING, "the target did not keep a message's internal date"),
     "source.unreadable": (Severity.ERROR, "the source stopped being readable; what came after was not read"),
     "source.empty": (Severity.ERROR, "the source yielded no person at all"),
+    "promotion.review": (Severity.WARNING, "a CM2 pupil with an ambiguous match (twins, homonyms): never promoted"),
+    "promotion.pupil-gone": (Severity.WARNING, "a detected CM2 pupil no longer in the primary source"),
+    "promotion.notice-late": (Severity.WARNING, "a family notified after the promotion date"),
+    "promotion.delete-by-hand": (Severity.WARNING, "a primary account due for deletion that the source cannot delete"),
+    "promotion.verify-failed": (Severity.ERROR, "files imported to the collège ENT whose SHA-256 differs"),
+    "promotion.export-failed": (Severity.ERROR, "a pupil's work could not be read from the primary side"),
+    "promotion.import-failed": (Severity.ERROR, "the collège ENT refused or did not answer a pupil's import"),
 }
 
 _MAX_EXAMPLES = 5

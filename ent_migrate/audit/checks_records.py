@@ -281,17 +281,25 @@ def _productions(clause: str, apps: set[str], f: Facts, spec: ClauseSpec, p: Pse
 
 def _r12(f: Facts, spec: ClauseSpec, p: Pseudo) -> ClauseResult:
     count = sum(f.calendar_items.values())
-    evidence = {"par_format": dict(sorted(f.calendar_items.items())), "invalides": len(f.bad_calendar)}
+    unreadable = sum(f.bad_calendar.values())
+    evidence = {
+        "par_format": dict(sorted(f.calendar_items.items())),
+        "invalides": len(f.bad_calendar),
+        "elements": f.calendar_entries,
+        "elements_illisibles": unreadable,
+    }
     if not count:
         return result("R12", spec, Verdict.NON_CONFORME, "Aucun agenda ni carnet d'adresses livré.", delivered=False)
+    # each faulty file named by its owner's pseudonym and its module (the key holds ids, never a title)
+    failing = [f"{p(key)} ({key.split('|')[1]}) : {n} illisible(s)" for key, n in f.bad_calendar.items()]
     return result(
         "R12",
         spec,
         _fails(len(f.bad_calendar), count),
-        f"{count} fichier(s) iCalendar/vCard ; {len(f.bad_calendar)} invalide(s).",
+        f"{count} fichier(s) iCalendar/vCard, {f.calendar_entries} élément(s) ; "
+        f"{unreadable} élément(s) illisible(s) dans {len(f.bad_calendar)} fichier(s).",
         evidence=evidence,
-        failing=f.bad_calendar,
-        pseudo=p,
+        failing=failing,
     )
 
 

@@ -12,6 +12,7 @@ from collections import Counter
 from email import policy
 from email.parser import BytesParser
 
+from ent_migrate.audit.calendars import CALENDAR_FORMATS, read_calendar_file
 from ent_migrate.audit.credentials import CredentialScan
 from ent_migrate.audit.evidence import HandbackInventory, HandbackSource
 from ent_migrate.contract import Capability, Connector
@@ -98,33 +99,13 @@ class Facts:
     media_mismatch: list[str] = dataclasses.field(default_factory=list)
     productions: Counter[str] = dataclasses.field(default_factory=Counter)
     unreadable_productions: list[str] = dataclasses.field(default_factory=list)
-    calendar_items: Counter[str] = dataclasses.field(default_factory=Counter)
-    bad_calendar: list[str] = dataclasses.field(default_factory=list)
+    calendar_items: Counter[str] = dataclasses.field(default_factory=Counter)  # files per media type
+    calendar_entries: int = 0  # events, to-dos, cards read in them (calendars.py)
+    bad_calendar: dict[str, int] = dataclasses.field(default_factory=dict)  # file key → unreadable items
     not_utf8: list[str] = dataclasses.field(default_factory=list)
     inventories: list[HandbackInventory] = dataclasses.field(default_factory=list)
     credentials: CredentialScan = dataclasses.field(default_factory=CredentialScan)
     handback_sources: int = 0
-
-
-_CALENDAR_FORMATS = {"text/calendar": "VCALENDAR", "text/vcard": "VCARD", "text/x-vcard": "VCARD"}
-
-
-def _calendar_ok(data: bytes, component: str) -> bool:
-    """RFC 5545 / 6350 structure: UTF-8, BEGIN/END balanced, the expected outer component."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    stack: list[str] = []
-    seen = False
-    for line in text.splitlines():
-        name, _, value = line.partition(":")
-        if name.upper() == "BEGIN":
-            stack.append(value.strip().upper())
-            seen = seen or value.strip().upper() == component
-        elif name.upper() == "END" and (not stack or stack.pop() != value.strip().upper()):
-            return False
-    return seen and not stack
 
 
 def _read_blob(connector: Connector, record: Message | Document | Production) -> bytes | None:
@@ -200,11 +181,12 @@ def _collect_one(connector: Connector, facts: Facts, reference: bool) -> None:
                 if data is None:
                     facts.unreadable_productions.append(doc.key)
                     continue
-                component = _CALENDAR_FORMATS.get(doc.format)
-                if component:
+                if doc.format in CALENDAR_FORMATS:
                     facts.calendar_items[doc.format] += 1
-                    if not _calendar_ok(data, component):
-                        facts.bad_calendar.append(doc.key)
+                    counted = read_calendar_file(data, doc.format)
+                    facts.calendar_entries += counted.items
+                    if counted.unreadable:
+                        facts.bad_calendar[doc.key] = counted.unreadable
                 if doc.format.startswith("text/"):
                     try:
                         data.decode("utf-8")

@@ -14,6 +14,7 @@ from ent_migrate.cli._common import EXIT_DIFFERENCES, EXIT_OK, ConfigOpt, consol
 from ent_migrate.cli.app import app
 from ent_migrate.errors import ConfigError
 from ent_migrate.pipeline.context import pseudonymizer_from_config
+from ent_migrate.pipeline.safety import Safety
 from ent_migrate.promotion.config import PromotionConfig, load_promotion_config
 from ent_migrate.promotion.engine import Promoter, RunSummary
 from ent_migrate.promotion.report import build_report, status
@@ -69,7 +70,9 @@ def _summary_data(summary: RunSummary, dry_run: bool) -> dict[str, Any]:
         "transitions": dict(sorted(summary.transitions.items())),
         "detected": summary.detected,
         "thresholds": summary.thresholds,
-        "problems": summary.problems,
+        "problems": summary.problems.to_list(),
+        "input_errors": summary.input_errors,
+        "errors": summary.problems.has_errors,
     }
 
 
@@ -82,8 +85,11 @@ def _render(data: dict[str, Any]) -> None:
     console.print(table)
     for line in data["thresholds"]:
         console.print(f"[yellow]threshold[/]: {line}", highlight=False)
-    for line in data["problems"]:
-        console.print(f"[yellow]problem[/]: {line}", highlight=False)
+    for problem in data["problems"]:
+        colour = "red" if problem["severity"] == "error" else "yellow"
+        console.print(
+            f"[{colour}]{problem['code']}[/] ×{problem['count']}: {', '.join(problem['examples'])}", highlight=False
+        )
 
 
 @promote_app.command("plan")
@@ -92,7 +98,8 @@ def plan_cmd(config: ConfigOpt = None, today: TodayOpt = None, as_json: JsonOpt 
     _pc, promoter, _store = _setup(today)
     data = _summary_data(promoter.run(dry_run=True), True)
     emit(data, as_json, lambda: _render(data))
-    return EXIT_DIFFERENCES if data["thresholds"] else EXIT_OK
+    # as the pipeline's plan: an error-level problem (or a count off) is exit 1; warnings are shown only
+    return EXIT_DIFFERENCES if data["thresholds"] or data["errors"] else EXIT_OK
 
 
 @promote_app.command("apply")
@@ -103,21 +110,35 @@ def apply_cmd(
     _pc, promoter, store = _setup(today)
     with hold_lock(store.engine, "promote apply"):
         rehearsal = promoter.run(dry_run=True)
+        accepted = Safety.from_config(settings.config.section("safety")).max_input_errors
+        refusal = None
         if rehearsal.thresholds and not accept:
+            refusal = "CM2 counts are off; check the sources or pass --accept-thresholds"
+        elif accepted != -1 and rehearsal.input_errors > accepted:
+            # as the pipeline's plan: records the sources could not read may be pupils left behind
+            refusal = (
+                f"the sources have {rehearsal.input_errors} input error(s), over [safety] max_input_errors = "
+                f"{accepted}: fix the source, or accept them knowingly with max_input_errors = {rehearsal.input_errors}"
+            )
+        if refusal is not None:
             data = _summary_data(rehearsal, True)
             emit(data, as_json, lambda: _render(data))
-            console.print("[red]refused[/]: CM2 counts are off; check the sources or pass --accept-thresholds")
+            console.print(f"[red]refused[/]: {refusal}", highlight=False)
             return EXIT_DIFFERENCES
         data = _summary_data(promoter.run(dry_run=False), False)
     emit(data, as_json, lambda: _render(data))
-    return EXIT_DIFFERENCES if data["problems"] else EXIT_OK
+    return EXIT_DIFFERENCES if data["errors"] else EXIT_OK
+
+
+def _keys_line(m: dict[str, Any]) -> str:
+    return f"score {m['score']}, matched {', '.join(m['matched']) or '-'}, differed {', '.join(m['differed']) or '-'}"
 
 
 @promote_app.command("status")
 def status_cmd(config: ConfigOpt = None, today: TodayOpt = None, as_json: JsonOpt = False) -> int:
     """Counts per state per école, and the deadlines (read-only, deletion)."""
     pc, promoter, store = _setup(today)
-    data = status(store, pc, promoter.today)
+    data = status(store, pc, promoter.today, promoter.pseudo)
 
     def render() -> None:
         table = Table(title=f"promotion {pc.school_year}-{pc.school_year + 1}")
@@ -133,6 +154,13 @@ def status_cmd(config: ConfigOpt = None, today: TodayOpt = None, as_json: JsonOp
             f"deleted by {d['primary_deleted_by']} ({d['days_to_deletion']} days)",
             highlight=False,
         )
+        for ref, pupil in data["pupils"].items():
+            m = pupil["match"]
+            if pupil["reason"] == "review" and m is not None:
+                line = f"review {ref}: {m['candidates']} candidate(s), {_keys_line(m)}"
+                if "runner_up" in m:
+                    line += f"; next: {_keys_line(m['runner_up'])}"
+                console.print(line, highlight=False)
 
     emit(data, as_json, render)
     return EXIT_OK

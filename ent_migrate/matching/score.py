@@ -35,14 +35,20 @@ class PersonFacts:
     ine: str | None = None
     jointure: str | None = None  # académie-prefixed (e.g. "ac-lyon:1234"); compared as given
     structures: tuple[str, ...] = ()
-    children_ines: tuple[str, ...] = ()  # a guardian's children, matched through them
+    #: a guardian's children, matched through them: the children's INEs, or (in the pipeline) the
+    #: canonical ids of the children's identities, which a child without an INE has too
+    children_ines: tuple[str, ...] = ()
     classes: tuple[str, ...] = ()  # class names, shown to a reviewer; not scored
+    # The school a pupil came from (SIECLE SCOLARITE_AN_DERNIER on the collège side, the current
+    # école on the primary side): only the cycle-3 promotion sets it, so reconciliation scores are unchanged.
+    school_of_origin: str | None = None
 
     @classmethod
     def from_payload(
         cls, key: str, payload: Mapping[str, Any], *, children_ines: tuple[str, ...] = (), jointure: str | None = None
     ) -> PersonFacts:
-        """From a ``Person.to_dict()`` (as the state store keeps it)."""
+        """From a ``Person.to_dict()`` (as the state store keeps it); a kept identity's facts may
+        hold the guardian's ``children`` too."""
         born = payload.get("birth_date")
         birth_date = dt.date.fromisoformat(born) if isinstance(born, str) and born else None
         if isinstance(born, dt.date):
@@ -57,7 +63,7 @@ class PersonFacts:
             ine=payload.get("ine") or None,
             jointure=jointure,
             structures=tuple(payload.get("structures") or ()),
-            children_ines=children_ines,
+            children_ines=children_ines or tuple(payload.get("children") or ()),
         )
 
 
@@ -81,6 +87,8 @@ class Weights:
     birth_date_differs: float = -0.7
     structure: float = 0.1
     children: float = 0.5
+    school_of_origin: float = 0.1
+    school_of_origin_differs: float = 0.0  # a pupil may have changed école during the year
     accept: float = 0.9
     review: float = 0.5
 
@@ -170,6 +178,13 @@ def score(a: PersonFacts, b: PersonFacts, weights: Weights = DEFAULT_WEIGHTS) ->
     if set(a.children_ines) & set(b.children_ines):
         matched.append("children")
         total += w.children
+    if a.school_of_origin and b.school_of_origin:
+        if a.school_of_origin == b.school_of_origin:
+            matched.append("school_of_origin")
+            total += w.school_of_origin
+        else:
+            differed.append("school_of_origin")
+            total += w.school_of_origin_differs
     total = round(total, 6)
     if total >= w.accept:
         decision = MATCH

@@ -13,6 +13,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import io
+import json
 import os
 import signal
 import uuid
@@ -23,20 +24,22 @@ from typing import Any
 
 from ent_migrate.config import Config
 from ent_migrate.contract import Capability, Connector, Operation, Role, implemented_capabilities
-from ent_migrate.errors import ConfigError
+from ent_migrate.errors import ConfigError, TerminalError, TransientError
 from ent_migrate.model import Document, Group, Guardianship, Membership, Person, Production, Profile, RecordKind
 from ent_migrate.outcomes import Action
 from ent_migrate.privacy import Pseudonymizer
+from ent_migrate.problems import Problems
 from ent_migrate.promotion.config import PromotionConfig
-from ent_migrate.promotion.matching import Candidate, match_pupil
+from ent_migrate.promotion.matching import Candidate, PromotionMatcher
 from ent_migrate.promotion.notices import render_notice
 from ent_migrate.promotion.states import State
 from ent_migrate.promotion.store import PromotionStore, Pupil
 from ent_migrate.registry import open_connector
 
-__all__ = ["CRASH_ENV", "NO_PROMOTION", "Promoter", "RunSummary", "Side"]
+__all__ = ["CRASH_ENV", "NO_PROMOTION", "PROBLEMS_FILE", "Promoter", "RunSummary", "Side"]
 
 CRASH_ENV = "ENT_MIGRATE_PROMOTION_KILL_AFTER"  # tests: SIGKILL self after N effects (a real kill -9)
+PROBLEMS_FILE = "problemes-dernier-passage.json"  # under the output folder, rewritten by every apply
 NO_PROMOTION = frozenset({"repeat", "left_france", "home_schooling"})
 _DECISIONS = NO_PROMOTION | {"promoted", "private"}
 _NS = uuid.UUID("6f0d1c1e-5c1b-4a43-9d8e-70726f6d6f74")
@@ -59,13 +62,18 @@ class RunSummary:
     transitions: dict[str, int] = dataclasses.field(default_factory=dict)
     detected: dict[str, int] = dataclasses.field(default_factory=dict)
     thresholds: list[str] = dataclasses.field(default_factory=list)
-    problems: list[str] = dataclasses.field(default_factory=list)
+    #: codes of ent_migrate.problems: the sources' input problems (``primary: file:line``) and the
+    #: promotion's own (promotion.*, each pupil named by its pseudonym)
+    problems: Problems = dataclasses.field(default_factory=Problems)
+    input_errors: int = 0  # error-level problems of the two sources: over [safety] max_input_errors, apply refuses
 
 
-def _read(conn: Connector, *, documents: bool) -> Side:
+def _read(conn: Connector, *, documents: bool, where: str) -> Side:
     side = Side()
     groups: dict[tuple[str, str], Group] = {}
     caps = implemented_capabilities(type(conn))
+    if Capability.ACCOUNTS not in caps:
+        raise ConfigError(f"{where}: the {conn.name} connector reads no accounts; a promotion side needs the pupils")
     for rec in conn.read_accounts():
         if isinstance(rec, Person):
             side.people[rec.id] = rec
@@ -122,12 +130,16 @@ class Promoter:
         self.config, self.pc, self.store, self.pseudo, self.today = config, pc, store, pseudo, today
         self._effects = 0
         self._kill_after = int(os.environ.get(CRASH_ENV, "0") or 0)
+        self._dry_run = True
 
     # ----------------------------------------------------------------------------- connectors
 
     def _open(self, role: str, name: str) -> Connector:
         _name, spec, options, where = self.config.endpoint(role, name)
         return open_connector(spec, options, where=where, role=Role(role))
+
+    def _where(self, role: str, name: str) -> str:
+        return self.config.endpoint(role, name)[3]
 
     def _decisions(self) -> dict[str, dict[str, str]]:
         rows = _read_csv(self.pc.decisions, ("pupil_id", "decision"))
@@ -147,17 +159,25 @@ class Promoter:
     def run(self, *, dry_run: bool) -> RunSummary:
         summary = RunSummary()
         with self._open("source", self.pc.primary) as primary, self._open("source", self.pc.college) as college:
-            prim = _read(primary, documents=True)
-            coll = _read(college, documents=False)
+            prim = _read(primary, documents=True, where=self._where("source", self.pc.primary))
+            coll = _read(college, documents=False, where=self._where("source", self.pc.college))
+            for side, conn in (("primary", primary), ("college", college)):
+                for occ in conn.problems.occurrences():
+                    summary.problems.add(occ.code, f"{side}: {occ.where}", occ.detail, occ.severity)
+                summary.input_errors += conn.problems.errors
             target = self._open("target", self.pc.target) if self.pc.target and not dry_run else None
             try:
-                self._walk(prim, coll, primary, target, summary, dry_run=dry_run)
+                go = self._walk(prim, coll, primary, target, summary, dry_run=dry_run)
                 if target is not None:
                     target.finish()  # what was written is complete and durable before it is read back
-                    self._verify_pass(target, summary)
+                    self._verify_pass(target, summary, prim, primary, go)
             finally:
                 if target is not None:
                     target.close()
+        if not dry_run:
+            # the report of a later `promote report` says what the last apply found (codes and pseudonyms)
+            data = json.dumps(summary.problems.to_list(), ensure_ascii=False, indent=2) + "\n"
+            self._write_whole(self._out(PROBLEMS_FILE), data.encode("utf-8"))
         return summary
 
     def _walk(
@@ -169,8 +189,9 @@ class Promoter:
         summary: RunSummary,
         *,
         dry_run: bool,
-    ) -> None:
+    ) -> Callable[..., None]:
         pc = self.pc
+        self._dry_run = dry_run
         decisions, origins = self._decisions(), self._origins()
         cm2 = {pid: uai for pid, (uai, level) in prim.level_of.items() if level in _CM2 and pid in prim.people}
         for uai in sorted(set(cm2.values()) | set(pc.expected_cm2)):
@@ -179,12 +200,15 @@ class Promoter:
             expected = pc.expected_cm2.get(uai)
             if expected and not (expected * pc.min_ratio <= n <= expected / max(pc.min_ratio, 1e-9)):
                 summary.thresholds.append(f"école {uai}: {n} CM2 pupils read, {expected} expected")
-        cands = [
-            Candidate(coll.people[pid], origins.get(pid))
-            for pid, (_u, level) in sorted(coll.level_of.items())
-            if level in _SIXTH and pid in coll.people and coll.people[pid].profile == Profile.STUDENT
-        ]
-        by_ine = {c.person.ine: c for c in cands if c.person.ine}
+        matcher = PromotionMatcher(
+            [
+                Candidate(coll.people[pid], origins.get(pid))
+                for pid, (_u, level) in sorted(coll.level_of.items())
+                if level in _SIXTH and pid in coll.people and coll.people[pid].profile == Profile.STUDENT
+            ],
+            match_score=pc.match_score,
+            review_score=pc.review_score,
+        )
         pupils = self.store.pupils(pc.school_year)
 
         def go(
@@ -210,9 +234,26 @@ class Promoter:
             pid = key.split("|", 1)[1]
             person = prim.people.get(pid)
             decision = decisions.get(pid, {}).get("decision", "promoted")
-            self._step(
-                p, pid, person, decision, decisions.get(pid, {}), by_ine, cands, prim, primary, target, go, summary
-            )
+            self._step(p, pid, person, decision, decisions.get(pid, {}), matcher, prim, primary, target, go, summary)
+        return go
+
+    def _item(self, summary: RunSummary, code: str, pid: str, step: Callable[[], None]) -> None:
+        """A connector's failure fails only this pupil's step (errors.py: the run goes on). Its intent
+        stays journaled and the next run makes the step again; the exception's class is kept, not its
+        message, which may quote a server's answer about the pupil."""
+        try:
+            step()
+        except (TerminalError, TransientError) as exc:
+            summary.problems.add(code, f"pupil {self.pseudo(pid)}", type(exc).__name__)
+
+    def _note(self, p: Pupil, *, reason: str, **changes: Any) -> None:
+        """A pupil staying where it is with a new reason or explanation (no transition, nothing made)."""
+        if self._dry_run:
+            p.reason = reason
+            for k, v in changes.items():
+                setattr(p, k, v)
+        else:
+            self.store.note(p, reason=reason, **changes)
 
     def _counted(self, effect: Callable[[], None] | None) -> Callable[[], None] | None:
         if effect is None and not self._kill_after:
@@ -234,8 +275,7 @@ class Promoter:
         person: Person | None,
         decision: str,
         drow: dict[str, str],
-        by_ine: dict[str, Candidate],
-        cands: list[Candidate],
+        matcher: PromotionMatcher,
         prim: Side,
         primary: Connector,
         target: Connector | None,
@@ -249,7 +289,7 @@ class Promoter:
                 go(p, State.PRIMARY_DELETED, reason="deleted")
                 return
             if p.state not in (State.PRIMARY_DELETED, State.PRIMARY_FROZEN):
-                summary.problems.append(f"promotion-pupil-gone: {self.pseudo(pid)} no longer in the primary source")
+                summary.problems.add("promotion.pupil-gone", f"pupil {self.pseudo(pid)}", "not in the primary source")
             return
         # ---- matching, and re-matching (late INE, appeal) until imported
         if p.state in (State.DETECTED, State.UNMATCHED, State.MATCHED, State.NOTIFIED, State.EXPORTED):
@@ -261,19 +301,30 @@ class Promoter:
                 college_uai: str | None = drow.get("uai") or None
                 target_id: str | None = None
                 score, method = 100, "decision"
+                explained: dict[str, Any] = {"method": "decision", "decision": "match", "score": 100}
             else:
-                res = match_pupil(
-                    person, p.school_uai, by_ine, cands, match_score=pc.match_score, review_score=pc.review_score
-                )
+                res = matcher.match(person, p.school_uai)
+                explained = res.detail()
                 if res.decision != "match" or res.target is None:
                     reason = "review" if res.decision == "review" else "not_found"
-                    if p.state in (State.DETECTED, State.MATCHED) or (
-                        p.state is State.UNMATCHED and p.reason != reason
-                    ):
-                        if p.state is State.UNMATCHED:
-                            p.reason = reason  # a new reason only: stays unmatched
-                        else:
-                            go(p, State.UNMATCHED, reason=reason, score=res.score, college_uai=None, target_id=None)
+                    if reason == "review":
+                        summary.problems.add(
+                            "promotion.review", f"pupil {self.pseudo(pid)}", f"{res.candidates} candidate(s)"
+                        )
+                    detail = {**p.detail, "match": explained}
+                    if p.state in (State.DETECTED, State.MATCHED):
+                        go(
+                            p,
+                            State.UNMATCHED,
+                            reason=reason,
+                            score=res.score,
+                            college_uai=None,
+                            target_id=None,
+                            detail=detail,
+                        )
+                    elif p.state is State.UNMATCHED and (p.reason, p.detail.get("match")) != (reason, explained):
+                        # still unmatched, for a new reason or on new facts: noted, no transition
+                        self._note(p, reason=reason, score=res.score, detail=detail)
                     return
                 tperson = res.target.person
                 college_uai = tperson.structures[0] if tperson.structures else None
@@ -281,14 +332,31 @@ class Promoter:
                 if college_uai not in pc.project_colleges:
                     target_id = None  # a private or out-of-project collège: no target, the zip is offered
                 score, method = res.score, res.method
+            detail = {**p.detail, "match": explained}
             if p.state in (State.DETECTED, State.UNMATCHED):
-                go(p, State.MATCHED, reason=method, score=score, college_uai=college_uai, target_id=target_id)
+                go(
+                    p,
+                    State.MATCHED,
+                    reason=method,
+                    score=score,
+                    college_uai=college_uai,
+                    target_id=target_id,
+                    detail=detail,
+                )
             elif (college_uai, target_id) != (p.college_uai, p.target_id):
-                go(p, State.MATCHED, reason="appeal", score=score, college_uai=college_uai, target_id=target_id)
+                go(
+                    p,
+                    State.MATCHED,
+                    reason="appeal",
+                    score=score,
+                    college_uai=college_uai,
+                    target_id=target_id,
+                    detail=detail,
+                )
         # ---- the family notice
         if p.state is State.MATCHED:
             if self.today > pc.promotion_date:
-                summary.problems.append(f"promotion-notice-late: {self.pseudo(pid)} notified after the promotion date")
+                summary.problems.add("promotion.notice-late", f"pupil {self.pseudo(pid)}", "after the promotion date")
             go(p, State.NOTIFIED, lambda: self._notice(p, pid, person), reason="notice")
         if p.state is State.NOTIFIED and p.opted_out:
             go(p, State.OPTED_OUT, reason="opt_out")
@@ -296,23 +364,46 @@ class Promoter:
         if p.state is State.NOTIFIED and self.today >= pc.promotion_date:
             docs = prim.documents.get(pid, [])
             files = [{"path": _doc_path(d), "sha256": d.sha256, "size": d.size} for d in docs]
-            go(
-                p,
-                State.EXPORTED,
-                lambda: self._zip(p, pid, docs, primary),
-                reason="export",
-                detail={**p.detail, "files": files},
+            self._item(
+                summary,
+                "promotion.export-failed",
+                pid,
+                lambda: go(
+                    p,
+                    State.EXPORTED,
+                    lambda: self._zip(p, pid, docs, primary),
+                    reason="export",
+                    detail={**p.detail, "files": files},
+                ),
             )
         if p.state is State.EXPORTED and p.target_id is not None and target is not None:
-            go(
-                p,
-                State.IMPORTED,
-                lambda: self._import(p, pid, prim.documents.get(pid, []), primary, target),
-                reason="import",
+            self._item(
+                summary,
+                "promotion.import-failed",
+                pid,
+                lambda: go(
+                    p,
+                    State.IMPORTED,
+                    lambda: self._import(p, pid, prim.documents.get(pid, []), primary, target),
+                    reason="import",
+                ),
             )
         if p.state is State.IMPORTED:
             return  # verified after the target's finish(), in _verify_pass
-        # ---- grace, read-only primary account, deletion on the CNIL clock
+        self._grace(p, pid, prim, primary, go, summary)
+
+    def _grace(
+        self,
+        p: Pupil,
+        pid: str,
+        prim: Side,
+        primary: Connector,
+        go: Callable[..., None],
+        summary: RunSummary,
+    ) -> None:
+        """Grace, the read-only primary account, deletion on the CNIL clock: the same for a pupil
+        verified in this run's verify pass as for one verified before, so a re-run changes nothing."""
+        pc = self.pc
         done = p.state in (State.VERIFIED, State.OPTED_OUT) or (p.state is State.EXPORTED and p.target_id is None)
         if done and self.today >= pc.freeze_date:
             go(p, State.PRIMARY_FROZEN, reason="read_only")
@@ -320,8 +411,8 @@ class Promoter:
             if Capability.DELETE in implemented_capabilities(type(primary)):
                 go(p, State.PRIMARY_DELETED, lambda: self._delete(pid, prim, primary), reason="deleted")
             elif p.reason != "delete_by_hand":
-                summary.problems.append(
-                    f"promotion-delete-by-hand: {self.pseudo(pid)} (the primary source cannot delete)"
+                summary.problems.add(
+                    "promotion.delete-by-hand", f"pupil {self.pseudo(pid)}", "the primary source cannot delete"
                 )
 
     # ----------------------------------------------------------------------------- effects
@@ -406,21 +497,26 @@ class Promoter:
                 bad += 1
         return bad
 
-    def _verify_pass(self, target: Connector, summary: RunSummary) -> None:
+    def _verify_pass(
+        self,
+        target: Connector,
+        summary: RunSummary,
+        prim: Side,
+        primary: Connector,
+        go: Callable[..., None],
+    ) -> None:
         for p in self.store.pupils(self.pc.school_year).values():
             if p.state is not State.IMPORTED:
                 continue
             bad = self._verify(p, target)
             if bad:
-                summary.problems.append(f"promotion-verify-failed: {p.key.split('|')[0]} {bad} file(s) differ")
+                where = f"pupil {self.pseudo(p.key.split('|', 1)[1])}"
+                summary.problems.add("promotion.verify-failed", where, f"{bad} file(s) differ")
                 continue
             summary.transitions["imported->verified"] = summary.transitions.get("imported->verified", 0) + 1
             self.store.transition(p, State.VERIFIED, reason="sha256")
-            if self.today >= self.pc.freeze_date:
-                summary.transitions["verified->primary_frozen"] = (
-                    summary.transitions.get("verified->primary_frozen", 0) + 1
-                )
-                self.store.transition(p, State.PRIMARY_FROZEN, reason="read_only")
+            # then on as far as the date allows, as a pupil verified in an earlier run goes
+            self._grace(p, p.key.split("|", 1)[1], prim, primary, go, summary)
 
     def _delete(self, pid: str, prim: Side, primary: Connector) -> None:
         for d in prim.documents.get(pid, []):

@@ -4,10 +4,12 @@ reports per école and per collège, with pupils named only by HMAC pseudonyms."
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from ent_migrate.privacy import Pseudonymizer
 from ent_migrate.promotion.config import PromotionConfig
+from ent_migrate.promotion.engine import PROBLEMS_FILE
 from ent_migrate.promotion.states import ORDER
 from ent_migrate.promotion.store import PromotionStore
 
@@ -24,8 +26,24 @@ WHY_MISSING: dict[str, str] = {
 }
 
 
-def status(store: PromotionStore, pc: PromotionConfig, today: dt.date) -> dict[str, Any]:
+def _explained(detail: dict[str, Any]) -> dict[str, Any] | None:
+    """The matching's explanation as stored (key names, score, candidates count): no personal data."""
+    match = detail.get("match")
+    return dict(match) if isinstance(match, dict) else None
+
+
+def status(store: PromotionStore, pc: PromotionConfig, today: dt.date, pseudo: Pseudonymizer) -> dict[str, Any]:
     counts = store.counts(pc.school_year)
+    pupils = {
+        pseudo(p.key.split("|", 1)[1]): {
+            "school": p.school_uai,
+            "state": p.state.value,
+            "reason": p.reason,
+            "college": p.college_uai,
+            "match": _explained(p.detail),
+        }
+        for p in store.pupils(pc.school_year).values()
+    }
     totals = {s.value: sum(c.get(s.value, 0) for c in counts.values()) for s in ORDER}
     return {
         "school_year": pc.school_year,
@@ -39,6 +57,7 @@ def status(store: PromotionStore, pc: PromotionConfig, today: dt.date) -> dict[s
             "days_to_deletion": (pc.deletion_date - today).days,
         },
         "unfinished_transitions": store.intents_left(),
+        "pupils": dict(sorted(pupils.items())),
     }
 
 
@@ -57,7 +76,14 @@ def build_report(store: PromotionStore, pc: PromotionConfig, pseudo: Pseudonymiz
         if p.college_uai is not None and p.target_id is None and p.state.value not in ("unmatched",):
             why = "no_target"
         if why is not None:
-            e["absents"].append({"eleve": ref, "etat": p.state.value, "pourquoi": WHY_MISSING.get(why, why)})
+            e["absents"].append(
+                {
+                    "eleve": ref,
+                    "etat": p.state.value,
+                    "pourquoi": WHY_MISSING.get(why, why),
+                    "appariement": _explained(p.detail),
+                }
+            )
         if p.college_uai is not None:
             c = colleges.setdefault(p.college_uai, {"arrivees": 0, "eleves": []})
             c["arrivees"] += 1
@@ -65,6 +91,7 @@ def build_report(store: PromotionStore, pc: PromotionConfig, pseudo: Pseudonymiz
                 {
                     "eleve": ref,
                     "etat": p.state.value,
+                    "appariement": _explained(p.detail),
                     "fichiers": [
                         {"chemin": f["path"], "sha256": f["sha256"], "taille": f["size"]}
                         for f in p.detail.get("files", [])
@@ -78,4 +105,14 @@ def build_report(store: PromotionStore, pc: PromotionConfig, pseudo: Pseudonymiz
         "cle_pseudonymes": pseudo.key_id,
         "ecoles": dict(sorted(ecoles.items())),
         "colleges": dict(sorted(colleges.items())),
+        "problemes_dernier_passage": _last_problems(pc),
     }
+
+
+def _last_problems(pc: PromotionConfig) -> list[dict[str, Any]]:
+    """The problems of the last apply (ent_migrate/problems.py codes, pupils by pseudonym)."""
+    try:
+        data = json.loads((pc.output / PROBLEMS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []  # no apply yet (or a file damaged by hand): the next apply rewrites it
+    return [p for p in data if isinstance(p, dict)] if isinstance(data, list) else []

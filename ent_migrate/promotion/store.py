@@ -142,6 +142,15 @@ class PromotionStore:
         for name, value in changes.items():
             setattr(pupil, "opted_out" if name == "opted_out" else name, bool(value) if name == "opted_out" else value)
 
+    def note(self, pupil: Pupil, *, reason: str | None, **changes: Any) -> None:
+        """Change the reason and columns of a pupil that stays in its state: nothing to journal, no effect."""
+        values: dict[str, Any] = {"reason": reason, "updated_at": now(), **changes}
+        with self.engine.begin() as conn:
+            conn.execute(update(self._pupils).where(self._pupils.c.key == pupil.key).values(**values))
+        pupil.reason = reason
+        for name, value in changes.items():
+            setattr(pupil, name, value)
+
     def set_opt_out(self, key: str) -> bool:
         with self.engine.begin() as conn:
             done = conn.execute(

@@ -59,6 +59,40 @@ def test_ordinary_keys_are_not_secrets(key: str) -> None:
     assert not is_secret_key(key)
 
 
+@pytest.mark.parametrize(
+    "key", ["public_key", "vendor_public_key", "publicKey", "key_file", "private_key_file", "signing_key_path"]
+)
+def test_public_keys_and_key_file_paths_are_not_secrets(key: str) -> None:
+    assert not is_secret_key(key)
+
+
+@pytest.mark.parametrize("key", ["private_key", "signing_key", "api_key", "public_key_password", "publickey_secret"])
+def test_private_keys_and_secrets_near_public_key_stay_secrets(key: str) -> None:
+    assert is_secret_key(key)
+
+
+def test_the_vendor_public_key_path_loads_as_written(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        '[source.handback]\nspec = "edifice-archive:/data/exports"\npublic_key = "/etc/ent-migrate/vendor.pem"\n'
+        'signing_key_file = "/etc/ent-migrate/controller.pem"\n',
+    )
+    _name, _spec, options, _where = load_config(path).endpoint("source")
+    assert options == {
+        "public_key": "/etc/ent-migrate/vendor.pem",
+        "signing_key_file": "/etc/ent-migrate/controller.pem",
+    }
+
+
+def test_a_private_key_pasted_where_its_path_goes_is_refused(tmp_path: Path) -> None:
+    pem = "-----BEGIN PRIVATE KEY-----\\nMC4CAQAwBQYDK2VwBCIEI" + SECRET + "\\n-----END PRIVATE KEY-----"
+    path = _write(tmp_path, f'[source.handback]\nspec = "memory:"\nsigning_key_file = "{pem}"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert "source.handback.signing_key_file holds a private key, not a path" in str(caught.value)
+    assert SECRET not in str(caught.value)
+
+
 def test_a_secret_mixing_literal_and_reference_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KIT_PART", "x")
     path = _write(tmp_path, '[privacy]\nkey = "prefix-${KIT_PART}"\n')

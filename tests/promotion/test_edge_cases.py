@@ -25,7 +25,13 @@ def test_ine_and_names_matching_before_the_promotion_date(run: Runner, store: Pr
     assert s["e01"] == ("notified", PROJECT_COLLEGES[0], "notice")
     # e03 has no INE on the primary side: names + birth date + school of origin
     assert s["e03"][0:2] == ("notified", PROJECT_COLLEGES[1])
-    assert store.pupils(2026)["2026|e03"].score == 100
+    e03 = store.pupils(2026)["2026|e03"]
+    assert (e03.detail["match"]["method"], e03.score) == (
+        "names",
+        105,
+    )  # the shared score in hundredths: 0.3 + 0.3 + 0.35 + 0.1
+    assert e03.detail["match"]["matched"] == ["last_name", "first_name", "birth_date", "school_of_origin"]
+    assert store.pupils(2026)["2026|e01"].detail["match"]["method"] == "ine"
 
 
 def test_twins_go_to_review_never_promoted(run: Runner, store: PromotionStore, promo: PromotionFixture) -> None:
@@ -34,6 +40,10 @@ def test_twins_go_to_review_never_promoted(run: Runner, store: PromotionStore, p
     s = states(store)
     assert s["e08"] == ("unmatched", None, "review")
     assert s["e09"] == ("unmatched", None, "review")
+    # the explanation says why: the twin's own 6e record and the sibling's both reach the review band
+    twin = store.pupils(2026)["2026|e08"].detail["match"]
+    assert (twin["decision"], twin["candidates"]) == ("review", 2)
+    assert twin["matched"] == ["last_name", "first_name", "birth_date", "school_of_origin"]
     assert not any(k.startswith(("c08|", "c09|")) for k in _target_docs(promo))
 
 
