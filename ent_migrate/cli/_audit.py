@@ -54,7 +54,7 @@ def _audit(
             "--signing-key", help="The controller's Ed25519 private key (PEM); overrides \\[signature] key_file."
         ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", metavar="", help="Print the report as JSON on stdout.")] = False,
 ) -> None:
     if ctx.invoked_subcommand is not None:
         return
@@ -118,7 +118,7 @@ def verify_report(folder: Path, public_key: Path) -> str:
 def _verify_signature(
     folder: Annotated[Path, typer.Argument(help="The audit report folder (holds SHA256SUMS and its .sig).")],
     public_key: Annotated[Path, typer.Option("--public-key", help="The controller's Ed25519 public key (PEM).")],
-    as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", metavar="", help="JSON on stdout.")] = False,
 ) -> None:
     """Check the controller's signature of SHA256SUMS and the hash of every report file."""
     key_id = verify_report(folder, public_key)

@@ -39,12 +39,15 @@ def _promote(config: ConfigOpt = None) -> None:
     """
 
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+JsonOpt = Annotated[bool, typer.Option("--json", metavar="", help="Machine-readable output on stdout.")]
 TodayOpt = Annotated[
     str | None, typer.Option("--today", help="Act as if today were this date (YYYY-MM-DD); for rehearsals.")
 ]
 ForceOpt = Annotated[
-    bool, typer.Option("--accept-thresholds", help="Apply even though a school's CM2 count is off its expected one.")
+    bool,
+    typer.Option(
+        "--accept-thresholds", metavar="", help="Apply even though a school's CM2 count is off its expected one."
+    ),
 ]
 
 
@@ -182,7 +185,9 @@ def report_cmd(config: ConfigOpt = None) -> int:
 @promote_app.command("schedule")
 def schedule_cmd(
     config: ConfigOpt = None,
-    print_: Annotated[bool, typer.Option("--print", help="Print the systemd units and the cron line.")] = True,
+    print_: Annotated[
+        bool, typer.Option("--print", metavar="", help="Print the systemd units and the cron line.")
+    ] = True,
 ) -> int:
     """The systemd timer + service and the cron line that run `promote apply` in the window."""
     pc = load_promotion_config(settings.config)
