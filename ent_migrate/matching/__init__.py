@@ -12,7 +12,7 @@ The API the pipeline (reconcile) and the cycle promotion code against::
 from __future__ import annotations
 
 from ent_migrate.matching.correlate import Candidate, Correlation, Correlator, block_keys
-from ent_migrate.matching.normalise import PARTICLES, compact, fold_name, name_tokens
+from ent_migrate.matching.normalise import PARTICLES, compact, fold_ascii, fold_name, name_tokens
 from ent_migrate.matching.review import (
     DECISIONS,
     REVIEW_COLUMNS,
@@ -53,6 +53,7 @@ __all__ = [
     "Weights",
     "block_keys",
     "compact",
+    "fold_ascii",
     "fold_name",
     "name_tokens",
     "read_review_csv",

@@ -76,21 +76,26 @@ class Correlator:
 
     def __init__(self, known: Iterable[PersonFacts] = (), weights: Weights = DEFAULT_WEIGHTS) -> None:
         self.weights = weights
-        self._index: dict[str, list[PersonFacts]] = defaultdict(list)
+        self._index: dict[str, list[str]] = defaultdict(list)
+        self._facts: dict[str, PersonFacts] = {}
         for facts in known:
             self.add(facts)
 
     def add(self, facts: PersonFacts) -> None:
-        for block in block_keys(facts):
-            self._index[block].append(facts)
+        """Index *facts*; a key added again is replaced (an identity whose facts grew: a guardian's
+        children), its new blocking keys added to the old ones."""
+        old = self._facts.get(facts.key)
+        self._facts[facts.key] = facts
+        blocks = block_keys(facts)
+        if old is not None:  # rare (a grown identity): the common add skips the set difference
+            had = set(block_keys(old))
+            blocks = tuple(b for b in blocks if b not in had)
+        for block in blocks:
+            self._index[block].append(facts.key)
 
     def candidates(self, facts: PersonFacts) -> list[PersonFacts]:
-        seen: dict[str, PersonFacts] = {}
-        for block in block_keys(facts):
-            for other in self._index.get(block, ()):
-                if other.key != facts.key:
-                    seen.setdefault(other.key, other)
-        return [seen[k] for k in sorted(seen)]
+        seen = {k for block in block_keys(facts) for k in self._index.get(block, ())} - {facts.key}
+        return [self._facts[k] for k in sorted(seen)]
 
     def correlate(self, facts: PersonFacts) -> Correlation:
         scored = [Candidate(o.key, score(facts, o, self.weights)) for o in self.candidates(facts)]

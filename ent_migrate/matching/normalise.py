@@ -14,13 +14,24 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["PARTICLES", "compact", "fold_name", "name_tokens"]
+__all__ = ["PARTICLES", "compact", "fold_ascii", "fold_name", "name_tokens"]
 
 #: Particles that may be written apart from or glued to the name that follows them.
 PARTICLES = frozenset({"d", "da", "das", "de", "del", "della", "der", "des", "di", "do", "dos", "du", "la", "le"})
 #: Letters NFKD does not decompose into ASCII.
-_LIGATURES = str.maketrans({"œ": "oe", "Œ": "oe", "æ": "ae", "Æ": "ae", "ß": "ss", "ø": "o", "Ø": "o", "đ": "d"})
+_LIGATURES = str.maketrans({"œ": "oe", "Œ": "Oe", "æ": "ae", "Æ": "Ae", "ß": "ss", "ø": "o", "Ø": "o", "đ": "d"})
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
+
+
+def _strip_accents(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.translate(_LIGATURES))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def fold_ascii(text: str) -> str:
+    """Accents stripped and ligatures expanded, case kept, any other non-ASCII letter dropped:
+    "Œuvré" → "Oeuvre"."""
+    return _strip_accents(text).encode("ascii", "ignore").decode()
 
 
 def fold_name(text: str) -> str:
@@ -31,6 +42,7 @@ def fold_name(text: str) -> str:
     >>> fold_name("Martin-Dupont"), fold_name("N'Diaye"), fold_name("Ségolène  Œuvray")
     ('martin dupont', 'n diaye', 'segolene oeuvray')
     """
+    # _strip_accents inlined: this runs a million times per 100k people (blocking keys).
     decomposed = unicodedata.normalize("NFKD", text.translate(_LIGATURES))
     ascii_text = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
     words = [w for w in _NOT_WORD.split(ascii_text) if w]

@@ -10,6 +10,16 @@ An identity is keyed by the person's source id, recorded as an alias of the conf
    (:mod:`ent_migrate.matching`): a unique match joins, an ambiguous one or one in the review band goes
    to the review queue (the person keeps an identity of their own until decided), none makes a new one.
 
+Guardians are reconciled last, through their children: a guardian's facts carry the canonical ids of
+their children's identities (from this run's guardianships), so a guardian with no INE, seen by two
+schools or two sources, joins the identity of the one who shares a child and the folded names
+(``children`` weighs as much as a birth date would); a homonym with other children is not merged. The
+identity's facts keep the union of the children, so a third record sharing only the second child
+finds it too, and the guardianships of both records stay: one identity, both links.
+
+Each joined person's explanation (method and keys) is kept with the identity's facts, for the
+dry-run report (:mod:`ent_migrate.matching.explain`).
+
 Each batch reads only the candidates of its own blocking keys from the state store (keyed digests,
 never all pairs, never all records in memory). Identities of this run are added batch by batch, so
 one person twice in a source is caught too.
@@ -17,108 +27,204 @@ one person twice in a source is caught too.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ent_migrate.matching import DEFAULT_WEIGHTS, Correlator, PersonFacts, Weights, block_keys, score
-from ent_migrate.model import RecordKind
+from ent_migrate.matching.explain import describe
+from ent_migrate.model import Profile, RecordKind
 from ent_migrate.pipeline.context import PipelineContext
 
 __all__ = ["facts_payload", "reconcile"]
 
 _FACT_FIELDS = ("profile", "last_name", "first_name", "birth_name", "birth_date", "ine", "structures")
 
+Row = tuple[int, str, dict[str, Any]]
+#: batches a guardian is held for when a child is not reconciled yet, before the second pass
+_WAIT = 3
 
-def facts_payload(payload: dict[str, Any]) -> dict[str, Any]:
+
+def facts_payload(payload: dict[str, Any], children: Sequence[str] = ()) -> dict[str, Any]:
     """The part of a person's record that matching compares, as kept with the identity."""
-    return {name: payload.get(name) for name in _FACT_FIELDS}
+    out = {name: payload.get(name) for name in _FACT_FIELDS}
+    if children:
+        out["children"] = sorted(set(children))
+    return out
 
 
 def reconcile(ctx: PipelineContext, run_id: str, weights: Weights = DEFAULT_WEIGHTS) -> dict[str, Any]:
-    identities, review = ctx.state.identities, ctx.state.review
-    source = ctx.source_name
-    counts = {"people": 0, "new_identities": 0, "joined_by_ine": 0, "joined_by_match": 0, "to_review": 0}
+    counts = {
+        "people": 0,
+        "new_identities": 0,
+        "joined_by_ine": 0,
+        "joined_by_match": 0,
+        "joined_through_children": 0,
+        "to_review": 0,
+    }
+    guardian = str(Profile.GUARDIAN)
+    source, identities = ctx.source_name, ctx.state.identities
+    children: dict[str, list[str]] | None = None  # read only when a guardian is new (not on a re-run)
+    deferred: set[str] = set()  # guardians with a child not reconciled yet: done in a second pass
+    # A guardian is matched through their children's identities, so a guardian waits until all their
+    # children have one. The guardians of a batch whose children are reconciled join the next batch's
+    # call (one set of queries and commits per batch, as without them); one whose child comes a little
+    # later (a batch boundary, a sibling further on) is held for up to _WAIT batches; only a guardian
+    # whose child comes later still waits for a second pass over the people (usually none: a source
+    # lists pupils near their guardians).
+    carried: list[Row] = []
+    held: list[tuple[int, Row]] = []  # (batches waited, guardian row): at most _WAIT batches of them
     for rows in ctx.state.items.scan_source(run_id, RecordKind.PERSON):
         counts["people"] += len(rows)
-        known = identities.aliased(source, [key for _, key, _ in rows])
-        todo = [(key, payload) for _, key, payload in rows if key not in known]
-        if not todo:
+        _batch(ctx, [r for r in rows if r[2].get("profile") != guardian] + carried, weights, counts, children or {})
+        carried = []
+        guardians = [r for r in rows if r[2].get("profile") == guardian]
+        known = identities.aliased(source, [key for _, key, _ in guardians]) if guardians else {}
+        waiting = [(0, r) for r in guardians if r[1] not in known] + [(n + 1, r) for n, r in held]
+        if not waiting:
             continue
-        facts = {key: PersonFacts.from_payload(key, payload) for key, payload in todo}
-        blocks = {key: block_keys(f) for key, f in facts.items()}
-        stored = identities.candidates(b for bs in blocks.values() for b in bs)
-        correlator = Correlator((PersonFacts.from_payload(c, f) for c, f in stored.items()), weights)
-        by_ine = identities.by_ine(f.ine for f in facts.values() if f.ine)
-        decided = review.decisions(source, list(facts))
-        fresh: list[tuple[str, str, str | None]] = []
-        joined: dict[str, str] = {}  # source id -> canonical id of the identity it joins
-        joined_ids: dict[str, int] = {}  # source id -> identity id (an identity kept before its facts were)
-        queued: list[dict[str, Any]] = []
-        for key, payload in todo:
-            person = facts[key]
-            mine = {c: d for (p, c), d in decided.items() if p == key}
-            distinct = {c for c, d in mine.items() if d == "distinct"}
-            target = min((c for c, d in mine.items() if d == "merge"), default=None)
-            if target is None and person.ine and person.ine in by_ine:
-                owner = min((c for c, f in stored.items() if f.get("ine") == person.ine), default=None)
-                if owner is None:
-                    joined_ids[key] = by_ine[person.ine]
-                    counts["joined_by_ine"] += 1
-                    continue
-                verdict = score(person, PersonFacts.from_payload(owner, stored[owner]), weights)
-                if verdict.decision == "match":
-                    target = owner
-                    counts["joined_by_ine"] += 1
-                elif owner not in distinct:
-                    # The same INE on people who disagree otherwise: never merged, never ignored.
-                    queued.append(
-                        _queue_row(
-                            source, person, owner, verdict.score, verdict.matched, verdict.differed, "ine_conflict"
-                        )
-                    )
-            elif target is None:
-                result = correlator.correlate(person)
-                if result.decision == "match" and result.identity is not None and result.identity not in distinct:
-                    target = result.identity
-                    counts["joined_by_match"] += 1
-                elif result.decision != "new":
-                    queued.extend(
-                        _queue_row(
-                            source,
-                            person,
-                            c.key,
-                            c.explanation.score,
-                            c.explanation.matched,
-                            c.explanation.differed,
-                            result.reason,
-                        )
-                        for c in result.candidates
-                        if c.key not in distinct
-                    )
-            if target:
-                joined[key] = target
+        if children is None:
+            children = _children_by_guardian(ctx, run_id)
+        kids = sorted({c for _, (_, key, _) in waiting for c in children.get(key, ())})
+        have = identities.aliased(source, kids) if kids else {}
+        held = []
+        for n, row in waiting:
+            if all(c in have for c in children.get(row[1], ())):
+                carried.append(row)
+            elif n < _WAIT:
+                held.append((n, row))
             else:
-                fresh.append((key, str(payload["profile"]), person.ine))
-                correlator.add(person)  # one person twice in a source is caught within the batch too
-        target_ids = identities.ids_of(joined.values())
-        joined_ids.update({k: target_ids[c] for k, c in joined.items() if c in target_ids})
-        # A target that is itself fresh in this batch is created by the same add() below.
-        late = {k: c for k, c in joined.items() if c not in target_ids}
-        identities.add(source, fresh, joined_ids)
-        if late:
-            late_ids = identities.ids_of(late.values())
-            identities.add(source, [], {k: late_ids[c] for k, c in late.items()})
-        fresh_keys = {k for k, _, _ in fresh}
-        kept: dict[str, tuple[dict[str, Any] | None, tuple[str, ...]]] = {
-            key: (facts_payload(payload), blocks[key]) for key, payload in todo if key in fresh_keys
-        }
-        for k, c in joined.items():  # a joined alias adds its spellings to the identity's blocks
-            facts_kept, old_blocks = kept.get(c, (None, ()))
-            kept[c] = (facts_kept, old_blocks + blocks[k])
-        identities.add_facts(kept)
-        review.add(queued)
-        counts["new_identities"] += len(fresh)
-        counts["to_review"] += len({r["person_key"] for r in queued})
+                deferred.add(row[1])
+    # Every child the source has is reconciled by now: the held guardians need not wait any more.
+    _batch(ctx, carried + [row for _, row in held], weights, counts, children or {})
+    if deferred and children is not None:
+        for rows in ctx.state.items.scan_source(run_id, RecordKind.PERSON):
+            _batch(ctx, [r for r in rows if r[1] in deferred], weights, counts, children)
     return counts
+
+
+def _children_by_guardian(ctx: PipelineContext, run_id: str) -> dict[str, list[str]]:
+    """guardian id → their children's ids, from this run's guardianships (ids only: a few tens of MB
+    for an académie's million people)."""
+    out: dict[str, list[str]] = {}
+    for rows in ctx.state.items.scan_source(run_id, RecordKind.GUARDIANSHIP):
+        for _, _, payload in rows:
+            out.setdefault(str(payload["guardian_id"]), []).append(str(payload["student_id"]))
+    return out
+
+
+def _batch(
+    ctx: PipelineContext, rows: list[Row], weights: Weights, counts: dict[str, int], children: dict[str, list[str]]
+) -> None:
+    identities, review = ctx.state.identities, ctx.state.review
+    source = ctx.source_name
+    if not rows:
+        return
+    known = identities.aliased(source, [key for _, key, _ in rows])
+    todo = [(key, payload) for _, key, payload in rows if key not in known]
+    if not todo:
+        return
+    child_ids = identities.canonical_of(source, sorted({c for key, _ in todo for c in children.get(key, ())}))
+    kids = {key: sorted({child_ids[c] for c in children.get(key, ()) if c in child_ids}) for key, _ in todo}
+    # A guardian with more children first: the record that knows every child (the académie's) then
+    # founds the identity and each school's record joins it, whatever order the source gave them in;
+    # the other way round, it would bridge two identities already apart and go to review. Stable: the
+    # others keep the source's order.
+    todo.sort(key=lambda kp: -len(kids[kp[0]]))
+    facts = {key: PersonFacts.from_payload(key, payload, children_ines=tuple(kids[key])) for key, payload in todo}
+    blocks = {key: block_keys(f) for key, f in facts.items()}
+    stored = identities.candidates(b for bs in blocks.values() for b in bs)
+    correlator = Correlator((PersonFacts.from_payload(c, f) for c, f in stored.items()), weights)
+    by_ine = identities.by_ine(f.ine for f in facts.values() if f.ine)
+    decided = review.decisions(source, list(facts))
+    fresh: list[tuple[str, str, str | None]] = []
+    joined: dict[str, str] = {}  # source id -> canonical id of the identity it joins
+    joined_ids: dict[str, int] = {}  # source id -> identity id (an identity kept before its facts were)
+    current = dict(stored)  # canonical id -> facts as this batch leaves them
+    why: dict[str, dict[str, str]] = {}  # source id -> how it joined, kept with the identity's facts
+    queued: list[dict[str, Any]] = []
+    for key, payload in todo:
+        person = facts[key]
+        mine = {c: d for (p, c), d in decided.items() if p == key}
+        distinct = {c for c, d in mine.items() if d == "distinct"}
+        target = min((c for c, d in mine.items() if d == "merge"), default=None)
+        if target is None and person.ine and person.ine in by_ine:
+            owner = min((c for c, f in stored.items() if f.get("ine") == person.ine), default=None)
+            if owner is None:
+                joined_ids[key] = by_ine[person.ine]
+                counts["joined_by_ine"] += 1
+                continue
+            verdict = score(person, PersonFacts.from_payload(owner, stored[owner]), weights)
+            if verdict.decision == "match":
+                target = owner
+                why[key] = describe("ine", verdict)
+                counts["joined_by_ine"] += 1
+            elif owner not in distinct:
+                # The same INE on people who disagree otherwise: never merged, never ignored.
+                queued.append(
+                    _queue_row(source, person, owner, verdict.score, verdict.matched, verdict.differed, "ine_conflict")
+                )
+        elif target is None:
+            result = correlator.correlate(person)
+            if result.decision == "match" and result.identity is not None and result.identity not in distinct:
+                target = result.identity
+                explanation = result.candidates[0].explanation
+                method = next((m for m in ("ine", "jointure", "children") if m in explanation.matched), "score")
+                why[key] = describe(method, explanation)
+                counts["joined_through_children" if method == "children" else "joined_by_match"] += 1
+            elif result.decision != "new":
+                queued.extend(
+                    _queue_row(
+                        source,
+                        person,
+                        c.key,
+                        c.explanation.score,
+                        c.explanation.matched,
+                        c.explanation.differed,
+                        result.reason,
+                    )
+                    for c in result.candidates
+                    if c.key not in distinct
+                )
+        if target:
+            joined[key] = target
+            if target in current:
+                current[target] = _joined_facts(current[target], kids[key], key, why.get(key))
+                # The identity now has this alias's children too: a later one of the batch sees them.
+                correlator.add(PersonFacts.from_payload(target, current[target]))
+        else:
+            fresh.append((key, str(payload["profile"]), person.ine))
+            current[key] = facts_payload(payload, kids[key])
+            correlator.add(person)  # one person twice in a source is caught within the batch too
+    target_ids = identities.ids_of(joined.values())
+    joined_ids.update({k: target_ids[c] for k, c in joined.items() if c in target_ids})
+    # A target that is itself fresh in this batch is created by the same add() below.
+    late = {k: c for k, c in joined.items() if c not in target_ids}
+    identities.add(source, fresh, joined_ids)
+    if late:
+        late_ids = identities.ids_of(late.values())
+        identities.add(source, [], {k: late_ids[c] for k, c in late.items()})
+    # Facts of the new identities and of the joined ones (their children and explanations grew);
+    # a joined alias adds its spellings to the identity's blocks.
+    kept: dict[str, tuple[dict[str, Any] | None, tuple[str, ...]]] = {k: (current[k], blocks[k]) for k, _, _ in fresh}
+    for k, c in joined.items():
+        facts_kept, old_blocks = kept.get(c, (current.get(c), ()))
+        kept[c] = (facts_kept, old_blocks + blocks[k])
+    identities.add_facts(kept)
+    review.add(queued)
+    counts["new_identities"] += len(fresh)
+    counts["to_review"] += len({r["person_key"] for r in queued})
+
+
+def _joined_facts(
+    facts: dict[str, Any], children: Sequence[str], key: str, why: dict[str, str] | None
+) -> dict[str, Any]:
+    """An identity's facts once *key* joined it: the union of the children, and how *key* joined."""
+    out = dict(facts)
+    if children:
+        out["children"] = sorted(set(facts.get("children") or ()) | set(children))
+    if why is not None:
+        out["matches"] = {**(facts.get("matches") or {}), key: why}
+    return out
 
 
 def _queue_row(

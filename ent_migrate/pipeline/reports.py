@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ent_migrate.matching.explain import explain_match, login_origin
 from ent_migrate.model import RecordKind
 from ent_migrate.outcomes import MARKS, Verdict
 from ent_migrate.pipeline.safety import Safety
@@ -35,7 +36,9 @@ def _where(payload: dict[str, Any] | None) -> tuple[str | None, str | None]:
 
 
 def _items(state: StateStore, run_id: str, kind: str) -> Iterator[ReportItem]:
+    source = state.runs.get(run_id).source_name
     for rows in state.items.scan_for_report(run_id):
+        people = _people(state, source, [r for r in rows if r.kind == RecordKind.PERSON]) if kind == "plan" else {}
         for row in rows:
             uai, profile = _where(row.payload)
             if kind == "plan":
@@ -44,7 +47,58 @@ def _items(state: StateStore, run_id: str, kind: str) -> Iterator[ReportItem]:
                 continue  # deleted as planned: nothing left to compare
             else:
                 status, reason = row.mark, row.mark_reason or ""
-            yield ReportItem(kind=row.kind, key=row.key, status=status, reason=reason, uai=uai, profile=profile)
+            extra = people.get(row.key, {}) if row.kind == RecordKind.PERSON else {}
+            yield ReportItem(
+                kind=row.kind, key=row.key, status=status, reason=reason, uai=uai, profile=profile, **extra
+            )
+
+
+def _people(state: StateStore, source: str, rows: list[Any]) -> dict[str, dict[str, str | None]]:
+    """Per person of one batch: the identity, how it was matched and why, the login's origin (four
+    queries a batch, whatever its size)."""
+    keys = [r.key for r in rows]
+    if not keys:
+        return {}
+    canonical = state.identities.canonical_of(source, keys)
+    facts = state.identities.facts_of(set(canonical.values()))
+    merged = {p for (p, c), d in state.review.decisions(source, keys).items() if d == "merge" and canonical.get(p) == c}
+    logins = state.identities.login_pairs(source, keys)
+    out: dict[str, dict[str, str | None]] = {}
+    for row in rows:
+        found = explain_match(
+            row.key,
+            row.payload or {},
+            canonical.get(row.key),
+            facts.get(canonical.get(row.key, "")),
+            merged=row.key in merged,
+        )
+        if found is None:
+            continue  # a person only the target holds: no identity of this run
+        old, new = logins.get(row.key, (None, None))
+        out[row.key] = {
+            "identity": found.identity,
+            "match": found.method,
+            "why": found.why,
+            "login": login_origin(new, old),
+        }
+    return out
+
+
+def _conflicts(state: StateStore, source: str) -> list[dict[str, str]]:
+    """Every review queue entry of this source still undecided: what the dry-run must list."""
+    return [
+        {
+            "reason": str(e["reason"]),
+            "person": str(e["person_key"]),
+            "candidate": str(e["candidate_key"]),
+            "profile": str(e["profile"]),
+            "score": str(e["score"]),
+            "matched": str(e["matched"]),
+            "differed": str(e["differed"]),
+        }
+        for e in state.review.entries(pending_only=True)
+        if e["source"] == source
+    ]
 
 
 def _by_school(state: StateStore, run_id: str) -> dict[str, dict[str, int]]:
@@ -119,6 +173,7 @@ def write_run_report(
         unread=_unread(state, run_id),
         refusal=refusal,
         plan_digest=run.applied_plan_digest or (plan_entry.digest if plan_entry else None),
+        conflicts=_conflicts(state, run.source_name) if kind == "plan" else None,
     )
     folder = report_folder(report_dir, run_id, kind, revision)
     written = write_reports(data, folder, pseudonymize, csv_delimiter=csv_delimiter)

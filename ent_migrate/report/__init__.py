@@ -32,11 +32,23 @@ Identifiers
      "rows": n,                         # items seen = data rows in the CSV
      "rows_by_status": {status: n},     # items seen per status
      "lists": {status: [{"kind", "id", "reason", "uai", "profile"}]},   # not "=" nor "skip"; capped
-     "truncated": {status: n_left_out}} # only statuses whose list was cut; the CSV has every item
+     "truncated": {status: n_left_out}, # only statuses whose list was cut; the CSV has every item
+     # plan only, last (ReportData.conflicts set, or people with a match):
+     "matching": {"by_method": {method: n}, "logins": {origin: n}, "conflicts_total": n},
+     "conflicts": [{"reason", "person", "candidate", "profile", "score", "matched", "differed"}]}
+
+A plan's person entries (JSON lists, CSV rows) also say ``identity`` (the pseudonym of the identity
+matched), ``match`` (``new``, ``decision``, ``ine``, ``jointure``, ``children``, ``score``), ``why``
+(``score 0.950: +last_name +first_name -structure``: the keys that matched and differed) and
+``login`` (its origin: ``kept``, ``built``, ``built, old login as alias`` — never the login, which
+holds a name; ``ent-migrate logins export`` gives the logins to whoever writes to families).
+``conflicts`` are the review queue entries of the run's source still undecided, in pseudonyms,
+capped like the lists (``review export`` has them all).
 
 ``<kind>-report.csv``: UTF-8 with BOM, CRLF line ends, RFC 4180 quoting, delimiter ``,`` (default) or
-``;`` (French spreadsheets); one header row ``kind,id,status,mark,reason,uai,profile`` then one row per
-item, in stream order. ``status`` is always a word: plan statuses as they are, verify marks as
+``;`` (French spreadsheets); one header row ``kind,id,status,mark,reason,uai,profile`` (a plan adds
+``identity,match,why,login``, empty but for people) then one row per item, in stream order.
+``status`` is always a word: plan statuses as they are, verify marks as
 ``same`` (=), ``missing`` (+, missing on target), ``extra`` (-, only on target), ``differs`` (*),
 ``error`` (!). ``mark`` holds the verify mark (empty for plan reports). Formula-injection guard (OWASP):
 any cell starting with ``= + - @``, tab or CR gets a leading ``'``, so the mark column reads ``'=``,

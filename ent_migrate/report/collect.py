@@ -24,9 +24,16 @@ class Collected:
         self.rows = 0
         self.seen: dict[str, int] = {}
         self.lists: dict[str, list[dict[str, str | None]]] = {}
+        #: plan: people per match method and per login origin, exact (the lists are capped)
+        self.matches: dict[str, int] = {}
+        self.logins: dict[str, int] = {}
 
     def add(self, status: str, entry: dict[str, str | None]) -> None:
         self.rows += 1
+        if match := entry.get("match"):
+            self.matches[match] = self.matches.get(match, 0) + 1
+        if login := entry.get("login"):
+            self.logins[login] = self.logins.get(login, 0) + 1
         self.seen[status] = self.seen.get(status, 0) + 1
         if status in QUIET_STATUSES:
             return

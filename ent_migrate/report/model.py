@@ -58,6 +58,13 @@ class ReportItem:
     reason: str = ""
     uai: str | None = None
     profile: str | None = None
+    #: plan, people only: the identity matched (raw canonical id, pseudonymised when written), how
+    #: (``new``, ``ine``, ``jointure``, ``score``, ``decision``), why (``score 0.950: +last_name -ine``)
+    #: and where the login came from (``kept``, ``built``...; never the login itself).
+    identity: str | None = None
+    match: str | None = None
+    why: str | None = None
+    login: str | None = None
 
 
 @dataclasses.dataclass
@@ -86,6 +93,10 @@ class ReportData:
     unread: Iterable[dict[str, Any]] = ()
     refusal: str | None = None  # the safety threshold's message when plan refused
     plan_digest: str | None = None  # verify: the digest of the plan report that was applied
+    #: plan: the review queue entries still undecided for this run's source ({"reason", "person",
+    #: "candidate", "profile", "score", "matched", "differed"}, raw keys: pseudonymised when written);
+    #: None leaves the section out (verify, or a caller without a state store)
+    conflicts: list[dict[str, str]] | None = None
 
 
 @dataclasses.dataclass(frozen=True)

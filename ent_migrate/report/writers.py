@@ -32,9 +32,11 @@ from ent_migrate.report.model import (
 )
 from ent_migrate.report.scrub import scrub_reason, scrub_text, scrub_value
 
-__all__ = ["CSV_HEADER", "SUMS_NAME", "Collected", "csv_cell", "ordered_statuses", "write_reports"]
+__all__ = ["CSV_HEADER", "MATCH_COLUMNS", "SUMS_NAME", "Collected", "csv_cell", "ordered_statuses", "write_reports"]
 
 CSV_HEADER: tuple[str, ...] = ("kind", "id", "status", "mark", "reason", "uai", "profile")
+#: appended to the plan CSV: per person, the identity matched, how and why, and the login's origin
+MATCH_COLUMNS: tuple[str, ...] = ("identity", "match", "why", "login")
 SUMS_NAME = "SHA256SUMS"
 _DEFAULT_JSON_CAP = 10_000
 _DEFAULT_HTML_CAP = 1_000
@@ -86,7 +88,8 @@ def _write_csv(
     text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="", write_through=False)
     try:
         writer = csv.writer(text, delimiter=delimiter, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-        writer.writerow(CSV_HEADER)
+        plan = data.kind == "plan"
+        writer.writerow(CSV_HEADER + MATCH_COLUMNS if plan else CSV_HEADER)
         for item in data.items:
             entry: dict[str, str | None] = {
                 "kind": item.kind,
@@ -95,8 +98,10 @@ def _write_csv(
                 "uai": _short(item.uai),
                 "profile": _short(item.profile),
             }
+            if item.match is not None:
+                entry |= _match_entry(item, pseudonymize)
             mark = item.status if item.status in MARK_WORDS else ""
-            row = (
+            row: tuple[str | None, ...] = (
                 entry["kind"],
                 entry["id"],
                 status_word(item.status),
@@ -105,12 +110,40 @@ def _write_csv(
                 entry["uai"],
                 entry["profile"],
             )
+            if plan:
+                row += tuple(entry.get(column) for column in MATCH_COLUMNS)
             writer.writerow([csv_cell(cell or "") for cell in row])
             collected.add(item.status, entry)
         text.flush()
     finally:
         # Detach so that closing the wrapper does not close the temp file before it is fsynced.
         text.detach()
+
+
+def _match_entry(item: ReportItem, pseudonymize: Callable[[str], str]) -> dict[str, str | None]:
+    # The identity is a person id: pseudonymised like the item's own. ``why`` holds only key names
+    # and a score, ``login`` only the login's origin: scrubbed anyway, as every free text is.
+    return {
+        "identity": pseudonymize(item.identity) if item.identity else None,
+        "match": _short(item.match),
+        "why": scrub_reason(item.why, item.key, pseudonymize) if item.why else None,
+        "login": scrub_reason(item.login, item.key, pseudonymize) if item.login else None,
+    }
+
+
+def _conflicts(data: ReportData, pseudonymize: Callable[[str], str]) -> list[dict[str, str | None]]:
+    return [
+        {
+            "reason": _short(c.get("reason")),
+            "person": pseudonymize(c["person"]),
+            "candidate": pseudonymize(c["candidate"]),
+            "profile": _short(c.get("profile")),
+            "score": scrub_text(c.get("score") or ""),
+            "matched": scrub_text(c.get("matched") or ""),
+            "differed": scrub_text(c.get("differed") or ""),
+        }
+        for c in data.conflicts or ()
+    ]
 
 
 def _unread(data: ReportData, cap: int) -> tuple[list[dict[str, Any]], int]:
@@ -124,10 +157,12 @@ def _unread(data: ReportData, cap: int) -> tuple[list[dict[str, Any]], int]:
     return kept, total
 
 
-def _json_document(data: ReportData, collected: Collected, cap: int) -> dict[str, Any]:
+def _json_document(
+    data: ReportData, collected: Collected, cap: int, pseudonymize: Callable[[str], str]
+) -> dict[str, Any]:
     lists, truncated = collected.capped(cap)
     unread, unread_total = _unread(data, cap)
-    return {
+    document = {
         "kind": data.kind,
         "verdict": data.verdict,
         "revision": data.revision,
@@ -152,6 +187,16 @@ def _json_document(data: ReportData, collected: Collected, cap: int) -> dict[str
         "unread": unread,
         "unread_total": unread_total,
     }
+    if data.kind == "plan" and (collected.matches or data.conflicts is not None):
+        # Only a plan matches people; added last so the keys every report has keep their order.
+        conflicts = _conflicts(data, pseudonymize)
+        document["matching"] = {
+            "by_method": dict(sorted(collected.matches.items())),
+            "logins": dict(sorted(collected.logins.items())),
+            "conflicts_total": len(conflicts),
+        }
+        document["conflicts"] = conflicts[:cap]  # capped like the lists; review export has them all
+    return document
 
 
 def write_reports(
@@ -180,7 +225,7 @@ def write_reports(
         with _temp_file(out_dir, csv_name, temps) as handle:
             _write_csv(data, handle, pseudonymize, csv_delimiter, collected)
         written[csv_name] = temps[-1]
-        document = _json_document(data, collected, json_cap)
+        document = _json_document(data, collected, json_cap, pseudonymize)
         with _temp_file(out_dir, json_name, temps) as handle:
             handle.write((json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
         written[json_name] = temps[-1]

@@ -103,12 +103,13 @@ class Identities:
         out: dict[str, dict[str, Any]] = {}
         with self.engine.connect() as conn:
             for start in range(0, len(digests), 500):
+                # Each identity once through an IN subquery, not a DISTINCT: PostgreSQL has no equality
+                # operator for json, so DISTINCT over the facts column fails there.
+                sharing = select(bl.c.identity_id).where(bl.c.block.in_(digests[start : start + 500]))
                 query = (
                     select(ids.c.canonical_id, facts.c.facts)
-                    .join(bl, bl.c.identity_id == ids.c.id)
                     .join(facts, facts.c.identity_id == ids.c.id)
-                    .where(bl.c.block.in_(digests[start : start + 500]))
-                    .distinct()
+                    .where(ids.c.id.in_(sharing))
                 )
                 out.update({r.canonical_id: r.facts for r in conn.execute(query) if r.facts is not None})
         return out
@@ -226,6 +227,21 @@ class Identities:
                     )
                 )
                 if r.new_login
+            }
+
+    def login_pairs(self, source: str, old_ids: Sequence[str]) -> dict[str, tuple[str | None, str | None]]:
+        """old id → (old login, new login), for the plan report's login column."""
+        id_map = self._id_map
+        if not old_ids:
+            return {}
+        with self.engine.connect() as conn:
+            return {
+                r.old_id: (r.old_login, r.new_login)
+                for r in conn.execute(
+                    select(id_map.c.old_id, id_map.c.old_login, id_map.c.new_login).where(
+                        id_map.c.source == source, id_map.c.old_id.in_(list(old_ids))
+                    )
+                )
             }
 
     def logins_taken(self, logins: Iterable[str]) -> set[str]:

@@ -45,7 +45,10 @@ def test_review_round_trip_merge_undo_and_logins(tmp_path: Path) -> None:
     c = ("-c", str(config))
     assert cli(*c, "db", "upgrade").returncode == 0
     assert (r := cli(*c, "plan", "--json")).returncode == 0, r.stderr
-    assert json.loads(cli(*c, "status", "--json").stdout)["review_queue"] == 1
+    status = json.loads(cli(*c, "status", "--json").stdout)
+    assert status["review_queue"] == 1
+    # every profile is there, zeros included: 4 pupils (3 + the clash), 3 guardians, 1 teacher
+    assert status["identities"] == {"student": 4, "guardian": 3, "teacher": 1, "staff": 0}
     out = tmp_path / "review.csv"
     assert (r := cli(*c, "review", "export", str(out))).returncode == 0, r.stderr
     text = out.read_text()

@@ -46,3 +46,59 @@ def test_logins_are_deterministic_unique_and_stable(first: list[tuple[str, str]]
     assert before == alone  # the first people keep their logins when others are added
     everyone = {**before, **after}
     assert len(set(everyone.values())) == len(everyone)
+
+
+def _reference(ctx: Any, batches: list[list[tuple[str, dict[str, Any]]]]) -> list[dict[str, str]]:
+    """The login rule written plainly, one person at a time against every login given so far."""
+    from ent_migrate.pipeline.map import _valid, build_login
+
+    probe = _Logins(ctx.state.identities, ctx, {})
+    used: set[str] = set()
+    next_suffix: dict[str, int] = {}
+    out = []
+    for batch in batches:
+        given_here: dict[str, str] = {}
+        for key, payload in batch:
+            old = payload.get("login")
+            base = build_login(payload, ctx.mapping, probe.max_length)
+            cands = ([old] if old and _valid(old, probe.rules, probe.max_length) else []) + [base]
+            login = next((c for c in cands if c not in used), None)
+            n = next_suffix.get(base, 2)
+            while login is None:
+                candidate = base[: probe.max_length - len(str(n))] + str(n)
+                n += 1
+                if candidate not in used:
+                    login, next_suffix[base] = candidate, n
+            used.add(login)
+            given_here[key] = login
+        out.append(given_here)
+    return out
+
+
+def test_many_homonyms_get_the_suffixes_the_plain_rule_gives() -> None:
+    """Past a probed window (over a hundred homonyms) and with source logins sitting on suffixes that
+    later homonyms would take, batch probing gives what one-person-at-a-time assignment gives."""
+    people = [{"last_name": "Martin", "first_name": "Léa", "profile": "student"} for _ in range(260)]
+    with tempfile.TemporaryDirectory() as tmp:
+        ctx = context(Path(tmp))
+        from ent_migrate.pipeline.map import build_login
+
+        probe = _Logins(ctx.state.identities, ctx, {})
+        login_base = build_login(people[0], ctx.mapping, probe.max_length)
+        plain = [dict(p) for p in people]
+        for i in (5, 103, 104, 230):  # their own source login is the suffix a homonym before them would take
+            plain[i]["login"] = f"{login_base}{i - 1}"
+        batches = [
+            [(f"p{i}", p) for i, p in enumerate(plain[:120])],
+            [(f"p{i}", p) for i, p in enumerate(plain[120:], start=120)],
+        ]
+        suffixes: dict[str, int] = {}
+        got = [_Logins(ctx.state.identities, ctx, suffixes).assign(batch) for batch in batches]
+        ctx.state.engine.dispose()
+    with tempfile.TemporaryDirectory() as tmp:
+        ctx = context(Path(tmp))
+        want = _reference(ctx, batches)
+        ctx.state.engine.dispose()
+    assert got == want
+    everyone = {**got[0], **got[1]}
+    assert len(set(everyone.values())) == len(everyone) == 260
