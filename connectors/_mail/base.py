@@ -219,11 +219,16 @@ class MailConnector(Connector):
                     entry.handle = self._set_flags(record.owner_id, folder, entry.handle, flags)
                     entry.flags = flags
                 return
-            handle = self._append(
-                record.owner_id, folder, wire, flags, date, f"message {sha256_hex(op.key.encode())[:12]}"
-            )
-            with self._lock:
-                index.add(_Entry(handle, found, flags, date))
+            # Copies of one content may be written out of order (concurrent workers, a resumed run):
+            # the k-th needs k copies in the folder, so the missing ones before it are appended too
+            # (the same bytes), and an earlier occurrence, when it comes, finds its copy there and
+            # only brings its flags in line. Appending one here would leave k-1 copies for k messages.
+            for _ in range(wanted - len(holding)):
+                handle = self._append(
+                    record.owner_id, folder, wire, flags, date, f"message {sha256_hex(op.key.encode())[:12]}"
+                )
+                with self._lock:
+                    index.add(_Entry(handle, found, flags, date))
 
     # -- internals -----------------------------------------------------------------------------
     def _record(self, owner: str, mailbox: str, entry: _Entry) -> Message:

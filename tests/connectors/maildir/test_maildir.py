@@ -72,3 +72,27 @@ def test_writes_store_lf_and_a_flag_change_renames(tmp_path: Path) -> None:
 def test_a_dot_in_a_folder_name_is_refused(tmp_path: Path) -> None:
     with pytest.raises(TerminalError, match="cannot hold a dot"):
         _write(tmp_path, (), mailbox="Projets/v1.2")
+
+
+def test_copies_written_out_of_order_are_all_kept(tmp_path: Path) -> None:
+    # two exact copies of one message (keys <d1@x> and <d1@x>#2) reach the target out of order, as
+    # concurrent workers or a resumed run send them: the second must not take the first's place
+    raw = wire_form(RAW)
+
+    def copy(key: str, flags: tuple[str, ...]) -> Message:
+        return Message(
+            owner_id="u1", mailbox="INBOX", message_id=key, sha256=sha256_hex(raw), size=len(raw), flags=flags
+        )
+
+    for _ in range(2):  # and a repeated apply adds nothing
+        with open_connector(f"maildir:{tmp_path}", {"durable": False}) as target:
+            for record in (copy("<d1@x>#2", ()), copy("<d1@x>", ("\\Seen",))):
+                target.write(
+                    Operation(uuid.uuid4().hex, Action.CREATE, record.kind, record.key, record), io.BytesIO(raw)
+                )
+        files = [p for sub in ("cur", "new") for p in (tmp_path / "u1" / sub).iterdir()]
+        assert len(files) == 2
+    with open_connector(f"maildir:{tmp_path}") as source:
+        read = {r.message_id: r.flags for r in source.read_mail() if isinstance(r, Message)}
+    assert set(read) == {"<d1@x>", "<d1@x>#2"}
+    assert sorted(read.values()) == [(), ("\\Seen",)]
