@@ -296,7 +296,9 @@ class ConversationConnector(MailConnector):
             idents = _ids(message.get(column))
             if idents:
                 mail[header] = self._recipients(archive, idents)
-        mail["Subject"] = str(message.get("subject") or "")
+        # a vendor's subject may hold a line break (a folded header kept raw, a user's paste): in a
+        # header it would start a new one, and the email package rightly refuses it
+        mail["Subject"] = " ".join(str(message.get("subject") or "").split("\n")).replace("\r", " ")
         body = str(message.get("body") or "")
         mail.set_content(html_to_text(body), subtype="plain", charset="utf-8", cte="quoted-printable")
         mail.add_alternative(body or "<p></p>", subtype="html", charset="utf-8", cte="quoted-printable")

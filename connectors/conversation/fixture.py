@@ -17,15 +17,20 @@ from typing import Any
 
 from ent_migrate.model import Group, Guardianship, Membership, Person, Profile, Record
 
-__all__ = ["write_conversations"]
+__all__ = ["table_json", "write_conversations"]
 
 _NS = uuid.UUID("4b0c2a1e-8e1d-4d53-a0a5-7f7e9d2c6b31")
 _T0 = 1_788_000_000_000  # ms, September 2026
 _PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
+def table_json(fields: list[str], rows: list[list[Any]]) -> str:
+    """One conversation table as an ENT Core export writes it (also used by the edifice-archive writer)."""
+    return json.dumps({"fields": fields, "results": rows}, ensure_ascii=False, indent=1)
+
+
 def _table(path: Path, fields: list[str], rows: list[list[Any]]) -> None:
-    path.write_text(json.dumps({"fields": fields, "results": rows}, ensure_ascii=False, indent=1), "utf-8")
+    path.write_text(table_json(fields, rows), "utf-8")
 
 
 def _uid(*parts: str) -> str:

@@ -1,8 +1,11 @@
 """The ``edifice-archive`` connector: Edifice (ODE / entcore) user archives as a hand-back source.
 
 Location: ``edifice-archive:PATH``, a folder or a zip holding one export zip (or unpacked folder) per
-user (layout: :mod:`.layout`). Reads the workspace as Documents (folder tree, dates, media type) and
-every production as a Production whose blob is the open-format conversion (:mod:`ent_migrate.productions`).
+user (layout: :mod:`.layout`). Reads the owner as a Person (id and display name: all entcore's export
+says of a person; the profile comes from the options), the workspace as Documents (folder tree, dates,
+media type), every production as a Production whose blob is the open-format conversion
+(:mod:`ent_migrate.productions`), and the ``Messagerie`` folder as mail built by the ``conversation``
+connector (:mod:`.messaging`).
 Every archive is read through :class:`ent_migrate.archive.Archive` (zip-slip, links and caps refused,
 named by archive and member). It also describes the hand-back for the audit
 (:class:`ent_migrate.audit.evidence.HandbackSource`): modules declared / present / items / missing
@@ -20,7 +23,7 @@ import io
 import json
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
@@ -36,11 +39,13 @@ from ent_migrate.audit.evidence import (
     SignatureCheck,
     SignatureStatus,
 )
+from ent_migrate.connectors.conversation import ConversationConnector
 from ent_migrate.connectors.edifice_archive.convert import convert_module, parse_json
 from ent_migrate.connectors.edifice_archive.layout import MANIFEST, MODULES, SIGNATURE, entry_digest
+from ent_migrate.connectors.edifice_archive.messaging import Messaging, copy_messaging
 from ent_migrate.contract import Capability, CheckResult, Connector, ConnectorOptions, Role
 from ent_migrate.errors import InputError, TerminalError
-from ent_migrate.model import Document, Message, Production
+from ent_migrate.model import Document, Mailbox, Message, Person, Production, Profile
 from ent_migrate.options import option
 from ent_migrate.problems import Problems
 
@@ -49,16 +54,23 @@ __all__ = ["EdificeArchiveConnector", "EdificeArchiveOptions"]
 _BY_KEY = {key: module for module, (key, _) in MODULES.items()}
 _CONVERTED = frozenset({"blog", "wiki", "pad", "mindmap", "timeline", "wall", "calendar"})
 _STAMP = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+_MISSING_BYTES = "missing bytes"  # the conversation connector's detail for an attachment it cannot find
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class EdificeArchiveOptions(ConnectorOptions):
     public_key: str | None = option(None, "the vendor's RSA public key (PEM) to verify archive.signature")
     max_member_size: int = option(1 << 30, "largest member accepted in a user archive, in bytes")
+    # entcore's export says nothing of a profile: the owners are accounts only when it is given
+    profile: str | None = option(None, "profile of every archive's owner: student, guardian, teacher or staff")
+    profiles: Mapping[str, str] = option(help="entcore user id -> profile (overrides profile)", empty_table=True)
 
     def __post_init__(self) -> None:
         if self.max_member_size <= 0:
             raise ValueError("option max_member_size must be positive")
+        for value in (self.profile, *self.profiles.values()):
+            if value is not None and value not in set(Profile):
+                raise ValueError(f"profile {value!r} is not one of {', '.join(sorted(Profile))}")
 
 
 @dataclasses.dataclass
@@ -67,14 +79,20 @@ class _User:
 
     inventory: HandbackInventory
     records: list[Document | Production]
+    person: Person | None = None
+    messaging: Messaging | None = None  # its Messagerie folder, copied for the conversation connector
 
 
 class EdificeArchiveConnector(Connector):
     # -- identity ------------------------------------------------------------------------------
     name: ClassVar[str] = "edifice-archive"
-    summary: ClassVar[str] = "Edifice (ODE/entcore) user export archives: workspace, productions, signatures."
+    summary: ClassVar[str] = (
+        "Edifice (ODE/entcore) user export archives: owner, workspace, productions, messages, signatures."
+    )
     roles: ClassVar[frozenset[Role]] = frozenset({Role.SOURCE})
-    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.DOCUMENTS})
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.ACCOUNTS, Capability.MAIL, Capability.DOCUMENTS}
+    )
     location_help: ClassVar[str] = "edifice-archive:PATH (a folder or zip of per-user export zips)"
     max_concurrency: ClassVar[int] = 1
     fixture_writer: ClassVar[tuple[str, str] | None] = (
@@ -102,27 +120,65 @@ class EdificeArchiveConnector(Connector):
         # sha256 -> bytes of productions, (archive, member) of documents: open_blob without a rescan
         self._productions: dict[str, bytes] = {}
         self._documents: dict[str, tuple[Path, str]] = {}
+        self._mail: ConversationConnector | None = None  # over the copied Messagerie folders
+        self._copied: dict[str, Path] = {}  # archive label -> its copy (archives do not change during a run)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def check(self) -> CheckResult:
         return CheckResult(reachable=self.path.exists(), authenticated=None, detail=self.path.name)
 
     def notices(self) -> list[str]:
+        out = []
         if self._key is None:
-            return ["edifice-archive: no public_key configured, archive.signature is not verified"]
-        return []
+            out.append("edifice-archive: no public_key configured, archive.signature is not verified")
+        if self.options.profile is None and not self.options.profiles:
+            out.append("edifice-archive: no profile configured, the archives' owners are not read as accounts")
+        return out
 
     def close(self) -> None:
+        if self._mail is not None:
+            self._mail.close()
+            self._mail = None
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
 
     # -- source side ---------------------------------------------------------------------------
+    def read_accounts(self) -> Iterator[Person]:
+        for user in self._users():
+            if user.person is not None:
+                yield user.person
+
+    def read_mail(self) -> Iterator[Mailbox | Message]:
+        users = [u for u in self._users() if u.messaging]  # a full pass: copies each Messagerie folder
+        if self._tmp is None or not users:
+            return
+        owners = {u.messaging.user: str(u.inventory.owner_id) for u in users if u.messaging and u.messaging.user}
+        if self._mail is not None:
+            self._mail.close()
+        self._mail = ConversationConnector(str(self._tmp / "messagerie"), {"owners": owners})
+        yield from self._mail.read_mail()
+        # Its problems, named by archive: "<copy>/Messaging/<table>" -> "<archive>:Messagerie/<table>".
+        labels = {copy.name: label for label, copy in self._copied.items()}
+        folder = MODULES["conversation"][1]
+        for problem in self._mail.problems:
+            kept = [o for o in problem.occurrences if o[1] != _MISSING_BYTES]  # already a ref.dangling
+            extra = problem.count - len(problem.occurrences) if kept else 0  # past the listed: the count only
+            for where, detail in kept + kept[-1:] * extra:
+                head, _, rest = where.partition("/")
+                if head in labels:
+                    where = f"{labels[head]}:{folder}/{rest.partition('/')[2]}".rstrip("/")
+                self.problems.add(problem.code, where, detail, severity=problem.severity)
+
     def read_documents(self) -> Iterator[Document | Production]:
         for user in self._users():
             yield from user.records
 
     def open_blob(self, record: Message | Document | Production) -> IO[bytes]:
+        if isinstance(record, Message):
+            if self._mail is None:
+                raise TerminalError("no message blob before the mail is read")
+            return self._mail.open_blob(record)
         if record.sha256 in self._productions:
             return io.BytesIO(self._productions[record.sha256])
         where = self._documents.get(record.sha256)
@@ -206,15 +262,22 @@ class EdificeArchiveConnector(Connector):
                 target = resolvable.get(doc_id)
                 return (target[0], read(target[1])) if target else None
 
+            messaging: Messaging | None = None
             for folder in sorted(set(declared) | folders):
                 module = declared.get(folder) or known.get(folder) or folder
                 rels = content.get(folder, {})
                 if folder == ws_folder:
                     modules.append(ModuleInventory(module, folder in declared, bool(rels), items, tuple(missing)))
                     continue
+                if module == "conversation" and rels:
+                    messaging = copy_messaging(rels, _under(read, folder), self._copy_dir(label))
+                    for _ in messaging.lost:  # one problem per absent file
+                        self.problems.add("ref.dangling", f"{label}:{folder}", "a message's attachment file is absent")
+                    absent = tuple(f"{owner}|{a}" for a in messaging.lost)
+                    modules.append(ModuleInventory(module, folder in declared, True, messaging.held, absent))
+                    continue
                 if module not in _CONVERTED:
-                    # conversation (read by the conversation connector) and apps we do not convert:
-                    # inventoried by their files, never parsed here
+                    # apps we do not convert: inventoried by their files, never parsed here
                     modules.append(ModuleInventory(module, folder in declared, bool(rels), len(rels)))
                     continue
                 docs = {r: self._json(read(f"{folder}/{r}"), f"{label}:{files[f'{folder}/{r}']}") for r in rels}
@@ -236,7 +299,25 @@ class EdificeArchiveConnector(Connector):
             signatures=signatures,
             inputs=(InputFile(label, digest, size),) if digest else (),
         )
-        return _User(inventory, records)
+        return _User(inventory, records, self._person(owner, ws_docs.values(), messaging), messaging)
+
+    def _person(self, owner: str, ws_docs: Iterable[Any], messaging: Messaging | None) -> Person | None:
+        """The owner as far as the archive says: the id and the display name entcore shows, unsplit
+        (kept whole in ``last_name``: which words are the first name is not in the export)."""
+        profile = self.options.profiles.get(owner, self.options.profile)
+        if profile is None:
+            return None
+        names = (d.get("ownerName") for d in ws_docs if isinstance(d, Mapping) and d.get("owner") == owner)
+        display = next((str(n) for n in names if n), "") or (messaging.display if messaging else "")
+        return Person(id=owner, profile=Profile(profile), last_name=display, first_name="")
+
+    def _copy_dir(self, label: str) -> Path:
+        """A fresh private folder per user archive, under the conversation connector's root."""
+        if self._tmp is None:
+            self._tmp = Path(tempfile.mkdtemp(prefix="edifice-archive-"))
+        if label not in self._copied:
+            self._copied[label] = self._tmp / "messagerie" / f"{len(self._copied):08d}"
+        return self._copied[label]
 
     def _workspace(
         self,
@@ -319,6 +400,10 @@ class EdificeArchiveConnector(Connector):
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             self.problems.add("record.invalid", where, f"not JSON ({type(exc).__name__})")
             return None
+
+
+def _under(read: Callable[[str], bytes], folder: str) -> Callable[[str], bytes]:
+    return lambda rel: read(f"{folder}/{rel}")
 
 
 def _moment(value: Any) -> dt.datetime | None:

@@ -1,7 +1,7 @@
 """Edifice user archives written from a generated district (``fixtures generate --format edifice-archive``).
 
-:func:`write_edifice_archives` writes one zip per person who owns a document (and, with ``everyone``,
-per person of the district): the workspace (a JSON file per document and folder, the bytes under
+:func:`write_edifice_archives` writes one zip per person who owns a document or a message (and, with
+``everyone``, per person of the district): the workspace (a JSON file per document and folder, the bytes under
 ``Documents/<name>_<docId>.<ext>``), and one of each production — a blog with two posts (the second
 shows an image of the user's workspace by ``/workspace/document/<uuid>``), a wiki page, a pad with its
 Etherpad history, a mind map, a timeline, a wall and a calendar event. Ids are uuid5 of the person
@@ -9,7 +9,14 @@ and a counter: the same district always gives the same archives.
 
 Known losses (:class:`Losses`) are injected into the first ``Losses.users`` archives (by owner id),
 the ones an audit must find: a module declared in ``Manifest.json`` whose folder is empty, a blog
-post image pointing at a workspace document whose file is absent, an entry changed after signing.
+post image pointing at a workspace document whose file is absent, an entry changed after signing,
+and (in the first ``users`` archives that hold messages) a message linked to an attachment whose bytes
+are absent.
+
+Each owner's messages go in ``Messagerie/`` as the conversation tables (:mod:`.writer_mail`). What the
+archive says of the person is what entcore's export says: the user id (in ``<exportId>``) and their
+display name (``ownerName`` of each workspace document, the user's own ``displayNames`` entry in the
+messages); never a profile, a birth date or an e-mail.
 """
 
 from __future__ import annotations
@@ -29,9 +36,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from ent_migrate.connectors.edifice_archive.layout import MANIFEST, MODULES, SIGNATURE, entry_digest
-from ent_migrate.model import Document, Person, Record
+from ent_migrate.connectors.edifice_archive.writer_mail import conversation_files
+from ent_migrate.model import Document, Mailbox, Message, Person, Record
 
-__all__ = ["Losses", "write_edifice_archives"]
+__all__ = ["Losses", "display_name", "write_edifice_archives"]
 
 _NS = uuid.UUID("0f6a3c52-93f4-4e0b-8d0e-5c1c7a9b2e44")
 _T0 = dt.datetime(2026, 9, 14, 8, 0, tzinfo=dt.UTC)
@@ -45,6 +53,7 @@ class Losses:
     empty_module: str | None = None  # canonical module kept in Manifest.json with an empty folder
     missing_file: bool = False  # a blog image -> /workspace/document/<uuid> whose file is not in the archive
     tampered: str | None = None  # canonical module whose folder is changed after the signature was made
+    missing_attachment: bool = False  # a message linked to an attachment whose bytes are not in the archive
     users: int = 1
 
 
@@ -66,7 +75,12 @@ def _split(path: str) -> tuple[str, str]:
     return (stem, ext) if dot and stem else (name, "")
 
 
-def _workspace(owner: str, docs: list[tuple[Document, bytes]]) -> tuple[dict[str, bytes], list[str]]:
+def display_name(person: Person | None) -> str:
+    """The name entcore displays (and exports) for a person: first name then last name."""
+    return f"{person.first_name} {person.last_name}".strip() if person else ""
+
+
+def _workspace(owner: str, display: str, docs: list[tuple[Document, bytes]]) -> tuple[dict[str, bytes], list[str]]:
     """Files of the workspace folder, and the ids of its file documents (for the productions)."""
     out: dict[str, bytes] = {}
     folders: dict[str, str] = {}  # "a/b" -> folder id
@@ -80,7 +94,7 @@ def _workspace(owner: str, docs: list[tuple[Document, bytes]]) -> tuple[dict[str
                 folders[sub] = _uid(owner, "folder", sub)
                 out[f"{folders[sub]}.json"] = _json(
                     {"_id": folders[sub], "eType": "folder", "name": parts[depth - 1], "owner": owner,
-                     "eParent": parent, "created": _iso(_T0), "modified": _iso(_T0), "shared": []}
+                     "ownerName": display, "eParent": parent, "created": _iso(_T0), "modified": _iso(_T0), "shared": []}
                 )  # fmt: skip
             parent = folders[sub]
         doc_id = _uid(owner, "doc", doc.path)
@@ -88,7 +102,7 @@ def _workspace(owner: str, docs: list[tuple[Document, bytes]]) -> tuple[dict[str
         stem, ext = _split(doc.path)
         stored = f"Documents/{stem}_{doc_id}{'.' + ext if ext else ''}"
         entry: dict[str, Any] = {
-            "_id": doc_id, "eType": "file", "name": parts[-1], "owner": owner, "eParent": parent,
+            "_id": doc_id, "eType": "file", "name": parts[-1], "owner": owner, "ownerName": display, "eParent": parent,
             "file": stored, "shared": [],
             "metadata": {"size": doc.size, "content-type": doc.media_type, "filename": parts[-1]},
         }  # fmt: skip
@@ -177,23 +191,28 @@ def write_edifice_archives(
 
     *private_key* (an RSA PEM, unencrypted) signs every archive as entcore's ``archive.signature``;
     without it the signature file is an empty object (entries unsigned). *productions* False writes
-    the workspace alone (the conformance kit compares what is read with the district exactly).
+    the workspace and the messages alone (the conformance kit compares what is read with the district).
     """
     losses = losses or Losses()
     key = _load_key(private_key)
-    people: list[str] = []
+    people: dict[str, Person] = {}
     docs: dict[str, list[tuple[Document, bytes]]] = {}
+    mail: dict[str, list[tuple[Mailbox | Message, bytes]]] = {}
     for record, blob in items:
         if isinstance(record, Person):
-            people.append(record.id)
+            people[record.id] = record
         elif isinstance(record, Document):
             docs.setdefault(record.owner_id, []).append((record, blob or b""))
-    owners = sorted(set(people) | set(docs)) if everyone else sorted(docs)
+        elif isinstance(record, Mailbox | Message):
+            mail.setdefault(record.owner_id, []).append((record, blob or b""))
+    owners = sorted(set(people) | set(docs) | set(mail)) if everyone else sorted(set(docs) | set(mail))
     out.mkdir(parents=True, exist_ok=True)
     written = []
+    attachment_hits = 0
     for index, owner in enumerate(owners):
         hit = index < losses.users
-        files, ids = _workspace(owner, sorted(docs.get(owner, []), key=lambda d: d[0].path))
+        display = display_name(people.get(owner))
+        files, ids = _workspace(owner, display, sorted(docs.get(owner, []), key=lambda d: d[0].path))
         image = ids[0] if ids else None
         if hit and losses.missing_file:
             image = _uid(owner, "lost-image")
@@ -202,7 +221,13 @@ def write_edifice_archives(
                  "file": f"Documents/photo_{image}.png", "created": _iso(_T0), "modified": _iso(_T0),
                  "shared": [], "metadata": {"size": len(_PNG), "content-type": "image/png", "filename": "photo.png"}}
             )  # fmt: skip
-        modules = {"workspace": files, **(_productions(owner, image) if productions else {})}
+        # an app with nothing to export is left out of the manifest (declared and empty is a loss: R16)
+        modules = {**({"workspace": files} if files else {}), **(_productions(owner, image) if productions else {})}
+        lose = losses.missing_attachment and attachment_hits < losses.users
+        messaging = conversation_files(owner, display, mail.get(owner, []), _uid, lost_attachment=lose)
+        if messaging:
+            modules["conversation"] = messaging
+            attachment_hits += lose
         if hit and losses.empty_module:
             modules[losses.empty_module] = {}
         entries = {MODULES[m][1]: f for m, f in modules.items()}

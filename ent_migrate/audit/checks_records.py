@@ -207,18 +207,22 @@ def _r08(f: Facts, spec: ClauseSpec, p: Pseudo) -> ClauseResult:
     if not total:
         return result("R08", spec, Verdict.NON_CONFORME, "Aucun message livré.", delivered=False)
     dups = [f"{o}|{m}" for (o, m), n in f.message_ids.items() if n > 1]
-    bad = f.unparsable_messages + dups
+    # an attachment the vendor's message table names but the hand-back lacks (Edifice conversation)
+    lost = _inventory_missing(f, {"conversation", "mail"})
+    bad = f.unparsable_messages + dups + lost
     evidence = {
         "messages": total,
         "dossiers": _folders(f, p),
         "message_id_en_double": len(dups),
         "illisibles": len(f.unparsable_messages),
+        "pieces_jointes_absentes": len(lost),
     }
     return result(
         "R08",
         spec,
         _fails(len(bad), total),
-        f"{total} message(s) ; {len(f.unparsable_messages)} illisible(s), {len(dups)} Message-ID en double.",
+        f"{total} message(s) ; {len(f.unparsable_messages)} illisible(s), {len(dups)} Message-ID en double, "
+        f"{len(lost)} pièce(s) jointe(s) absente(s).",
         evidence=evidence,
         failing=bad,
         pseudo=p,

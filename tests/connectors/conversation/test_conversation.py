@@ -125,3 +125,20 @@ def test_conversation_to_imap_through_the_cli(
     assert {"INBOX", "Sent", "Drafts", "Trash", "Sorties", "Sorties/2026"} <= set(contents)
     assert len(contents["Sent"]) >= 2
     assert len(contents["Sorties/2026"]) == 1
+
+
+def test_a_subject_with_a_line_break_is_one_header_not_a_crash(tmp_path: Path) -> None:
+    # a vendor's table may keep a folded or pasted subject with its line breaks: read as one line
+    from ent_migrate.connectors.conversation.fixture import table_json
+
+    folder = tmp_path / "u1" / "Messaging"
+    folder.mkdir(parents=True)
+    fields = ["id", "parent_id", "subject", "body", "from", "to", "cc", "displayNames", "state", "date"]
+    row = ["m1", None, "Sortie\r\nBcc: x@evil.example", "<p>texte</p>", "u2", '["u1"]', "[]", "[]", "SENT", 0]
+    (folder / "conversation.messages").write_text(table_json(fields, [row]), encoding="utf-8")
+    fields = ["user_id", "message_id", "folder_id", "trashed", "unread"]
+    (folder / "conversation.usermessages").write_text(table_json(fields, [["u1", "m1", None, False, False]]))
+    _, messages = _read(tmp_path)
+    ((_, parsed, _),) = messages.values()
+    assert str(parsed["Subject"]) == "Sortie  Bcc: x@evil.example"
+    assert parsed["Bcc"] is None  # the break never became a header of its own

@@ -4,19 +4,25 @@ found by the hand-back inventory, the vendor's signatures, and hostile zips refu
 from __future__ import annotations
 
 import datetime as dt
+import email
 import hashlib
 import io
 import zipfile
+from email import policy
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ent_migrate.audit.evidence import HandbackInventory, HandbackSource, ModuleInventory, SignatureStatus
 from ent_migrate.connectors.edifice_archive.writer import Losses, write_edifice_archives
+from ent_migrate.errors import ConfigError
 from ent_migrate.kit.harness import apply, operations
-from ent_migrate.model import Document, Production, Record
+from ent_migrate.model import Document, Mailbox, Message, Person, Production, Profile, Record
 from ent_migrate.registry import open_connector
 
 
@@ -184,7 +190,146 @@ def test_productions_land_in_a_package_hashed(tmp_path: Path) -> None:
 
 
 def test_an_app_not_converted_is_inventoried_by_its_files(tmp_path: Path) -> None:
-    path = _hostile(tmp_path, "1789372800000_user-a/Messagerie/conversation.messages", b'{"fields": [], "results": []}')
+    path = _hostile(tmp_path, "1789372800000_user-a/Exercices/exercice.json", b'{"_id": "e1"}')
     inv = _inventories(path.parent)["user-a"]
-    conversation = _module(inv, "conversation")
-    assert (conversation.declared, conversation.present, conversation.items) == (False, True, 1)
+    exercises = _module(inv, "Exercices")
+    assert (exercises.declared, exercises.present, exercises.items) == (False, True, 1)
+
+
+def _mail(owner: str, mailbox: str, subject: str, *, attachment: bytes | None = None) -> tuple[Message, bytes]:
+    mail = EmailMessage()
+    mail["From"] = "Camille Martin <camille@example.org>" if mailbox == "INBOX" else f"{owner}@example.org"
+    mail["To"] = f"{owner}@example.org"
+    mail["Subject"] = subject
+    mail["Date"] = "Tue, 15 Sep 2026 08:00:00 +0000"
+    mail["Message-ID"] = f"<{owner}.{mailbox.replace('/', '.')}.{len(subject)}@example.org>"
+    mail.set_content("Bonjour,\nà demain.\n")
+    if attachment is not None:
+        mail.add_attachment(attachment, maintype="application", subtype="pdf", filename="sortie.pdf")
+    data = mail.as_bytes()
+    record = Message(
+        owner_id=owner,
+        mailbox=mailbox,
+        message_id=str(mail["Message-ID"]),
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+        flags=("\\Seen",),
+        date=dt.datetime(2026, 9, 15, 8, tzinfo=dt.UTC),
+    )
+    return record, data
+
+
+def _district_with_mail() -> list[tuple[Record, bytes | None]]:
+    items = _district()
+    for owner, first, last in (("user-a", "Léa", "Dubois"), ("user-b", "Hugo", "Petit")):
+        items.append((Person(id=owner, profile=Profile.TEACHER, last_name=last, first_name=first), None))
+        items.append(_mail(owner, "INBOX", "Sortie", attachment=b"%PDF-1.4 sortie"))
+        items.append(_mail(owner, "Sent", "Réponse"))
+        items.append(_mail(owner, "Classe/2026", "Rangé"))
+    return items
+
+
+def test_the_owner_is_a_person_with_what_the_archive_says(tmp_path: Path) -> None:
+    write_edifice_archives(_district_with_mail(), tmp_path)
+    options = {"profile": "student", "profiles": {"user-b": "teacher"}}
+    with open_connector(f"edifice-archive:{tmp_path}", options) as src:
+        people = {p.id: p for p in src.read_accounts() if isinstance(p, Person)}
+        assert people["user-a"] == Person(id="user-a", profile=Profile.STUDENT, last_name="Léa Dubois", first_name="")
+        assert people["user-b"].profile is Profile.TEACHER
+        assert not any("profile" in n for n in src.notices())
+    with open_connector(f"edifice-archive:{tmp_path}") as unprofiled:
+        assert list(unprofiled.read_accounts()) == []  # entcore's export carries no profile: none invented
+        assert any("no profile configured" in n for n in unprofiled.notices())
+
+
+def test_a_bad_profile_option_is_refused_with_its_name(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="profile"):
+        open_connector(f"edifice-archive:{tmp_path}", {"profile": "pupil"})
+
+
+def test_messages_are_built_from_the_messagerie_tables(tmp_path: Path) -> None:
+    write_edifice_archives(_district_with_mail(), tmp_path)
+    with open_connector(f"edifice-archive:{tmp_path}") as source:
+        records = list(source.read_mail())
+        boxes = {r.key for r in records if isinstance(r, Mailbox)}
+        assert {"user-a|INBOX", "user-a|Sent", "user-a|Classe/2026", "user-b|INBOX"} <= boxes
+        messages = {(r.owner_id, r.mailbox): r for r in records if isinstance(r, Message)}
+        assert set(messages) == {(o, m) for o in ("user-a", "user-b") for m in ("INBOX", "Sent", "Classe/2026")}
+        for record in messages.values():
+            data = source.open_blob(record).read()
+            assert hashlib.sha256(data).hexdigest() == record.sha256
+        parsed = email.message_from_bytes(source.open_blob(messages[("user-a", "INBOX")]).read(), policy=policy.default)
+        assert isinstance(parsed, EmailMessage)
+        assert parsed["Subject"] == "Sortie"
+        assert parsed["From"].addresses[0].display_name == "Camille Martin"
+        (part,) = list(parsed.iter_attachments())
+        assert part.get_filename() == "sortie.pdf"
+        assert part.get_content() == b"%PDF-1.4 sortie"
+        assert len(source.problems) == 0
+        assert isinstance(source, HandbackSource)
+        inventory = {i.owner_id: i for i in source.handback_inventory()}
+        conversation = _module(inventory["user-a"], "conversation")
+        assert (conversation.declared, conversation.present, conversation.items, conversation.missing) == (
+            True,
+            True,
+            3,
+            (),
+        )
+
+
+def test_a_message_row_linked_to_an_absent_attachment_is_found(tmp_path: Path) -> None:
+    write_edifice_archives(_district_with_mail(), tmp_path, losses=Losses(missing_attachment=True))
+    with open_connector(f"edifice-archive:{tmp_path}") as source:
+        assert isinstance(source, HandbackSource)
+        inventory = {i.owner_id: i for i in source.handback_inventory()}
+        (lost,) = _module(inventory["user-a"], "conversation").missing
+        assert lost.startswith("user-a|")
+        assert not _module(inventory["user-b"], "conversation").missing  # the first user only
+        mail = [r for r in source.read_mail() if isinstance(r, Message)]
+        assert len(mail) == 6  # the message is still read, without the part it lost
+        assert source.problems.count("ref.dangling") == 1  # once, naming the archive, not once per read
+        assert source.problems.count("mail.malformed") == 0
+        (problem,) = [p for p in source.problems if p.code == "ref.dangling"]
+        assert problem.examples[0].startswith("user-a.zip:Messagerie")
+
+
+def test_a_malformed_messagerie_table_is_named_by_its_archive(tmp_path: Path) -> None:
+    zips = write_edifice_archives(_district_with_mail(), tmp_path)
+    path = next(p for p in zips if p.name == "user-a.zip")
+    with zipfile.ZipFile(path) as original:
+        members = {info.filename: original.read(info) for info in original.infolist()}
+    with zipfile.ZipFile(path, "w") as rewritten:
+        for name, data in members.items():
+            broken = name.endswith("/Messagerie/conversation.messages")
+            rewritten.writestr(name, b'{"fields": ["id"], "results": [[1, 2]]}' if broken else data)
+    with open_connector(f"edifice-archive:{tmp_path}") as source:
+        mail = [r for r in source.read_mail() if isinstance(r, Message)]
+        assert {m.owner_id for m in mail} == {"user-b"}  # user-a's messages are unreadable, user-b's are read
+        (problem,) = [p for p in source.problems if p.code == "mail.malformed"]
+        assert problem.examples == ["user-a.zip:Messagerie/conversation.messages"]
+
+
+_WORDS = st.text(st.characters(whitelist_categories=("L", "N", "P", "S", "Zs")), min_size=1, max_size=40)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(subject=_WORDS.filter(str.strip), lines=st.lists(_WORDS, min_size=1, max_size=4))
+def test_a_message_keeps_its_subject_and_text_through_the_tables(
+    tmp_path_factory: pytest.TempPathFactory, subject: str, lines: list[str]
+) -> None:
+    mail = EmailMessage()
+    mail["From"], mail["To"], mail["Subject"] = "a@example.org", "user-a@example.org", subject
+    mail.set_content("\n".join(lines) + "\n")
+    data = mail.as_bytes()
+    record = Message(owner_id="user-a", mailbox="INBOX", message_id="<m@example.org>",
+                     sha256=hashlib.sha256(data).hexdigest(), size=len(data))  # fmt: skip
+    out = tmp_path_factory.mktemp("mail")
+    write_edifice_archives([(record, data)], out)
+    with open_connector(f"edifice-archive:{out}") as source:
+        (built,) = [r for r in source.read_mail() if isinstance(r, Message)]
+        parsed = email.message_from_bytes(source.open_blob(built).read(), policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    assert " ".join(str(parsed["Subject"]).split()) == " ".join(subject.split())
+    text = parsed.get_body(("plain",))
+    assert text is not None
+    assert " ".join(text.get_content().split()) == " ".join(" ".join(lines).split())
