@@ -65,6 +65,11 @@ PROBLEM_CODES: dict[str, tuple[Severity, str]] = {
     "promotion.verify-failed": (Severity.ERROR, "files imported to the collège ENT whose SHA-256 differs"),
     "promotion.export-failed": (Severity.ERROR, "a pupil's work could not be read from the primary side"),
     "promotion.import-failed": (Severity.ERROR, "the collège ENT refused or did not answer a pupil's import"),
+    "promotion.guardian-not-found": (
+        Severity.WARNING,
+        "a pupil's guardian not found (or not surely) on the collège side: not linked, never created",
+    ),
+    "promotion.guardian-by-hand": (Severity.WARNING, "guardians found but the collège ENT cannot take the links"),
 }
 
 _MAX_EXAMPLES = 5

@@ -8,7 +8,6 @@ point and run again ends as an uninterrupted run would.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import datetime as dt
 import hashlib
@@ -18,23 +17,39 @@ import os
 import signal
 import uuid
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ent_migrate.config import Config
 from ent_migrate.contract import Capability, Connector, Operation, Role, implemented_capabilities
 from ent_migrate.errors import ConfigError, TerminalError, TransientError
-from ent_migrate.model import Document, Group, Guardianship, Membership, Person, Production, Profile, RecordKind
+from ent_migrate.model import (
+    Document,
+    Guardianship,
+    Mailbox,
+    Message,
+    Person,
+    Production,
+    Profile,
+    RecordKind,
+)
 from ent_migrate.outcomes import Action
 from ent_migrate.privacy import Pseudonymizer
 from ent_migrate.problems import Problems
 from ent_migrate.promotion.config import PromotionConfig
 from ent_migrate.promotion.matching import Candidate, PromotionMatcher
+from ent_migrate.promotion.moves import (
+    eml_path,
+    link_guardians,
+    mail_folder,
+    minimise_names,
+)
 from ent_migrate.promotion.notices import render_notice
+from ent_migrate.promotion.sides import CM2, SIXTH, Side, doc_path, read_csv, read_side
 from ent_migrate.promotion.states import State
 from ent_migrate.promotion.store import PromotionStore, Pupil
-from ent_migrate.registry import open_connector
+from ent_migrate.registry import connector_class, open_connector, parse_spec
 
 __all__ = ["CRASH_ENV", "NO_PROMOTION", "PROBLEMS_FILE", "Promoter", "RunSummary", "Side"]
 
@@ -43,18 +58,6 @@ PROBLEMS_FILE = "problemes-dernier-passage.json"  # under the output folder, rew
 NO_PROMOTION = frozenset({"repeat", "left_france", "home_schooling"})
 _DECISIONS = NO_PROMOTION | {"promoted", "private"}
 _NS = uuid.UUID("6f0d1c1e-5c1b-4a43-9d8e-70726f6d6f74")
-_CM2 = {"CM2"}
-_SIXTH = {"6E", "6EME", "6"}
-
-
-@dataclasses.dataclass(slots=True)
-class Side:
-    """What one side holds, indexed for the run."""
-
-    people: dict[str, Person] = dataclasses.field(default_factory=dict)
-    level_of: dict[str, tuple[str, str]] = dataclasses.field(default_factory=dict)  # person → (uai, level)
-    guardians: dict[str, list[str]] = dataclasses.field(default_factory=dict)
-    documents: dict[str, list[Document | Production]] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(slots=True)
@@ -68,61 +71,6 @@ class RunSummary:
     input_errors: int = 0  # error-level problems of the two sources: over [safety] max_input_errors, apply refuses
 
 
-def _read(conn: Connector, *, documents: bool, where: str) -> Side:
-    side = Side()
-    groups: dict[tuple[str, str], Group] = {}
-    caps = implemented_capabilities(type(conn))
-    if Capability.ACCOUNTS not in caps:
-        raise ConfigError(f"{where}: the {conn.name} connector reads no accounts; a promotion side needs the pupils")
-    for rec in conn.read_accounts():
-        if isinstance(rec, Person):
-            side.people[rec.id] = rec
-    if Capability.GROUPS in caps:
-        for g in conn.read_groups():
-            groups[(g.uai, g.code)] = g
-    if Capability.RELATIONS in caps:
-        for rel in conn.read_relations():
-            if isinstance(rel, Membership):
-                grp = groups.get((rel.uai, rel.group_code))
-                level = (grp.level or "").upper().replace(" ", "") if grp else ""
-                if level in _CM2 or level in _SIXTH:
-                    side.level_of[rel.person_id] = (rel.uai, level)
-            elif isinstance(rel, Guardianship):
-                side.guardians.setdefault(rel.student_id, []).append(rel.guardian_id)
-    if documents and Capability.DOCUMENTS in caps:
-        for doc in conn.read_documents():
-            side.documents.setdefault(doc.owner_id, []).append(doc)
-    return side
-
-
-def _read_csv(path: Path | None, columns: tuple[str, ...]) -> list[dict[str, str]]:
-    if path is None:
-        return []
-    try:
-        handle = path.open(encoding="utf-8", newline="")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-    rows = []
-    with handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in columns if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ConfigError(f"{path}:1: missing column(s) {', '.join(missing)}")
-        for line, row in enumerate(reader, start=2):
-            if any(not (row.get(c) or "").strip() for c in columns):
-                raise ConfigError(f"{path}:{line}: empty {'/'.join(columns)}")
-            rows.append({k: (v or "").strip() for k, v in row.items() if k})
-    return rows
-
-
-def _doc_path(doc: Document | Production) -> str:
-    if isinstance(doc, Document):
-        return doc.path
-    ext = {"text/html": "html", "text/markdown": "md", "application/json": "json"}.get(doc.format, "bin")
-    safe = "".join(c if c.isalnum() or c in " -_." else "_" for c in doc.title).strip() or "sans-titre"
-    return f"Productions/{doc.app}/{safe}.{ext}"
-
-
 class Promoter:
     def __init__(
         self, config: Config, pc: PromotionConfig, store: PromotionStore, pseudo: Pseudonymizer, today: dt.date
@@ -131,6 +79,8 @@ class Promoter:
         self._effects = 0
         self._kill_after = int(os.environ.get(CRASH_ENV, "0") or 0)
         self._dry_run = True
+        self._coll = Side()
+        self._target_caps: frozenset[Capability] = frozenset()
 
     # ----------------------------------------------------------------------------- connectors
 
@@ -142,7 +92,7 @@ class Promoter:
         return self.config.endpoint(role, name)[3]
 
     def _decisions(self) -> dict[str, dict[str, str]]:
-        rows = _read_csv(self.pc.decisions, ("pupil_id", "decision"))
+        rows = read_csv(self.pc.decisions, ("pupil_id", "decision"))
         for i, row in enumerate(rows, start=2):
             if row["decision"] not in _DECISIONS:
                 raise ConfigError(
@@ -152,19 +102,34 @@ class Promoter:
         return {r["pupil_id"]: r for r in rows}
 
     def _origins(self) -> dict[str, str]:
-        return {r["person_id"]: r["uai"] for r in _read_csv(self.pc.origins, ("person_id", "uai"))}
+        return {r["person_id"]: r["uai"] for r in read_csv(self.pc.origins, ("person_id", "uai"))}
 
     # ----------------------------------------------------------------------------- the run
 
     def run(self, *, dry_run: bool) -> RunSummary:
         summary = RunSummary()
         with self._open("source", self.pc.primary) as primary, self._open("source", self.pc.college) as college:
-            prim = _read(primary, documents=True, where=self._where("source", self.pc.primary))
-            coll = _read(college, documents=False, where=self._where("source", self.pc.college))
+            prim = read_side(primary, documents=True, where=self._where("source", self.pc.primary))
+            coll = read_side(college, documents=False, where=self._where("source", self.pc.college))
             for side, conn in (("primary", primary), ("college", college)):
                 for occ in conn.problems.occurrences():
                     summary.problems.add(occ.code, f"{side}: {occ.where}", occ.detail, occ.severity)
                 summary.input_errors += conn.problems.errors
+            self._coll = coll
+            # what the target takes, known from its class, so a dry run decides as apply does
+            self._target_caps = (
+                implemented_capabilities(
+                    connector_class(parse_spec(self.config.endpoint("target", self.pc.target)[1])[0])
+                )
+                if self.pc.target
+                else frozenset()
+            )
+            if self.pc.target and Capability.DOCUMENTS not in self._target_caps:
+                # refused before any pupil moves, rather than each import failing on its first document
+                raise ConfigError(
+                    f"{self._where('target', self.pc.target)}: this connector writes no documents, so the pupils' "
+                    "work cannot move there; use one that does, or leave [promotion] target out (zips only)"
+                )
             target = self._open("target", self.pc.target) if self.pc.target and not dry_run else None
             try:
                 go = self._walk(prim, coll, primary, target, summary, dry_run=dry_run)
@@ -193,7 +158,7 @@ class Promoter:
         pc = self.pc
         self._dry_run = dry_run
         decisions, origins = self._decisions(), self._origins()
-        cm2 = {pid: uai for pid, (uai, level) in prim.level_of.items() if level in _CM2 and pid in prim.people}
+        cm2 = {pid: uai for pid, (uai, level) in prim.level_of.items() if level in CM2 and pid in prim.people}
         for uai in sorted(set(cm2.values()) | set(pc.expected_cm2)):
             n = sum(1 for u in cm2.values() if u == uai)
             summary.detected[uai] = n
@@ -204,7 +169,7 @@ class Promoter:
             [
                 Candidate(coll.people[pid], origins.get(pid))
                 for pid, (_u, level) in sorted(coll.level_of.items())
-                if level in _SIXTH and pid in coll.people and coll.people[pid].profile == Profile.STUDENT
+                if level in SIXTH and pid in coll.people and coll.people[pid].profile == Profile.STUDENT
             ],
             match_score=pc.match_score,
             review_score=pc.review_score,
@@ -362,8 +327,12 @@ class Promoter:
             go(p, State.OPTED_OUT, reason="opt_out")
         # ---- export, import, verify once the promotion date has come
         if p.state is State.NOTIFIED and self.today >= pc.promotion_date:
-            docs = prim.documents.get(pid, [])
-            files = [{"path": _doc_path(d), "sha256": d.sha256, "size": d.size} for d in docs]
+            # the pupil's mail goes to the target when it takes mail, else into the zip as EML files
+            to = "ent" if p.target_id is not None and Capability.MAIL in self._target_caps else "archive"
+            mail = [
+                {"folder": mail_folder(m.mailbox), "message_id": m.message_id, "sha256": m.sha256, "size": m.size}
+                for m in sorted(prim.mail.get(pid, []), key=lambda m: (m.mailbox, m.message_id))
+            ]
             self._item(
                 summary,
                 "promotion.export-failed",
@@ -371,12 +340,13 @@ class Promoter:
                 lambda: go(
                     p,
                     State.EXPORTED,
-                    lambda: self._zip(p, pid, docs, primary),
+                    lambda: self._zip(p, pid, prim, primary, mail_in_zip=to == "archive"),
                     reason="export",
-                    detail={**p.detail, "files": files},
+                    detail={**p.detail, "files": self._files(pid, prim, primary), "mail": mail, "mail_to": to},
                 ),
             )
         if p.state is State.EXPORTED and p.target_id is not None and target is not None:
+            linked, unlinked = self._guardians(p, pid, prim, summary)
             self._item(
                 summary,
                 "promotion.import-failed",
@@ -384,8 +354,9 @@ class Promoter:
                 lambda: go(
                     p,
                     State.IMPORTED,
-                    lambda: self._import(p, pid, prim.documents.get(pid, []), primary, target),
+                    lambda: self._import(p, pid, prim, primary, target, linked),
                     reason="import",
+                    detail={**p.detail, "guardians": {"linked": len(linked), "unlinked": unlinked}},
                 ),
             )
         if p.state is State.IMPORTED:
@@ -443,7 +414,7 @@ class Promoter:
         )
         self._write_whole(self._out("notices", p.school_uai, f"{self.pseudo(pid)[2:]}.html"), html.encode("utf-8"))
 
-    def _blob(self, primary: Connector, doc: Document | Production) -> bytes:
+    def _blob(self, primary: Connector, doc: Message | Document | Production) -> bytes:
         with primary.open_blob(doc) as handle:
             data = handle.read()
         if hashlib.sha256(data).hexdigest() != doc.sha256:
@@ -452,37 +423,115 @@ class Promoter:
             )
         return data
 
-    def _zip(self, p: Pupil, pid: str, docs: list[Document | Production], primary: Connector) -> None:
+    def _moving(self, pid: str, prim: Side) -> list[tuple[str, Document | Production, list[tuple[str, str]] | None]]:
+        """Each file that moves, by path under the folder: its source and, for a collaborative work,
+        the co-authors' (first, last) names to minimise in it (None for the pupil's own work)."""
+        out: list[tuple[str, Document | Production, list[tuple[str, str]] | None]] = []
+        for d in prim.documents.get(pid, []):
+            owners = prim.shared.get((d.app, d.source_ref)) if isinstance(d, Production) else None
+            names = None
+            if owners is not None:
+                people = [prim.people[o] for o in owners if o != pid and o in prim.people]
+                names = [(q.first_name, q.last_name) for q in people]
+            out.append((doc_path(d, prim.shared), d, names))
+        return sorted(out, key=lambda x: x[0])
+
+    def _bytes(self, primary: Connector, src: Document | Production, names: list[tuple[str, str]] | None) -> bytes:
+        data = self._blob(primary, src)  # the source's SHA-256 checked first, minimised after
+        if names is None or not isinstance(src, Production):
+            return data
+        return minimise_names(data, src.format, names)
+
+    def _files(self, pid: str, prim: Side, primary: Connector) -> list[dict[str, Any]]:
+        files: list[dict[str, Any]] = []
+        for path, d, names in self._moving(pid, prim):
+            if names is None:
+                files.append({"path": path, "sha256": d.sha256, "size": d.size})
+            else:  # the minimised copy is what moves: its own SHA-256 is what verify expects
+                data = self._bytes(primary, d, names)
+                files.append({"path": path, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)})
+                files[-1]["read_only"] = True
+        return files
+
+    def _zip(self, p: Pupil, pid: str, prim: Side, primary: Connector, *, mail_in_zip: bool) -> None:
         buf = io.BytesIO()
+        stamp = (2000, 1, 1, 0, 0, 0)
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
             lines = []
-            for d in sorted(docs, key=_doc_path):
-                path = f"{self.pc.folder}/{_doc_path(d)}"
-                info = zipfile.ZipInfo(path, date_time=(2000, 1, 1, 0, 0, 0))
-                zf.writestr(info, self._blob(primary, d))
-                lines.append(f"{d.sha256}  {path}")
-            zf.writestr(zipfile.ZipInfo("SHA256SUMS", date_time=(2000, 1, 1, 0, 0, 0)), "\n".join(lines) + "\n")
+            for rel, d, names in self._moving(pid, prim):
+                path = f"{self.pc.folder}/{rel}"
+                info = zipfile.ZipInfo(path, date_time=stamp)
+                if names is not None:
+                    info.external_attr = 0o100444 << 16  # a collaborative work: read-only once unzipped
+                data = self._bytes(primary, d, names)
+                zf.writestr(info, data)
+                lines.append(f"{hashlib.sha256(data).hexdigest()}  {path}")
+            if mail_in_zip:
+                done: set[str] = set()
+                for m in sorted(prim.mail.get(pid, []), key=lambda m: (m.mailbox, m.message_id)):
+                    if (path := eml_path(m)) not in done:
+                        done.add(path)
+                        zf.writestr(zipfile.ZipInfo(path, date_time=stamp), self._blob(primary, m))
+                        lines.append(f"{m.sha256}  {path}")
+            zf.writestr(zipfile.ZipInfo("SHA256SUMS", date_time=stamp), "\n".join(lines) + "\n")
         self._write_whole(self._out("exports", p.school_uai, f"{self.pseudo(pid)[2:]}.zip"), buf.getvalue())
 
-    def _ops(self, p: Pupil, docs: list[Document | Production]) -> Iterator[tuple[Operation, Document | Production]]:
+    def _op(self, p: Pupil, kind: RecordKind, record: Any) -> Operation:
+        # deterministic: a re-made import sends the same op ids, which the target treats as upserts
+        name = record.path if kind is RecordKind.DOCUMENT else f"{kind}|{record.key}"
+        op_id = str(uuid.uuid5(_NS, f"{p.key}|{p.target_id}|{name}"))
+        return Operation(op_id, Action.CREATE, kind, record.key, record)
+
+    def _guardians(self, p: Pupil, pid: str, prim: Side, summary: RunSummary) -> tuple[list[Guardianship], int]:
+        """The links to write (collège-side guardian → target pupil), never a new guardian account;
+        the guardians not found are reported, by pseudonym."""
         assert p.target_id is not None
-        for d in sorted(docs, key=_doc_path):
+        coll = self._coll
+        found = link_guardians(
+            prim.guardians.get(pid, []),
+            prim.people,
+            [g.guardian_id for g in coll.guardians.get(p.target_id, [])],
+            coll.people,
+        )
+        where = f"pupil {self.pseudo(pid)}"
+        for gid, why in found.unlinked:
+            summary.problems.add("promotion.guardian-not-found", f"{where}, guardian {self.pseudo(gid)}", why)
+        links = [
+            Guardianship(guardian_id=gid, student_id=p.target_id, legal_level=g.legal_level, kinship=g.kinship)
+            for g, gid in found.linked
+        ]
+        if links and Capability.RELATIONS not in self._target_caps:
+            summary.problems.add("promotion.guardian-by-hand", where, f"{len(links)} guardian link(s)")
+            links = []
+        return links, len(found.unlinked)
+
+    def _import(
+        self, p: Pupil, pid: str, prim: Side, primary: Connector, target: Connector, links: list[Guardianship]
+    ) -> None:
+        assert p.target_id is not None
+        for rel, d, names in self._moving(pid, prim):
+            data = self._bytes(primary, d, names)
             record = Document(
                 owner_id=p.target_id,
-                path=f"{self.pc.folder}/{_doc_path(d)}",
-                sha256=d.sha256,
-                size=d.size,
+                path=f"{self.pc.folder}/{rel}",
+                sha256=hashlib.sha256(data).hexdigest(),
+                size=len(data),
                 media_type=d.media_type if isinstance(d, Document) else d.format,
                 modified=d.modified if isinstance(d, Document) else None,
             )
-            op_id = str(uuid.uuid5(_NS, f"{p.key}|{p.target_id}|{record.path}"))
-            yield Operation(op_id, Action.CREATE, RecordKind.DOCUMENT, record.key, record), d
-
-    def _import(
-        self, p: Pupil, pid: str, docs: list[Document | Production], primary: Connector, target: Connector
-    ) -> None:
-        for op, src in self._ops(p, docs):
-            target.write_document(op, io.BytesIO(self._blob(primary, src)))
+            target.write_document(self._op(p, RecordKind.DOCUMENT, record), io.BytesIO(data))
+        for link in links:
+            target.write_relation(self._op(p, RecordKind.GUARDIANSHIP, link))
+        if p.detail.get("mail_to") != "ent":
+            return
+        messages = sorted(prim.mail.get(pid, []), key=lambda m: (m.mailbox, m.message_id))
+        folders = {b.name for b in prim.mailboxes.get(pid, [])} | {m.mailbox for m in messages}
+        for name in sorted(folders):
+            box = Mailbox(owner_id=p.target_id, name=mail_folder(name))
+            target.write_mail(self._op(p, RecordKind.MAILBOX, box), None)
+        for m in messages:
+            moved = dataclasses.replace(m, owner_id=p.target_id, mailbox=mail_folder(m.mailbox))
+            target.write_mail(self._op(p, RecordKind.MESSAGE, moved), io.BytesIO(self._blob(primary, m)))
 
     def _verify(self, p: Pupil, target: Connector) -> int:
         """Files on the target whose SHA-256 is not what was exported (all, when the target cannot be read)."""
@@ -495,6 +544,11 @@ class Promoter:
             key = f"{p.target_id}|{self.pc.folder}/{f['path']}"
             if have.get(key) != f["sha256"]:
                 bad += 1
+        if p.detail.get("mail_to") == "ent" and p.detail.get("mail"):
+            got = {m.key: m.sha256 for m in target.read_mail() if isinstance(m, Message)}
+            bad += sum(
+                got.get(f"{p.target_id}|{m['folder']}|{m['message_id']}") != m["sha256"] for m in p.detail["mail"]
+            )
         return bad
 
     def _verify_pass(

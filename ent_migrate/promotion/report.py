@@ -85,8 +85,15 @@ def build_report(store: PromotionStore, pc: PromotionConfig, pseudo: Pseudonymiz
                 }
             )
         if p.college_uai is not None:
-            c = colleges.setdefault(p.college_uai, {"arrivees": 0, "eleves": []})
+            c = colleges.setdefault(
+                p.college_uai, {"arrivees": 0, "courriels": 0, "responsables_lies": 0, "eleves": []}
+            )
             c["arrivees"] += 1
+            moved = p.target_id is not None
+            mail = p.detail.get("mail", []) if moved and p.detail.get("mail_to") == "ent" else []
+            guardians = p.detail.get("guardians", {})
+            c["courriels"] += len(mail)
+            c["responsables_lies"] += guardians.get("linked", 0)
             c["eleves"].append(
                 {
                     "eleve": ref,
@@ -94,10 +101,18 @@ def build_report(store: PromotionStore, pc: PromotionConfig, pseudo: Pseudonymiz
                     "appariement": _explained(p.detail),
                     "fichiers": [
                         {"chemin": f["path"], "sha256": f["sha256"], "taille": f["size"]}
+                        | ({"lecture_seule": True} if f.get("read_only") else {})
                         for f in p.detail.get("files", [])
                     ]
-                    if p.target_id is not None
+                    if moved
                     else [],
+                    # the mail under École/ on the ENT (in the family's zip when the ENT takes none)
+                    "courriels": [{"dossier": m["folder"], "sha256": m["sha256"], "taille": m["size"]} for m in mail],
+                    "courriels_dans_l_archive": len(p.detail.get("mail", [])) - len(mail),
+                    "responsables": {
+                        "lies": guardians.get("linked", 0),
+                        "non_trouves": guardians.get("unlinked", 0),
+                    },
                 }
             )
     return {

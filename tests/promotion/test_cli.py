@@ -204,15 +204,33 @@ def test_input_errors_accepted_knowingly_let_apply_run(store: PromotionStore, pr
 
 
 def test_a_side_that_reads_no_accounts_is_a_usage_error(store: PromotionStore, promo: PromotionFixture) -> None:
-    (promo.root / "archives").mkdir()
+    # a mail-only connector (an edifice-archive hand-back now reads its owner's account)
+    (promo.root / "mail").mkdir()
     text = promo.config.read_text(encoding="utf-8")
     start, end = text.index("[source.primary]"), text.index("[source.college]")
-    spec = f'[source.primary]\nspec = "edifice-archive:{promo.root / "archives"}"\n\n'
+    spec = f'[source.primary]\nspec = "maildir:{promo.root / "mail"}"\n\n'
     promo.config.write_text(text[:start] + spec + text[end:], encoding="utf-8")
     got = _cli(promo, "promote", "plan", "--today", "2027-06-01")
     assert got.returncode == 2
-    assert "[source.primary]: the edifice-archive connector reads no accounts" in got.stderr
+    assert "[source.primary]: the maildir connector reads no accounts" in got.stderr
     assert "Traceback" not in got.stderr
+
+
+def test_a_target_that_writes_no_documents_is_refused_before_any_pupil_moves(
+    store: PromotionStore, promo: PromotionFixture
+) -> None:
+    # a mail-only target: each import used to fail on its first document (NotImplementedError)
+    (promo.root / "mail-target").mkdir()
+    text = promo.config.read_text(encoding="utf-8")
+    start = text.index("[target.college_ent]")
+    end = text.index("\n[", start + 1) + 1 if "\n[" in text[start + 1 :] else len(text)
+    spec = f'[target.college_ent]\nspec = "maildir:{promo.root / "mail-target"}"\n\n'
+    promo.config.write_text(text[:start] + spec + text[end:], encoding="utf-8")
+    got = _cli(promo, "promote", "apply", "--today", "2027-07-05")
+    assert got.returncode == 2, got.stderr
+    assert "writes no documents" in got.stderr
+    assert "Traceback" not in got.stderr
+    assert store.pupils(2026) == {}  # refused before any pupil was detected
 
 
 def test_a_target_refusing_imports_fails_only_those_pupils_and_the_next_run_imports(
