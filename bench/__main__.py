@@ -1,4 +1,5 @@
-"""``make bench`` / ``python -m bench [plan|readers|ldap|mail|rest|all] [SIZES...]``: the closing notes' figures.
+"""``make bench`` / ``python -m bench [plan|plan-pg|apply|readers|ldap|mail|rest|all] [SIZES...]``: the closing
+notes' figures.
 
 Writes ``bench/out/results.json`` and prints a table. Generated districts are cached in bench/out/.
 """
@@ -91,6 +92,27 @@ def readers(sizes: list[int]) -> list[dict[str, object]]:
     return results
 
 
+def _plan_row(accounts: int, backend: str, server_url: str) -> dict[str, object]:
+    package = str(_district(accounts))
+    bare = measure("bench.plan_bench", "bare_loop", package)
+    ours = measure("bench.plan_bench", "our_plan", package, *([server_url] if server_url else []))
+    row = {
+        "bench": "plan",
+        "backend": backend,
+        "accounts": accounts,
+        "records": bare["count"],
+        "seconds": round(ours["seconds"], 1),
+        "bare_records_per_s": round(bare["per_second"]),
+        "plan_records_per_s": round(ours["count"] / ours["seconds"]),
+        "plan_accounts_per_s": round(accounts / ours["seconds"]),
+        "ratio": round(ours["count"] / ours["seconds"] / bare["per_second"], 3),
+        "plan_peak_rss_mb": round(ours["peak_rss"] / 2**20, 1),
+        "bare_peak_rss_mb": round(bare["peak_rss"] / 2**20, 1),
+    }
+    print(json.dumps(row), flush=True)
+    return row
+
+
 def main(sizes: list[int], which: str = "all") -> None:
     OUT.mkdir(exist_ok=True)
     results: list[dict[str, object]] = []
@@ -125,19 +147,27 @@ def main(sizes: list[int], which: str = "all") -> None:
             results.append(row)
             print(json.dumps(row), flush=True)
     for accounts in sizes if which in ("all", "plan") else []:
+        results.append(_plan_row(accounts, "sqlite", ""))
+    if which == "plan-pg":  # issue 15: the same dry-run on a private PostgreSQL (tests/servers/postgres.py)
+        from bench.plan_bench import postgres_server
+
+        with postgres_server() as url:
+            for accounts in sizes:
+                results.append(_plan_row(accounts, "postgresql", url))
+    for accounts in sizes if which == "apply" else []:  # issue 15: apply + verify into a package target
         package = str(_district(accounts))
-        bare = measure("bench.plan_bench", "bare_loop", package)
-        ours = measure("bench.plan_bench", "our_plan", package)
+        bare = measure("bench.plan_bench", "bare_write_fsync", package)
+        ours = measure("bench.plan_bench", "our_apply_verify", package)
         row = {
-            "bench": "plan",
+            "bench": "apply+verify",
             "accounts": accounts,
-            "records": bare["count"],
+            "records": ours["count"],
+            "applied": ours["applied"],
+            "verdict": ours["verdict"],
             "bare_records_per_s": round(bare["per_second"]),
-            "plan_records_per_s": round(ours["count"] / ours["seconds"]),
-            "plan_accounts_per_s": round(accounts / ours["seconds"]),
-            "ratio": round(ours["count"] / ours["seconds"] / bare["per_second"], 3),
-            "plan_peak_rss_mb": round(ours["peak_rss"] / 2**20, 1),
-            "bare_peak_rss_mb": round(bare["peak_rss"] / 2**20, 1),
+            "apply_verify_records_per_s": round(ours["per_second"]),
+            "ratio": round(ours["per_second"] / bare["per_second"], 3),
+            "peak_rss_mb": round(ours["peak_rss"] / 2**20, 1),
         }
         results.append(row)
         print(json.dumps(row), flush=True)
@@ -146,7 +176,7 @@ def main(sizes: list[int], which: str = "all") -> None:
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    benches = ("plan", "readers", "mail", "rest", "ldap", "reconcile", "all")
+    benches = ("plan", "plan-pg", "apply", "readers", "mail", "rest", "ldap", "reconcile", "all")
     which = args.pop(0) if args and args[0] in benches else "all"
-    default = {"mail": [20_000], "rest": [10_000], "ldap": [20_000]}.get(which, [10_000, 100_000])
+    default = {"mail": [20_000], "rest": [10_000], "ldap": [20_000], "apply": [100_000]}.get(which, [10_000, 100_000])
     main([int(a) for a in args] or default, which)

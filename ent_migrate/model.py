@@ -112,14 +112,20 @@ class _Record:
         return canonical_dict(self)
 
     def __post_init__(self) -> None:
-        # Normalise text on the way in so that equality, keys and fingerprints agree.
+        # Normalise text on the way in so that equality, keys and fingerprints agree. Every reader
+        # builds records here: a tuple is tested with one join, not a generator per item.
         for name in _field_names(type(self)):
             value = getattr(self, name)
             if isinstance(value, str):
                 if not value.isascii():  # ASCII is always NFC: skip the common case cheaply
                     object.__setattr__(self, name, nfc(value))
-            elif isinstance(value, tuple) and value and all(isinstance(v, str) for v in value):
-                object.__setattr__(self, name, tuple(v if v.isascii() else nfc(v) for v in value))
+            elif isinstance(value, tuple) and value:
+                try:
+                    joined = "".join(value)
+                except TypeError:  # not a tuple of text
+                    continue
+                if not joined.isascii():
+                    object.__setattr__(self, name, tuple(v if v.isascii() else nfc(v) for v in value))
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -326,6 +332,11 @@ def _encode(value: Any) -> Any:
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, tuple | list):
+        try:
+            if "".join(value).isascii():  # the common tuple, of ASCII text, in one C call
+                return list(value)
+        except TypeError:  # not all text: each item on its own
+            pass
         return [_encode(v) for v in value]
     raise TypeError(f"cannot serialise {type(value).__name__}")
 

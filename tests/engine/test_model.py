@@ -203,3 +203,29 @@ def test_fingerprint_is_pinned() -> None:
     )
     assert canonical_bytes(person) == expected
     assert fingerprint(person) == hashlib.sha256(expected).hexdigest()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(),
+    st.lists(st.text(), max_size=4),
+    st.lists(st.text(st.characters(max_codepoint=0x7F)), max_size=3),
+)
+def test_every_text_field_and_text_tuple_is_stored_nfc(name: str, emails: list[str], structures: list[str]) -> None:
+    """Issue 15 tests a tuple with one join: whatever the text, each item ends in NFC, and the canonical
+    dict holds the same lists."""
+    person = Person(
+        id="p",
+        profile=Profile.STUDENT,
+        last_name=name,
+        first_name="x",
+        emails=tuple(emails),
+        structures=tuple(structures),
+    )
+    assert person.last_name == unicodedata.normalize("NFC", name)
+    assert person.emails == tuple(unicodedata.normalize("NFC", e) for e in emails)
+    assert person.structures == tuple(structures)
+    data = person.to_dict()
+    assert data["emails"] == [unicodedata.normalize("NFC", e) for e in emails]
+    assert data["structures"] == structures
+    assert record_from_dict(data) == person
