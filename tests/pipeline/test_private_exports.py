@@ -9,10 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ent_migrate.connectors.memory import MemoryConnector
 from ent_migrate.model import Person, Profile
-from tests.pipeline._helpers import UAI, district, fill_persisted
-from tests.pipeline.test_reconcile_cli import ENV
+from tests.pipeline._helpers import UAI, district
+from tests.pipeline.test_reconcile_cli import ENV, memory_config
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -24,15 +23,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 def _planned(tmp_path: Path) -> tuple[str, str]:
     # a vendor's id that a spreadsheet would run as a formula
     hostile = Person(id="=HYPERLINK(1)", profile=Profile.STAFF, last_name="Roux", first_name="Ana", structures=(UAI,))
-    fill_persisted("src", tmp_path / "src.jsonl", iter([*district(pupils=2), (hostile, None)]))
-    MemoryConnector.reset()
-    config = tmp_path / "ent-migrate.toml"
-    config.write_text(
-        f'[state]\nurl = "sqlite:///{tmp_path / "state.db"}"\n'
-        f'[source.a]\nspec = "memory:src"\npersist = "{tmp_path / "src.jsonl"}"\n'
-        f'[target.b]\nspec = "memory:dst"\npersist = "{tmp_path / "dst.jsonl"}"\n'
-        '[privacy]\nkey = "${CLI_TEST_KEY}"\n[report]\ndir = "reports"\n'
-    )
+    config = memory_config(tmp_path, [*district(pupils=2), (hostile, None)])
     assert _cli("-c", str(config), "db", "upgrade").returncode == 0
     assert (r := _cli("-c", str(config), "plan", "--json")).returncode == 0, r.stderr
     return "-c", str(config)

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from ent_migrate.connectors.memory import MemoryConnector
-from ent_migrate.model import Person, Profile
+from ent_migrate.model import Person, Profile, Record
 from tests.pipeline._helpers import UAI, district, fill_persisted
 
 ENV = {**os.environ, "CI": "1", "CLI_TEST_KEY": "c1c1" * 8}
@@ -21,6 +21,20 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "ent_migrate", *args], capture_output=True, text=True, env=ENV, check=False, timeout=300
     )
+
+
+def memory_config(tmp_path: Path, records: list[tuple[Record, bytes | None]]) -> Path:
+    """A config whose source is *records* (a persisted memory connector) and whose target is empty."""
+    fill_persisted("src", tmp_path / "src.jsonl", iter(records))
+    MemoryConnector.reset()
+    config = tmp_path / "ent-migrate.toml"
+    config.write_text(
+        f'[state]\nurl = "sqlite:///{tmp_path / "state.db"}"\n'
+        f'[source.a]\nspec = "memory:src"\npersist = "{tmp_path / "src.jsonl"}"\n'
+        f'[target.b]\nspec = "memory:dst"\npersist = "{tmp_path / "dst.jsonl"}"\n'
+        '[privacy]\nkey = "${CLI_TEST_KEY}"\n[report]\ndir = "reports"\n'
+    )
+    return config
 
 
 def test_review_round_trip_merge_undo_and_logins(tmp_path: Path) -> None:
@@ -33,15 +47,7 @@ def test_review_round_trip_merge_undo_and_logins(tmp_path: Path) -> None:
         ine="0000000001A",
         structures=(UAI,),
     )
-    fill_persisted("src", tmp_path / "src.jsonl", iter([*district(pupils=3), (clash, None)]))
-    MemoryConnector.reset()
-    config = tmp_path / "ent-migrate.toml"
-    config.write_text(
-        f'[state]\nurl = "sqlite:///{tmp_path / "state.db"}"\n'
-        f'[source.a]\nspec = "memory:src"\npersist = "{tmp_path / "src.jsonl"}"\n'
-        f'[target.b]\nspec = "memory:dst"\npersist = "{tmp_path / "dst.jsonl"}"\n'
-        '[privacy]\nkey = "${CLI_TEST_KEY}"\n[report]\ndir = "reports"\n'
-    )
+    config = memory_config(tmp_path, [*district(pupils=3), (clash, None)])
     c = ("-c", str(config))
     assert cli(*c, "db", "upgrade").returncode == 0
     assert (r := cli(*c, "plan", "--json")).returncode == 0, r.stderr
