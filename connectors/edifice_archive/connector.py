@@ -257,6 +257,10 @@ class EdificeArchiveConnector(Connector):
             records: list[Document | Production] = []
             modules: list[ModuleInventory] = []
             items, missing, resolvable = self._workspace(owner, ws_docs, ws_files, files, label, records, read, path)
+            if ws_docs:
+                # the workspace's shares (R13): every principal a document or folder is shared with
+                principals = _share_principals(ws_docs.values())
+                modules.append(ModuleInventory("shares", False, True, len(principals), references=principals))
 
             def resolve(doc_id: str) -> tuple[str, bytes] | None:
                 target = resolvable.get(doc_id)
@@ -400,6 +404,21 @@ class EdificeArchiveConnector(Connector):
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             self.problems.add("record.invalid", where, f"not JSON ({type(exc).__name__})")
             return None
+
+
+def _share_principals(docs: Iterable[Any]) -> tuple[str, ...]:
+    """``user:<id>`` / ``group:<id>`` of each entry of the documents' ``shared`` lists (entcore writes
+    one object per principal, its rights as ``"<controller>|<method>": true`` keys beside the id)."""
+    out: list[str] = []
+    for doc in docs:
+        entries = doc.get("shared") if isinstance(doc, Mapping) else None
+        for entry in entries if isinstance(entries, list) else ():
+            if isinstance(entry, Mapping):
+                if isinstance(entry.get("userId"), str):
+                    out.append(f"user:{entry['userId']}")
+                elif isinstance(entry.get("groupId"), str):
+                    out.append(f"group:{entry['groupId']}")
+    return tuple(out)
 
 
 def _under(read: Callable[[str], bytes], folder: str) -> Callable[[str], bytes]:

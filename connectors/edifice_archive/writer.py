@@ -54,6 +54,7 @@ class Losses:
     missing_file: bool = False  # a blog image -> /workspace/document/<uuid> whose file is not in the archive
     tampered: str | None = None  # canonical module whose folder is changed after the signature was made
     missing_attachment: bool = False  # a message linked to an attachment whose bytes are not in the archive
+    dangling_share: bool = False  # a document shared with a user the hand-back does not hold
     users: int = 1
 
 
@@ -80,8 +81,11 @@ def display_name(person: Person | None) -> str:
     return f"{person.first_name} {person.last_name}".strip() if person else ""
 
 
-def _workspace(owner: str, display: str, docs: list[tuple[Document, bytes]]) -> tuple[dict[str, bytes], list[str]]:
-    """Files of the workspace folder, and the ids of its file documents (for the productions)."""
+def _workspace(
+    owner: str, display: str, docs: list[tuple[Document, bytes]], shared: list[dict[str, Any]] | None = None
+) -> tuple[dict[str, bytes], list[str]]:
+    """Files of the workspace folder, and the ids of its file documents (for the productions).
+    *shared*: the entcore ``shared`` list every file document gets (principal id + rights keys)."""
     out: dict[str, bytes] = {}
     folders: dict[str, str] = {}  # "a/b" -> folder id
     ids = []
@@ -103,7 +107,7 @@ def _workspace(owner: str, display: str, docs: list[tuple[Document, bytes]]) -> 
         stored = f"Documents/{stem}_{doc_id}{'.' + ext if ext else ''}"
         entry: dict[str, Any] = {
             "_id": doc_id, "eType": "file", "name": parts[-1], "owner": owner, "ownerName": display, "eParent": parent,
-            "file": stored, "shared": [],
+            "file": stored, "shared": list(shared or []),
             "metadata": {"size": doc.size, "content-type": doc.media_type, "filename": parts[-1]},
         }  # fmt: skip
         if doc.modified is not None:  # absent rather than invented: the reader gives None back
@@ -212,7 +216,14 @@ def write_edifice_archives(
     for index, owner in enumerate(owners):
         hit = index < losses.users
         display = display_name(people.get(owner))
-        files, ids = _workspace(owner, display, sorted(docs.get(owner, []), key=lambda d: d[0].path))
+        # every document shared read-only with the next owner (a user the hand-back holds), as
+        # entcore writes a share: the principal's id and one key per right
+        right = {"org-entcore-workspace-controllers-WorkspaceController|getDocument": True}
+        neighbour = owners[(index + 1) % len(owners)]
+        shared = [{"userId": neighbour, **right}] if neighbour != owner else []
+        if hit and losses.dangling_share:
+            shared.append({"userId": _uid(owner, "gone-user"), **right})
+        files, ids = _workspace(owner, display, sorted(docs.get(owner, []), key=lambda d: d[0].path), shared)
         image = ids[0] if ids else None
         if hit and losses.missing_file:
             image = _uid(owner, "lost-image")

@@ -308,18 +308,29 @@ def _r12(f: Facts, spec: ClauseSpec, p: Pseudo) -> ClauseResult:
 
 
 def _r13(f: Facts, spec: ClauseSpec, p: Pseudo) -> ClauseResult:
-    shares = _inventory_missing(f, {"shares"})
     declared = [m for inv in f.inventories for m in inv.modules if m.module == "shares"]
     if not declared:
         return result("R13", spec, Verdict.NON_VERIFIABLE, "Aucun export des droits et partages lu.", delivered=False)
     items = sum(m.items for m in declared)
+    # a user principal resolves to an account the hand-back delivers (a record, or the owner of a user
+    # archive); a group principal is counted, but entcore group ids have no counterpart in the model
+    users = set(f.person_ids) | {inv.owner_id for inv in f.inventories if inv.owner_id}
+    refs = [r for m in declared for r in m.references]
+    unresolved = [r for r in refs if r.startswith("user:") and r[len("user:") :] not in users]
+    unresolved += _inventory_missing(f, {"shares"})
+    groups = sum(r.startswith("group:") for r in refs)
     return result(
         "R13",
         spec,
-        _fails(len(shares), max(items, 1)),
-        f"{items} partage(s) ; {len(shares)} bénéficiaire(s) non résolu(s).",
-        evidence={"partages": items, "non_resolus": len(shares)},
-        failing=shares,
+        _fails(len(unresolved), max(items, 1)),
+        f"{items} partage(s) ; {len(unresolved)} bénéficiaire(s) non résolu(s).",
+        evidence={
+            "partages": items,
+            "beneficiaires_utilisateurs": len(refs) - groups,
+            "beneficiaires_groupes": groups,
+            "non_resolus": len(unresolved),
+        },
+        failing=unresolved,
         pseudo=p,
     )
 

@@ -45,6 +45,9 @@ class ModuleInventory:
     items: int  # items read from it
     missing: tuple[str, ...] = ()  # record keys referenced by the module but absent (e.g. a document's file)
     unreadable: tuple[str, ...] = ()  # entries present but not parseable (their problems are in connector.problems)
+    # what the module points at outside itself, for the audit to resolve against the whole hand-back
+    # (a connector sees one archive, not the directory): shares give "user:<id>" and "group:<id>"
+    references: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
