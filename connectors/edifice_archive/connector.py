@@ -21,8 +21,10 @@ import datetime as dt
 import hashlib
 import io
 import json
+import os
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, ClassVar
@@ -30,8 +32,9 @@ from typing import IO, Any, ClassVar
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
-from ent_migrate.archive import Archive, Limits
+from ent_migrate.archive import Archive, Limits, check_member_name
 from ent_migrate.audit.evidence import (
     HandbackInventory,
     InputFile,
@@ -248,7 +251,7 @@ class EdificeArchiveConnector(Connector):
             known = {folder: module for module, (_, folder) in MODULES.items()}
             folders = {rel.split("/", 1)[0] for rel in files if "/" in rel}
             content = {f: {r[len(f) + 1 :]: r for r in files if r.startswith(f + "/")} for f in folders}
-            signatures = self._signatures(files, read, label, sorted(folders | {MANIFEST}))
+            signatures = self._signatures(files, read, label, _folders_under(path, root))
             # workspace first: the productions resolve their media in it
             ws_folder = MODULES["workspace"][1]
             ws_files = content.get(ws_folder, {})
@@ -371,27 +374,47 @@ class EdificeArchiveConnector(Connector):
         return items, missing, resolvable
 
     def _signatures(
-        self, files: Mapping[str, str], read: Callable[[str], bytes], label: str, entries: list[str]
+        self, files: Mapping[str, str], read: Callable[[str], bytes], label: str, folders: Iterable[str] = ()
     ) -> tuple[SignatureCheck, ...]:
+        """One check per top-level entry, as entcore's ``verifyImport`` does (scheme: layout.py);
+        *folders* are the archive's folders under ``<exportId>/``, empty ones included."""
         signed: Mapping[str, Any] = {}
         if SIGNATURE in files:
             signed = self._json(read(SIGNATURE), f"{label}:{files[SIGNATURE]}") or {}
+        if not isinstance(signed, Mapping):
+            signed = {}
+        content: dict[str, list[str]] = {}  # top-level entry -> its files (relative), [] for a file
+        for rel in files:
+            top, _, rest = rel.partition("/")
+            content.setdefault(top, [])
+            if rest:
+                content[top].append(rest)
+        content.pop(SIGNATURE, None)
+        subfolders: dict[str, list[str]] = {}  # entcore signs a folder's name, an empty one's too
+        for folder in folders:
+            top, _, rest = folder.partition("/")
+            content.setdefault(top, [])
+            if rest:
+                subfolders.setdefault(top, []).append(rest)
+        # an entry signed but absent is checked as the empty folder it may have been (a zip need not
+        # list empty folders): valid if it was empty when signed, invalid if emptied since
+        entries = sorted(set(content) | {MANIFEST} | {e for e in signed if isinstance(e, str) and e != SIGNATURE})
         checks = []
         for entry in entries:
-            raw = signed.get(entry) if isinstance(signed, Mapping) else None
+            raw = signed.get(entry)
             if not isinstance(raw, str):
                 checks.append(SignatureCheck(entry, SignatureStatus.UNSIGNED))
                 continue
             if self._key is None:
                 checks.append(SignatureCheck(entry, SignatureStatus.NO_KEY))
                 continue
-            if entry == MANIFEST:
-                digest = entry_digest([(MANIFEST, read(MANIFEST))], folder=False)
-            else:
-                members = [(r[len(entry) + 1 :], read(r)) for r in files if r.startswith(entry + "/")]
-                digest = entry_digest(members, folder=True)
+            members = content.get(entry, [])
+            is_file = entry in files  # a top-level member with no path under it
             try:
-                self._key.verify(base64.b64decode(raw, validate=True), digest, padding.PKCS1v15(), hashes.SHA256())
+                digest = entry_digest(entry, read, members, folder=not is_file, dirs=subfolders.get(entry, ()))
+                self._key.verify(
+                    base64.b64decode(raw, validate=True), digest, padding.PKCS1v15(), Prehashed(hashes.SHA256())
+                )
                 status = SignatureStatus.VALID
             except (InvalidSignature, binascii.Error, ValueError):
                 status = SignatureStatus.INVALID
@@ -419,6 +442,31 @@ def _share_principals(docs: Iterable[Any]) -> tuple[str, ...]:
                 elif isinstance(entry.get("groupId"), str):
                     out.append(f"group:{entry['groupId']}")
     return tuple(out)
+
+
+def _folders_under(path: Path, root: str) -> set[str]:
+    """The folders of a user archive under ``<root>/`` (relative to it), empty ones included: the safe
+    Archive lists files only, and entcore's signature streams every folder's name. Names only, no
+    content is read; a hostile name is left out (Archive has already reported it)."""
+    raw: list[str] = []
+    if path.is_dir():
+        for folder, subdirs, _ in os.walk(path / root):  # os.walk does not follow links by default
+            raw += [os.path.relpath(os.path.join(folder, d), path).replace(os.sep, "/") for d in subdirs]
+    else:
+        try:
+            with zipfile.ZipFile(path) as archive:
+                raw = [info.filename for info in archive.infolist() if info.is_dir()]
+        except (OSError, zipfile.BadZipFile):
+            return set()
+    out = set()
+    for name in raw:
+        try:
+            clean = check_member_name(name)
+        except ValueError:
+            continue
+        if clean.startswith(root + "/"):
+            out.add(clean[len(root) + 1 :])
+    return out
 
 
 def _under(read: Callable[[str], bytes], folder: str) -> Callable[[str], bytes]:

@@ -34,6 +34,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from ent_migrate.connectors.edifice_archive.layout import MANIFEST, MODULES, SIGNATURE, entry_digest
 from ent_migrate.connectors.edifice_archive.writer_mail import conversation_files
@@ -161,16 +162,20 @@ def _productions(owner: str, image: str | None) -> dict[str, dict[str, bytes]]:
     }  # fmt: skip
 
 
-def _sign(key: rsa.RSAPrivateKey | None, entries: dict[str, dict[str, bytes]], manifest: bytes) -> bytes:
+def _sign(key: rsa.RSAPrivateKey | None, entries: dict[str, dict[str, bytes]], manifest: bytes) -> bytes | None:
+    """``archive.signature`` as entcore's ``signExport`` writes it (compact JSON); None without a key,
+    as entcore then writes no signature file."""
+    if key is None:
+        return None
+    export = {MANIFEST: manifest, **{f"{f}/{rel}": data for f, files in entries.items() for rel, data in files.items()}}
+    digests = {MANIFEST: entry_digest(MANIFEST, export.__getitem__, folder=False)}
+    for folder, files in entries.items():
+        digests[folder] = entry_digest(folder, export.__getitem__, files, folder=True)
     signatures: dict[str, str] = {}
-    if key is not None:
-        pieces = {MANIFEST: entry_digest([(MANIFEST, manifest)], folder=False)}
-        for folder, files in entries.items():
-            pieces[folder] = entry_digest(files.items(), folder=True)
-        for entry, digest in pieces.items():
-            sig = key.sign(digest, padding.PKCS1v15(), hashes.SHA256())
-            signatures[entry] = base64.b64encode(sig).decode()
-    return _json(signatures)
+    for entry, digest in digests.items():
+        sig = key.sign(digest, padding.PKCS1v15(), Prehashed(hashes.SHA256()))
+        signatures[entry] = base64.b64encode(sig).decode()
+    return json.dumps(signatures, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _load_key(path: Path | None) -> rsa.RSAPrivateKey | None:
@@ -194,8 +199,9 @@ def write_edifice_archives(
     """Write ``<out>/<ownerId>.zip`` per user; returns the zips, sorted by owner id.
 
     *private_key* (an RSA PEM, unencrypted) signs every archive as entcore's ``archive.signature``;
-    without it the signature file is an empty object (entries unsigned). *productions* False writes
-    the workspace and the messages alone (the conformance kit compares what is read with the district).
+    without it there is no signature file (entries unsigned), as entcore does without a key.
+    *productions* False writes the workspace and the messages alone (the conformance kit compares what
+    is read with the district).
     """
     losses = losses or Losses()
     key = _load_key(private_key)
@@ -253,7 +259,8 @@ def write_edifice_archives(
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             archive.writestr(f"{root}/{MANIFEST}", manifest)
-            archive.writestr(f"{root}/{SIGNATURE}", signature)
+            if signature is not None:
+                archive.writestr(f"{root}/{SIGNATURE}", signature)
             for folder, content in entries.items():
                 archive.writestr(zipfile.ZipInfo(f"{root}/{folder}/"), b"")
                 for name in sorted(content):

@@ -10,14 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from typer.testing import CliRunner
 
 from ent_migrate.cli.app import app
 from ent_migrate.connectors.edifice_archive.writer import Losses, write_edifice_archives
 from ent_migrate.fixtures.generator import iter_records
 from tests.audit.conftest import ACCOUNTS, SEED
+from tests.connectors.edifice_archive.keys import write_rsa_pair
 
 runner = CliRunner()
 CLAUSES = """\
@@ -36,15 +35,7 @@ promised = ["R02", "R08", "R16"]
 
 @pytest.fixture(scope="session")
 def vendor_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    folder = tmp_path_factory.mktemp("vendor")
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private, public = folder / "vendor.key", folder / "vendor.pub"
-    private.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    public.write_bytes(
-        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    )
+    _, private, public = write_rsa_pair(tmp_path_factory.mktemp("vendor"), "vendor")
     return private, public
 
 

@@ -13,8 +13,6 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +22,7 @@ from ent_migrate.errors import ConfigError
 from ent_migrate.kit.harness import apply, operations
 from ent_migrate.model import Document, Mailbox, Message, Person, Production, Profile, Record
 from ent_migrate.registry import open_connector
+from tests.connectors.edifice_archive.keys import write_rsa_pair
 
 
 def _district() -> list[tuple[Record, bytes | None]]:
@@ -46,20 +45,9 @@ def _district() -> list[tuple[Record, bytes | None]]:
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     folder = tmp_path_factory.mktemp("keys")
-    paths = []
-    for name in ("vendor", "other"):
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        private, public = folder / f"{name}.pem", folder / f"{name}.pub.pem"
-        private.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        )
-        public.write_bytes(
-            key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        )
-        paths += [private, public]
-    return paths[0], paths[1], paths[3]  # vendor private, vendor public, another vendor's public
+    _, private, public = write_rsa_pair(folder, "vendor")
+    _, _, other = write_rsa_pair(folder, "other")
+    return private, public, other  # vendor private, vendor public, another vendor's public
 
 
 def _inventories(location: Path, options: dict[str, object] | None = None) -> dict[str | None, HandbackInventory]:
