@@ -121,7 +121,9 @@ class EdificeArchiveConnector(Connector):
             self._key = key
         self._tmp: Path | None = None
         # sha256 -> bytes of productions, (archive, member) of documents: open_blob without a rescan
-        self._productions: dict[str, bytes] = {}
+        # productions' bytes, by SHA-256, in the private temp folder: an académie's blogs and pads
+        # would not fit in memory, and a conversion is made once per read, not again for open_blob
+        self._productions: set[str] = set()
         self._documents: dict[str, tuple[Path, str]] = {}
         self._mail: ConversationConnector | None = None  # over the copied Messagerie folders
         self._copied: dict[str, Path] = {}  # archive label -> its copy (archives do not change during a run)
@@ -145,6 +147,7 @@ class EdificeArchiveConnector(Connector):
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
+            self._productions.clear()  # their bytes went with the temp folder
 
     # -- source side ---------------------------------------------------------------------------
     def read_accounts(self) -> Iterator[Person]:
@@ -183,7 +186,7 @@ class EdificeArchiveConnector(Connector):
                 raise TerminalError("no message blob before the mail is read")
             return self._mail.open_blob(record)
         if record.sha256 in self._productions:
-            return io.BytesIO(self._productions[record.sha256])
+            return (self._private() / "productions" / record.sha256).open("rb")
         where = self._documents.get(record.sha256)
         if where is None:
             raise TerminalError(f"no blob {record.sha256[:12]} for {record.kind} (read the source first)")
@@ -207,10 +210,8 @@ class EdificeArchiveConnector(Connector):
             if any(n.count("/") == 1 and n.endswith("/" + MANIFEST) for n in names):
                 yield self.path, self.path.name  # one user's archive itself
                 return
-            if self._tmp is None:
-                self._tmp = Path(tempfile.mkdtemp(prefix="edifice-archive-"))
             for number, name in enumerate(sorted(n for n in names if n.endswith(".zip"))):
-                local = self._tmp / f"{number}.zip"
+                local = self._private() / f"{number}.zip"
                 if not local.exists():
                     with outer.member(name).open() as src, local.open("wb") as dst:
                         shutil.copyfileobj(src, dst)
@@ -292,7 +293,7 @@ class EdificeArchiveConnector(Connector):
                 count = 0
                 for ref, title, media, data, gone in convert_module(module, docs, resolve, _STAMP):
                     sha = hashlib.sha256(data).hexdigest()
-                    self._productions[sha] = data
+                    self._keep_production(sha, data)
                     records.append(Production(owner_id=owner, app=module, title=title, format=media,
                                               sha256=sha, size=len(data), source_ref=ref))  # fmt: skip
                     count += 1
@@ -318,12 +319,23 @@ class EdificeArchiveConnector(Connector):
         display = next((str(n) for n in names if n), "") or (messaging.display if messaging else "")
         return Person(id=owner, profile=Profile(profile), last_name=display, first_name="")
 
-    def _copy_dir(self, label: str) -> Path:
-        """A fresh private folder per user archive, under the conversation connector's root."""
+    def _private(self) -> Path:
+        """The connector's temp folder (0700, removed by close()): inner zips, messaging copies, productions."""
         if self._tmp is None:
             self._tmp = Path(tempfile.mkdtemp(prefix="edifice-archive-"))
+        return self._tmp
+
+    def _keep_production(self, sha: str, data: bytes) -> None:
+        if sha not in self._productions:
+            folder = self._private() / "productions"
+            folder.mkdir(mode=0o700, exist_ok=True)
+            (folder / sha).write_bytes(data)  # content-addressed: the same bytes whatever read wrote them
+            self._productions.add(sha)
+
+    def _copy_dir(self, label: str) -> Path:
+        """A fresh private folder per user archive, under the conversation connector's root."""
         if label not in self._copied:
-            self._copied[label] = self._tmp / "messagerie" / f"{len(self._copied):08d}"
+            self._copied[label] = self._private() / "messagerie" / f"{len(self._copied):08d}"
         return self._copied[label]
 
     def _workspace(

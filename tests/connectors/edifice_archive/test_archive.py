@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from ent_migrate.audit.evidence import HandbackInventory, HandbackSource, ModuleInventory, SignatureStatus
 from ent_migrate.connectors.edifice_archive.writer import Losses, write_edifice_archives
-from ent_migrate.errors import ConfigError
+from ent_migrate.errors import ConfigError, TerminalError
 from ent_migrate.kit.harness import apply, operations
 from ent_migrate.model import Document, Mailbox, Message, Person, Production, Profile, Record
 from ent_migrate.registry import open_connector
@@ -321,3 +321,22 @@ def test_a_message_keeps_its_subject_and_text_through_the_tables(
     text = parsed.get_body(("plain",))
     assert text is not None
     assert " ".join(text.get_content().split()) == " ".join(" ".join(lines).split())
+
+
+def test_production_bytes_wait_on_disk_not_in_memory(tmp_path: Path) -> None:
+    # an académie's blogs and pads do not fit in memory: a conversion waits in the private temp folder
+    write_edifice_archives(_district(), tmp_path / "in")
+    source = open_connector(f"edifice-archive:{tmp_path / 'in'}")
+    try:
+        productions = [r for r in source.read_documents() if isinstance(r, Production)]
+        assert productions
+        with source.open_blob(productions[0]) as blob:
+            assert isinstance(blob, io.BufferedReader)  # a file, not bytes kept by the connector
+            where = Path(blob.name)
+            assert hashlib.sha256(blob.read()).hexdigest() == productions[0].sha256
+        assert where.parent.parent.stat().st_mode & 0o077 == 0  # the connector's own 0700 temp folder
+    finally:
+        source.close()
+    assert not where.exists()  # gone with close()
+    with pytest.raises(TerminalError):
+        source.open_blob(productions[0])  # and said so, not a FileNotFoundError
