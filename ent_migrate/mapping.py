@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import string
-import tomllib
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 
 from ent_migrate.errors import ConfigError
 from ent_migrate.matching.normalise import fold_ascii
-from ent_migrate.tomlwhere import where
+from ent_migrate.tomlwhere import parse_toml, where
 
 __all__ = [
     "LOGIN_FIELDS",
@@ -193,13 +192,7 @@ def load_mapping(ref: str | None, base: Path | None = None) -> MappingSpec:
         except OSError as exc:
             raise ConfigError(f"[mapping]: cannot read {path} ({exc.strerror})") from None
         name = str(path)
-    try:
-        text = raw.decode("utf-8")
-        data = tomllib.loads(text)
-    except UnicodeDecodeError:
-        raise ConfigError(f"{name}: not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{name}: {exc}") from None
+    text, data = parse_toml(raw, name)
     tables = _check(name, text, data)
     login, accounts = tables.get("login", {}), tables.get("accounts", {})
     renames, splits = _classes(name, text, tables.get("classes", {}))

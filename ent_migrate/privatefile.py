@@ -1,5 +1,5 @@
-"""Files that hold personal data on purpose (the login letters' map, the review queue): written whole
-or not at all, readable by their owner only.
+"""Files that hold personal data on purpose (the login letters' map, the review queue, the families'
+notices and zips): written whole or not at all, readable by their owner only.
 
 A crash or a full disk midway leaves the previous file (or none), never half a list of logins that a
 project lead would then mail to families; and 0600 because the file names people by design.
@@ -14,17 +14,22 @@ from pathlib import Path
 
 from ent_migrate.errors import ConfigError
 
-__all__ = ["write_private_text"]
+__all__ = ["write_private", "write_private_text"]
 
 
 def write_private_text(path: Path, chunks: Iterable[str]) -> None:
-    """Write *chunks* (UTF-8) to *path* through a 0600 temporary file, fsync, then rename over it."""
+    """Write *chunks* as UTF-8 to *path* (see :func:`write_private`)."""
+    write_private(path, (chunk.encode("utf-8") for chunk in chunks))
+
+
+def write_private(path: Path, chunks: Iterable[bytes]) -> None:
+    """Write *chunks* to *path* through a 0600 temporary file, fsync, then rename over it."""
     if path.is_dir():
         raise ConfigError(f"{path}: is a folder; name the file to write")
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+        with os.fdopen(fd, "wb") as handle:
             for chunk in chunks:
                 handle.write(chunk)
             handle.flush()

@@ -9,12 +9,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from ent_migrate.errors import ConfigError
-from ent_migrate.tomlwhere import where
+from ent_migrate.tomlwhere import parse_toml, where
 
 __all__ = ["CLAUSES", "ClauseSpec", "load_clauses"]
 
@@ -88,13 +87,7 @@ def load_clauses(path: Path) -> ClauseSpec:
         raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the clause file ({exc.strerror})") from None
-    try:
-        text = raw.decode("utf-8")
-        data = tomllib.loads(text)
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+    text, data = parse_toml(raw, str(path))
     for section, table in data.items():
         if section not in _SCHEMA:
             raise ConfigError(

@@ -106,7 +106,8 @@ def verify_report(folder: Path, public_key: Path) -> str:
         if not name or "/" in name or name.startswith("."):
             raise ConfigError(f"{sums}:{number}: not a 'SHA256  NAME' line")
         try:
-            actual = hashlib.sha256((folder / name).read_bytes()).hexdigest()
+            with (folder / name).open("rb") as handle:
+                actual = hashlib.file_digest(handle, "sha256").hexdigest()
         except OSError as exc:
             raise ConfigError(f"{sums}:{number}: {name}: {exc.strerror}") from None
         if actual != digest:

@@ -108,6 +108,20 @@ class MatchExplanation:
     decision: str  # "match" | "review" | "none"
 
 
+def _key(
+    name: str, mine: object, theirs: object, hit: float, miss: float, matched: list[str], differed: list[str]
+) -> float:
+    """One key both sides have: *hit* and listed as matched when equal, *miss* and listed as differed
+    when not; nothing when either side lacks it (absent is not different)."""
+    if not (mine and theirs):
+        return 0.0
+    if mine == theirs:
+        matched.append(name)
+        return hit
+    differed.append(name)
+    return miss
+
+
 def _names(a: PersonFacts, b: PersonFacts, w: Weights, matched: list[str], differed: list[str]) -> float:
     a_last, b_last, a_first, b_first = (
         compact(a.last_name),
@@ -133,13 +147,7 @@ def _names(a: PersonFacts, b: PersonFacts, w: Weights, matched: list[str], diffe
     elif a_last and b_last:
         differed.append("last_name")
         total += w.last_name_differs
-    if a_first and a_first == b_first:
-        matched.append("first_name")
-        total += w.first_name
-    elif a_first and b_first:
-        differed.append("first_name")
-        total += w.first_name_differs
-    return total
+    return total + _key("first_name", a_first, b_first, w.first_name, w.first_name_differs, matched, differed)
 
 
 def score(a: PersonFacts, b: PersonFacts, weights: Weights = DEFAULT_WEIGHTS) -> MatchExplanation:
@@ -149,42 +157,18 @@ def score(a: PersonFacts, b: PersonFacts, weights: Weights = DEFAULT_WEIGHTS) ->
     differed: list[str] = []
     if a.profile and b.profile and a.profile != b.profile:
         return MatchExplanation(0.0, (), ("profile",), NONE)
-    total = 0.0
-    if a.ine and b.ine:
-        if a.ine == b.ine:
-            matched.append("ine")
-            total += w.ine
-        else:
-            differed.append("ine")
-            total += w.ine_differs
-    if a.jointure and b.jointure:
-        if a.jointure == b.jointure:
-            matched.append("jointure")
-            total += w.jointure
-        else:
-            differed.append("jointure")
-            total += w.jointure_differs
+    total = _key("ine", a.ine, b.ine, w.ine, w.ine_differs, matched, differed)
+    total += _key("jointure", a.jointure, b.jointure, w.jointure, w.jointure_differs, matched, differed)
     total += _names(a, b, w, matched, differed)
-    if a.birth_date and b.birth_date:
-        if a.birth_date == b.birth_date:
-            matched.append("birth_date")
-            total += w.birth_date
-        else:
-            differed.append("birth_date")
-            total += w.birth_date_differs
+    total += _key("birth_date", a.birth_date, b.birth_date, w.birth_date, w.birth_date_differs, matched, differed)
     if set(a.structures) & set(b.structures):
         matched.append("structure")
         total += w.structure
     if set(a.children_ines) & set(b.children_ines):
         matched.append("children")
         total += w.children
-    if a.school_of_origin and b.school_of_origin:
-        if a.school_of_origin == b.school_of_origin:
-            matched.append("school_of_origin")
-            total += w.school_of_origin
-        else:
-            differed.append("school_of_origin")
-            total += w.school_of_origin_differs
+    origin, other = a.school_of_origin, b.school_of_origin
+    total += _key("school_of_origin", origin, other, w.school_of_origin, w.school_of_origin_differs, matched, differed)
     total = round(total, 6)
     if total >= w.accept:
         decision = MATCH

@@ -14,16 +14,17 @@ def _children(node: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [c for c in node.get("children") or () if isinstance(c, Mapping)]
 
 
+def _tree(parent: etree._Element, node: Mapping[str, Any], tag: str, label: str) -> None:
+    """*node* and its children as nested *tag* elements, the title in the *label* attribute."""
+    element = etree.SubElement(parent, tag, {label: str(node.get("title") or "")})
+    for child in _children(node):
+        _tree(element, child, tag, label)
+
+
 def to_freemind(root: Mapping[str, Any]) -> bytes:
     """``{"title", "children": [...]}`` -> FreeMind 1.0 ``<map><node TEXT=...>``."""
     doc = etree.Element("map", version="1.0.1")
-
-    def add(parent: etree._Element, node: Mapping[str, Any]) -> None:
-        element = etree.SubElement(parent, "node", TEXT=str(node.get("title") or ""))
-        for child in _children(node):
-            add(element, child)
-
-    add(doc, root)
+    _tree(doc, root, "node", "TEXT")
     return etree.tostring(doc, encoding="utf-8", xml_declaration=False)
 
 
@@ -32,12 +33,5 @@ def to_opml(root: Mapping[str, Any]) -> bytes:
     doc = etree.Element("opml", version="2.0")
     head = etree.SubElement(doc, "head")
     etree.SubElement(head, "title").text = str(root.get("title") or "")
-    body = etree.SubElement(doc, "body")
-
-    def add(parent: etree._Element, node: Mapping[str, Any]) -> None:
-        element = etree.SubElement(parent, "outline", text=str(node.get("title") or ""))
-        for child in _children(node):
-            add(element, child)
-
-    add(body, root)
+    _tree(etree.SubElement(doc, "body"), root, "outline", "text")
     return etree.tostring(doc, encoding="utf-8", xml_declaration=True)

@@ -36,6 +36,7 @@ from ent_migrate.model import (
 )
 from ent_migrate.outcomes import Action
 from ent_migrate.privacy import Pseudonymizer
+from ent_migrate.privatefile import write_private
 from ent_migrate.problems import Problems
 from ent_migrate.promotion.config import PromotionConfig
 from ent_migrate.promotion.matching import Candidate, PromotionMatcher
@@ -394,10 +395,9 @@ class Promoter:
         return path
 
     def _write_whole(self, path: Path, data: bytes) -> None:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(data)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)  # whole or not at all: a killed run never leaves half a file
+        # whole or not at all (a killed run never leaves half a file), and 0600 from the first byte:
+        # a notice names the pupil and the family
+        write_private(path, [data])
 
     def _notice(self, p: Pupil, pid: str, person: Person) -> None:
         html = render_notice(
