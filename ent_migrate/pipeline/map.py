@@ -24,6 +24,7 @@ from ent_migrate.mapping import MappingSpec, Step, apply_steps
 from ent_migrate.matching.normalise import fold_ascii
 from ent_migrate.model import RecordKind
 from ent_migrate.pipeline.context import PipelineContext
+from ent_migrate.pipeline.map_accounts import fold_people, merged_person
 from ent_migrate.pipeline.map_classes import drop_replaced, split_and_rename, transform_groups
 from ent_migrate.state.identities import Identities
 
@@ -145,19 +146,27 @@ def map_records(ctx: PipelineContext, run_id: str) -> dict[str, Any]:
     next_suffix: dict[str, int] = {}
     # Renamed and split classes are new items: added before the copy below so that it covers them.
     replaced, class_counts = split_and_rename(ctx, run_id)
+    # One account per identity: what refers to a person's second record is rewritten onto the first.
+    folds = fold_people(ctx, run_id, set(replaced))
     # Only people change in mapping (logins); every other record is expected on the target as it came
     # from the source, which one statement copies.
     counts["mapped"] += ctx.state.items.expect_as_extracted(run_id, except_kind=RecordKind.PERSON)
     drop_replaced(ctx, replaced)
+    ctx.state.items.drop_expected([*folds.people, *folds.rewritten], "identity")
+    counts |= {k: v for k, v in folds.counts().items() if v}
     counts |= {k: v for k, v in class_counts.items() if v}
     if groups := transform_groups(ctx, run_id, ctx.mapping, set(replaced)):
         counts["groups_transformed"] = groups
     person_steps = ctx.mapping.transforms.get("person", {})
     with ctx.progress("map", None) as advance:
-        for rows in ctx.state.items.scan_source(run_id, RecordKind.PERSON):
+        for batch in ctx.state.items.scan_source(run_id, RecordKind.PERSON):
+            # A person folded onto another record's account gets no login nor account of their own.
+            rows = [r for r in batch if r[0] not in folds.people]
             logins = _Logins(ctx.state.identities, ctx, next_suffix).assign([(key, p) for _, key, p in rows])
             expected = []
             for item_id, key, source_payload in rows:
+                if key in folds.onto:
+                    source_payload = merged_person(source_payload, folds.onto[key])
                 payload = _transformed(dict(source_payload), person_steps)
                 login = logins[key]
                 counts["logins_kept" if login == payload.get("login") else "logins_built"] += 1
@@ -165,5 +174,5 @@ def map_records(ctx: PipelineContext, run_id: str) -> dict[str, Any]:
                 expected.append((item_id, payload))
                 counts["mapped"] += 1
             ctx.state.items.set_expected(expected)
-            advance(len(rows))
+            advance(len(batch))
     return counts

@@ -19,7 +19,6 @@ from ent_migrate.mapping import ClassSplit, MappingSpec, apply_steps
 from ent_migrate.matching.normalise import fold_name
 from ent_migrate.model import Profile, Record, RecordKind, record_from_dict
 from ent_migrate.pipeline.context import PipelineContext
-from ent_migrate.state._sql import table, update_each
 from ent_migrate.state.items import BATCH
 
 __all__ = ["drop_replaced", "share_out", "split_and_rename", "transform_groups"]
@@ -117,14 +116,8 @@ def _people(ctx: PipelineContext, run_id: str, ids: set[str]) -> dict[str, dict[
 
 
 def drop_replaced(ctx: PipelineContext, item_ids: Iterable[int]) -> None:
-    """The items a rename or split replaced are not expected on the target any more.
-
-    Written here, through the state store's own update helper, because ``state/items.py`` has no
-    call for it yet (an expected record can only be set, not taken back): the item keeps its source
-    payload, and plan and verify skip an item with no expected record."""
-    rows = [{"id": i, "target_payload": None, "target_fingerprint": None} for i in item_ids]
-    for start in range(0, len(rows), BATCH):
-        update_each(ctx.state.engine, table("items"), "id", rows[start : start + BATCH])
+    """The items a rename or split replaced are not expected on the target any more."""
+    ctx.state.items.drop_expected(item_ids, "mapping")
 
 
 def transform_groups(ctx: PipelineContext, run_id: str, spec: MappingSpec, skip: set[int]) -> int:

@@ -19,7 +19,13 @@ from ent_migrate.pipeline.context import PipelineContext
 from ent_migrate.pipeline.safety import check_thresholds
 from ent_migrate.state.items import Decision
 
-__all__ = ["plan", "validate"]
+__all__ = ["NOT_EXPECTED", "plan", "validate"]
+
+#: why map dropped an item (``items.not_expected``) → the reason plan gives its ``skip``
+NOT_EXPECTED = {
+    "mapping": "replaced by the mapping (a class renamed or split, and its memberships)",
+    "identity": "same person as another record of this source: one account for the identity",
+}
 
 
 def validate(kind: str, payload: Mapping[str, Any], rules: TargetRules) -> str | None:
@@ -75,6 +81,7 @@ def plan(ctx: PipelineContext, run_id: str) -> dict[str, Any]:
             _match_batch(ctx, run_id, batch)
             target_total += len(batch)
     items.create_the_rest(run_id, "absent from the target")
+    items.skip_not_expected(run_id, NOT_EXPECTED)
     invalid = _apply_rules(ctx, run_id, ctx.target.rules())
     items.mark_planned(run_id)
     counts: dict[str, Any] = dict(items.action_counts(run_id))
@@ -90,6 +97,7 @@ def _match_batch(ctx: PipelineContext, run_id: str, records: Sequence[Record]) -
     found = ctx.state.items.expected_for(run_id, records)
     decisions: list[Decision] = []
     extra: list[tuple[Record, Action, str, Mapping[str, Any] | None]] = []
+    dropped: list[tuple[int, Action, str, Mapping[str, Any] | None]] = []
     for record in records:
         kind = str(record.kind)
         row = found.get((kind, record.key))
@@ -102,8 +110,14 @@ def _match_batch(ctx: PipelineContext, run_id: str, records: Sequence[Record]) -
                 decisions.append(Decision(row.id, action, reason))
             continue
         action, reason, expected = _target_only(ctx, kind, record)
-        extra.append((record, action, reason, expected))
+        if row is not None:
+            # An item map dropped (a second account of one person, a class before its rename) that the
+            # target holds: what happens to the target's copy is decided on that item.
+            dropped.append((row.id, action, reason, expected))
+        else:
+            extra.append((record, action, reason, expected))
     ctx.state.items.decide(decisions)
+    ctx.state.items.decide_dropped(dropped)
     ctx.state.items.add_target_only(run_id, extra)
 
 

@@ -160,6 +160,37 @@ class Identities:
                 )
             }
 
+    def shared_in_run(self, source: str, run_id: str) -> list[list[tuple[int, str, str]]]:
+        """The people of this run who share an identity with another of its records: one list of
+        (item id, source id, canonical id) per such identity, the identity's founder first if it is
+        one of them, else the first item. Only those (a source's duplicates: a few), not the run."""
+        ids, aliases, items = self._identities, self._aliases, table("items")
+        person = (
+            items.c.run_id == run_id,
+            items.c.kind == "person",
+            items.c.payload.is_not(None),
+            aliases.c.source == source,
+        )
+        shared = (
+            select(aliases.c.identity_id)
+            .join(items, items.c.key == aliases.c.source_id)
+            .where(*person)
+            .group_by(aliases.c.identity_id)
+            .having(func.count() > 1)
+        )
+        query = (
+            select(items.c.id, items.c.key, ids.c.canonical_id, aliases.c.identity_id)
+            .join(aliases, aliases.c.source_id == items.c.key)
+            .join(ids, ids.c.id == aliases.c.identity_id)
+            .where(*person, aliases.c.identity_id.in_(shared))
+            .order_by(aliases.c.identity_id, items.c.id)
+        )
+        groups: dict[int, list[tuple[int, str, str]]] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                groups.setdefault(row.identity_id, []).append((row.id, row.key, row.canonical_id))
+        return [sorted(g, key=lambda m: (m[1] != m[2], m[0])) for g in groups.values()]
+
     def facts_of(self, canonical_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         ids, facts = self._identities, table("identity_facts")
         wanted = sorted(set(canonical_ids))

@@ -130,6 +130,7 @@ class Items:
                     target_payload=items.c.payload,
                     target_fingerprint=items.c.source_fingerprint,
                     state=ItemState.MAPPED,
+                    not_expected=None,
                     updated_at=now(),
                 )
             ).rowcount
@@ -147,7 +148,35 @@ class Items:
     def set_expected(self, expected: Iterable[tuple[int, Mapping[str, Any]]]) -> None:
         """Store each item's expected target record (and its fingerprint); the item is then mapped."""
         rows = [{"id": i, "target_payload": dict(p), "target_fingerprint": fingerprint_of(p)} for i, p in expected]
-        update_each(self.engine, self._items, "id", rows, state=ItemState.MAPPED, updated_at=now())
+        update_each(self.engine, self._items, "id", rows, state=ItemState.MAPPED, not_expected=None, updated_at=now())
+
+    def drop_expected(self, item_ids: Iterable[int], because: str) -> None:
+        """These items are no longer expected on the target, *because* (``mapping``: a class renamed or
+        split; ``identity``: folded onto the account of the same person's other record). The item keeps
+        its source payload, so the report still lists it; plan skips it with that reason and verify
+        looks for nothing."""
+        ids = sorted(set(item_ids))
+        items = self._items
+        for start in range(0, len(ids), BATCH):
+            with self.engine.begin() as conn:
+                conn.execute(
+                    update(items)
+                    .where(items.c.id.in_(ids[start : start + BATCH]))
+                    .values(target_payload=None, target_fingerprint=None, not_expected=because, updated_at=now())
+                )
+
+    def present(self, run_id: str, kind: str, keys: Iterable[str]) -> dict[str, dict[str, Any] | None]:
+        """key → source payload, for the keys of *kind* this run already has an item for."""
+        wanted = sorted(set(keys))
+        items = self._items
+        out: dict[str, dict[str, Any] | None] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), BATCH):
+                query = select(items.c.key, items.c.payload).where(
+                    items.c.run_id == run_id, items.c.kind == kind, items.c.key.in_(wanted[start : start + BATCH])
+                )
+                out.update((r.key, r.payload) for r in conn.execute(query))
+        return out
 
     def reset_plan(self, run_id: str) -> None:
         """A plan is recomputed from scratch: forget target-only rows and earlier decisions."""
@@ -158,6 +187,13 @@ class Items:
                 update(items)
                 .where(items.c.run_id == run_id)
                 .values(action=None, reason=None, mark=None, mark_reason=None)
+            )
+            # What the last plan expected of an item map had dropped (a disable of a duplicate account
+            # the target held) is the plan's, not map's: recomputed too.
+            conn.execute(
+                update(items)
+                .where(items.c.run_id == run_id, items.c.not_expected.is_not(None))
+                .values(target_payload=None, target_fingerprint=None)
             )
 
     def expected_for(self, run_id: str, records: Sequence[Record]) -> dict[tuple[str, str], ExpectedRow]:
@@ -216,6 +252,33 @@ class Items:
         ]
         with self.engine.begin() as conn:
             conn.execute(self._items.insert(), values)
+
+    def decide_dropped(self, rows: Sequence[tuple[int, Action, str, Mapping[str, Any] | None]]) -> None:
+        """(item id, action, reason, expected payload or None) for items map dropped whose record the
+        target still holds (a duplicate account created before, a class before its rename)."""
+        values = [
+            {
+                "id": i,
+                "action": a,
+                "reason": r,
+                "target_payload": dict(e) if e is not None else None,
+                "target_fingerprint": fingerprint_of(e) if e is not None else None,
+            }
+            for i, a, r, e in rows
+        ]
+        update_each(self.engine, self._items, "id", values)
+
+    def skip_not_expected(self, run_id: str, reasons: Mapping[str, str]) -> None:
+        """Items map dropped and the target does not hold: skipped, with the reason for *why* they were
+        dropped (``reasons``: ``not_expected`` code → reason)."""
+        items = self._items
+        with self.engine.begin() as conn:
+            for code, reason in sorted(reasons.items()):
+                conn.execute(
+                    update(items)
+                    .where(items.c.run_id == run_id, items.c.action.is_(None), items.c.not_expected == code)
+                    .values(action=Action.SKIP, reason=reason)
+                )
 
     def create_the_rest(self, run_id: str, reason: str) -> None:
         """Every expected item the target did not hold (no decision yet) is a create."""

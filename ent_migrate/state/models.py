@@ -174,6 +174,9 @@ class Item(Base):
     mark: Mapped[str | None] = mapped_column(String(1))
     mark_reason: Mapped[str | None] = mapped_column(Text)  # why verify gave that mark
     updated_at: Mapped[dt.datetime] = _updated()
+    #: why map took the expected record back: "mapping" (renamed or split class) or "identity"
+    #: (folded onto the account of the same person's other record), else None
+    not_expected: Mapped[str | None] = mapped_column(String(16))
 
 
 class Identity(Base):

@@ -57,11 +57,11 @@ def _tables(engine: Engine) -> set[str]:
 
 def test_one_numbered_head() -> None:
     scripts = ScriptDirectory.from_config(_alembic_config())
-    assert scripts.get_heads() == ["0005"]
-    assert head_revision() == "0005"
+    assert scripts.get_heads() == ["0006"]
+    assert head_revision() == "0006"
     # a straight line: each revision revises the one before it
     chain = [s.revision for s in scripts.walk_revisions()]
-    assert chain == ["0005", "0004", "0003", "0002", "0001"]
+    assert chain == ["0006", "0005", "0004", "0003", "0002", "0001"]
     for script in scripts.walk_revisions():
         assert re.fullmatch(r"\d{4}", script.revision), script.revision
         assert script.path.endswith(f"{script.revision}_{script.path.rsplit('_', 1)[-1]}")

@@ -1,0 +1,173 @@
+"""map, for people: one account per identity.
+
+reconcile may find that two records of one source are one person (a guardian listed by two schools, a
+pupil twice after a change of school, the same pupil with and without an INE). They are one identity;
+they must also be one account, or the pupil's work is split between two logins. So, before the
+expected records are set:
+
+- the identity's first record (its founder when the founder is in this run, else the first item) is
+  its account: its expected record takes the others' structures and e-mail addresses, and lists their
+  ids in ``source_ids``;
+- each other record is dropped (``not_expected = "identity"``): plan skips it, says why, and the
+  report's identity column shows which identity it belongs to;
+- every record that refers to a dropped person (functions, memberships, guardianships, mailboxes,
+  messages, documents, productions) is added again, rewritten onto the account, and the original is
+  dropped. When the account already has a record with that key — the same class, the same child — the
+  account's own stays; a document or production of the same name but other bytes is kept under a new
+  name (``devoir (2).pdf``), a message with the same Message-ID but other bytes under ``<id>~2``:
+  nothing is lost.
+
+Idempotent, like the class renames: a re-run of map rewrites the same records (upserted by key) and
+drops the same items. Costs one query when the run has no duplicate person.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import posixpath
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from ent_migrate.model import Record, RecordKind, record_from_dict
+from ent_migrate.pipeline.context import PipelineContext
+
+__all__ = ["Folds", "fold_people", "merged_person"]
+
+#: the fields of each kind that hold a person's id
+_PERSON_FIELDS: dict[RecordKind, tuple[str, ...]] = {
+    RecordKind.FUNCTION: ("person_id",),
+    RecordKind.MEMBERSHIP: ("person_id",),
+    RecordKind.GUARDIANSHIP: ("guardian_id", "student_id"),
+    RecordKind.MAILBOX: ("owner_id",),
+    RecordKind.MESSAGE: ("owner_id",),
+    RecordKind.DOCUMENT: ("owner_id",),
+    RecordKind.PRODUCTION: ("owner_id",),
+}
+#: a person's fields that add up over the records of one identity
+_UNION_FIELDS = ("structures", "emails", "source_ids")
+
+
+@dataclasses.dataclass
+class Folds:
+    """What :func:`fold_people` did, for the person pass and the counts."""
+
+    #: account's source id → the source payloads of the records folded onto it
+    onto: dict[str, list[dict[str, Any]]] = dataclasses.field(default_factory=dict)
+    #: item ids of the people folded away (no account of their own)
+    people: set[int] = dataclasses.field(default_factory=set)
+    #: item ids of the records rewritten onto an account (their rewritten copy is a new item)
+    rewritten: list[int] = dataclasses.field(default_factory=list)
+    renamed: int = 0  # documents, productions and messages kept under a new name
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "people_folded": len(self.people),
+            "records_rewritten": len(self.rewritten),
+            "records_renamed": self.renamed,
+        }
+
+
+def merged_person(payload: Mapping[str, Any], folded: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The account's expected record: its own, plus the structures, e-mail addresses and ids of the
+    records folded onto it (in their order, without repeats)."""
+    out = dict(payload)
+    for field in _UNION_FIELDS:
+        values = list(out.get(field) or ())
+        extra = [v for other in folded for v in (other.get(field) or ())]
+        if field == "source_ids":
+            extra = [str(other["id"]) for other in folded] + extra
+        merged = list(dict.fromkeys([*values, *extra]))
+        merged = [v for v in merged if not (field == "source_ids" and v == out.get("id"))]
+        if merged or field in out:
+            out[field] = merged
+    return out
+
+
+def fold_people(ctx: PipelineContext, run_id: str, skip: set[int]) -> Folds:
+    """Fold the run's duplicate people onto one account each and rewrite what refers to them; *skip*
+    are items the mapping already replaced (a renamed class's memberships)."""
+    folds = Folds()
+    groups = ctx.state.identities.shared_in_run(ctx.source_name, run_id)
+    if not groups:
+        return folds
+    account_of: dict[str, str] = {}
+    folded_ids: dict[str, int] = {}
+    for group in groups:
+        (_, account, _), rest = group[0], group[1:]
+        for item_id, key, _ in rest:
+            account_of[key] = account
+            folded_ids[key] = item_id
+    folds.people = set(folded_ids.values())
+    # The folded records' payloads (a source's duplicates: a few, not the district).
+    for rows in ctx.state.items.scan_source(run_id, RecordKind.PERSON):
+        for _, key, payload in rows:
+            if key in account_of:
+                folds.onto.setdefault(account_of[key], []).append(payload)
+    for kind, fields in _PERSON_FIELDS.items():
+        for batch in _rewritten(ctx, run_id, kind, fields, account_of, skip, folds):
+            ctx.state.items.put_extracted(run_id, batch)
+    return folds
+
+
+def _rewritten(
+    ctx: PipelineContext,
+    run_id: str,
+    kind: RecordKind,
+    fields: tuple[str, ...],
+    account_of: Mapping[str, str],
+    skip: set[int],
+    folds: Folds,
+) -> Iterator[list[Record]]:
+    """Batches of the records of *kind* rewritten onto the accounts (the originals join
+    ``folds.rewritten``), minus those the account already has."""
+    for rows in ctx.state.items.scan_source(run_id, kind):
+        candidates: list[Record] = []
+        for item_id, _, payload in rows:
+            if item_id in skip or not any(payload.get(f) in account_of for f in fields):
+                continue
+            folds.rewritten.append(item_id)
+            candidates.append(
+                record_from_dict({**payload, **{f: account_of.get(payload[f], payload[f]) for f in fields}})
+            )
+        if not candidates:
+            continue
+        held = ctx.state.items.present(run_id, str(kind), [r.key for r in candidates])
+        out: dict[str, Record] = {}
+        for record in candidates:
+            kept = _kept(record, held, out, folds)
+            if kept is not None:
+                out[kept.key] = kept
+        yield list(out.values())
+
+
+def _kept(
+    record: Record, held: Mapping[str, Mapping[str, Any] | None], batch: Mapping[str, Record], folds: Folds
+) -> Record | None:
+    """*record*, or under a new name when the account holds other bytes under its key; None when the
+    account already has it (a relation, or the same bytes)."""
+    sha256 = getattr(record, "sha256", None)
+    if sha256 is None:
+        return None if record.key in held or record.key in batch else record
+    n = 1
+    candidate = record
+    while candidate.key in held or candidate.key in batch:
+        there = batch[candidate.key].to_dict() if candidate.key in batch else held[candidate.key] or {}
+        if there.get("sha256") == sha256:
+            return None  # the account has these bytes under this name already
+        n += 1
+        candidate = _renamed(record, n)
+    if n > 1:
+        folds.renamed += 1
+    return candidate
+
+
+def _renamed(record: Record, n: int) -> Record:
+    payload = record.to_dict()
+    if record.kind == RecordKind.DOCUMENT:
+        stem, ext = posixpath.splitext(payload["path"])
+        payload["path"] = f"{stem} ({n}){ext}"
+    elif record.kind == RecordKind.PRODUCTION:
+        payload["source_ref"] = f"{payload.get('source_ref') or payload['title']}~{n}"
+    else:
+        payload["message_id"] = f"{payload['message_id']}~{n}"
+    return record_from_dict(payload)
