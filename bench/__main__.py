@@ -130,6 +130,27 @@ def main(sizes: list[int], which: str = "all") -> None:
         from bench.rest import bench_rest
 
         results.extend(bench_rest(sizes if which == "rest" else [min(sizes)]))
+    if which == "reconcile3":  # issue 12: reconcile + map + plan of AAF, SIECLE, ONDE vs a bare dict join
+        for accounts in sizes:
+            folders = {k: str(_export(accounts, k)) for k in ("aaf", "siecle", "onde")}
+            bare = measure("bench.reconcile3_bench", "bare_join", folders)
+            ours = measure("bench.reconcile3_bench", "our_three_plans", folders)
+            row = {
+                "bench": "reconcile3",
+                "accounts": accounts,
+                "records": ours["count"],
+                "seconds": round(ours["seconds"], 1),
+                "accounts_per_s": round(accounts / ours["seconds"]),
+                "records_per_s": round(ours["count"] / ours["seconds"]),
+                "bare_records_per_s": round(bare["count"] / bare["seconds"]),
+                "ratio": round(ours["count"] / ours["seconds"] / (bare["count"] / bare["seconds"]), 3),
+                "peak_rss_mb": round(ours["peak_rss"] / 2**20, 1),
+                "bare_peak_rss_mb": round(bare["peak_rss"] / 2**20, 1),
+                "per_source": ours.get("sources"),
+                "identities": ours.get("identities"),
+            }
+            results.append(row)
+            print(json.dumps(row, default=str), flush=True)
     if which == "reconcile":  # issue 12: matching three sources vs a bare dict join by INE
         for accounts in sizes:
             bare = measure("bench.reconcile_bench", "bare_ine_join", accounts)
@@ -176,7 +197,7 @@ def main(sizes: list[int], which: str = "all") -> None:
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    benches = ("plan", "plan-pg", "apply", "readers", "mail", "rest", "ldap", "reconcile", "all")
+    benches = ("plan", "plan-pg", "apply", "readers", "mail", "rest", "ldap", "reconcile", "reconcile3", "all")
     which = args.pop(0) if args and args[0] in benches else "all"
     default = {"mail": [20_000], "rest": [10_000], "ldap": [20_000], "apply": [100_000]}.get(which, [10_000, 100_000])
     main([int(a) for a in args] or default, which)
