@@ -104,6 +104,7 @@ def our_three_plans(folders: dict[str, str], prefix_ids: bool = True) -> dict[st
                 "sources": 0,
                 "seconds": 0.0,
                 "records": 0,
+                "people": 0,
                 "input_errors": 0,
                 "reconcile": Counter(),
                 "methods": Counter(),
@@ -125,7 +126,8 @@ def our_three_plans(folders: dict[str, str], prefix_ids: bool = True) -> dict[st
             row = per_kind[kind]
             row["sources"] += 1
             row["seconds"] += time.perf_counter() - began
-            row["records"] += sum(v for v in extracted.values() if isinstance(v, int))
+            row["records"] += sum(int(v) for v in extracted["records"].values())
+            row["people"] += int(extracted["people"])
             row["reconcile"].update({k: v for k, v in reconciled.items() if isinstance(v, int)})
             row["input_errors"] += int(out["input_errors"])
             reports.append((kind, str(out["report"]["dir"])))

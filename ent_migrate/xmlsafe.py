@@ -132,21 +132,6 @@ class _Walker:
     """What one file's parse keeps between feeds: the root, the record being built, the counts of
     unexpected elements, and the bytes fed so far (the record cap's measure)."""
 
-    __slots__ = (
-        "cap",
-        "fed",
-        "fed_before",
-        "fine",
-        "name",
-        "problems",
-        "record",
-        "record_start",
-        "root",
-        "skipping",
-        "unexpected",
-        "wanted",
-    )
-
     def __init__(
         self, name: str, problems: Problems, wanted: frozenset[str], expected: frozenset[str] | None, cap: int
     ) -> None:
@@ -161,7 +146,29 @@ class _Walker:
         self.fed_before = 0  # bytes fed before the last feed
         self.unexpected: dict[str, list[int]] = {}  # tag -> [count, first line]
 
-    def too_large(self, record: etree._Element, end: int) -> bool:
+    def drain(self, parser: etree.XMLPullParser) -> Iterator[etree._Element]:
+        for event, element in parser.read_events():
+            if not isinstance(element, etree._Element):  # only start/end events are asked for
+                continue
+            if event == "start":
+                if self.root is None:
+                    self.root = element.getroottree().getroot()
+                if self.record is None and element.tag in self.wanted:
+                    self.record, self.record_start, self.skipping = element, self.fed, False
+                continue
+            if element.tag not in self.wanted:
+                continue  # the root's end (it is in the filter so that its start gives the root)
+            if element is self.record:
+                self.record = None
+                if self.skipping or self._too_large(element, self.fed_before):
+                    element.clear(keep_tail=False)  # type: ignore[call-arg]  # lxml-stubs lack keep_tail
+                    continue
+            elif self.skipping:
+                continue  # a record asked for inside a skipped one
+            yield element
+            element.clear(keep_tail=False)  # type: ignore[call-arg]  # lxml-stubs lack keep_tail (lxml >= 4.4)
+
+    def _too_large(self, record: etree._Element, end: int) -> bool:
         if end - self.record_start <= self.cap:
             return False
         self.problems.add("record.too-large", where(self.name, record), f"over {self.cap} bytes, skipped")
@@ -170,7 +177,7 @@ class _Walker:
     def prune(self) -> None:
         """Delete every complete element but the records being built: on the path from the root to the
         element being parsed, all children of each element but its last one (which may be open)."""
-        if self.record is not None and not self.skipping and self.too_large(self.record, self.fed):
+        if self.record is not None and not self.skipping and self._too_large(self.record, self.fed):
             self.skipping = True
         fine = self.fine
         counting = fine is not None  # are the children deleted here counted? (not inside a counted one)
@@ -273,46 +280,8 @@ def iter_elements(
     except ValueError:  # a root name lxml refuses (a control character): lxml reports the file below
         parser = _parser(sorted(wanted))
     filt = ByteFilter(name, problems.add, prolog.encoding)
-    events = parser.read_events
-    # The event loop is written out here rather than in a generator of its own: it runs for every
-    # record of the export, and each generator level a record passes through costs on every one.
-    for final in _feeds(walker, parser, filt, stream, head[prolog.skip :], chunk_size):
-        for event, element in events():
-            if not isinstance(element, etree._Element):  # only start/end events are asked for
-                continue
-            if event == "start":
-                if walker.root is None:
-                    walker.root = element.getroottree().getroot()
-                if walker.record is None and element.tag in wanted:
-                    walker.record, walker.record_start, walker.skipping = element, walker.fed, False
-                continue
-            if element.tag not in wanted:
-                continue  # the root's end (it is in the filter so that its start gives the root)
-            if element is walker.record:
-                walker.record = None
-                if walker.skipping or (
-                    walker.fed_before - walker.record_start > max_record_bytes
-                    and walker.too_large(element, walker.fed_before)
-                ):
-                    element.clear(keep_tail=False)  # type: ignore[call-arg]  # lxml-stubs lack keep_tail
-                    continue
-            elif walker.skipping:
-                continue  # a record asked for inside a skipped one
-            yield element
-            element.clear(keep_tail=False)  # type: ignore[call-arg]  # lxml-stubs lack keep_tail (lxml >= 4.4)
-        if not final:
-            walker.prune()
-    walker.finish()
-
-
-def _feeds(
-    walker: _Walker, parser: etree.XMLPullParser, filt: ByteFilter, stream: IO[bytes], pending: bytes, chunk_size: int
-) -> Iterator[bool]:
-    """Feed the file to *parser* (the sniffed head, then the stream) through the byte filter, one
-    :data:`FEED_SIZE` piece at a time, and pause after each so that its events are read and the tree
-    pruned; True once the parser is closed or stopped by a fault (its last events are still read,
-    then the fault is reported)."""
     feed = max(1, min(chunk_size, FEED_SIZE))
+    pending = head[prolog.skip :]
     data, pending = pending[:chunk_size], pending[chunk_size:]
     try:
         while True:
@@ -323,22 +292,24 @@ def _feeds(
                 walker.fed_before = walker.fed
                 walker.fed += len(piece)
                 parser.feed(piece)
-                yield False
+                yield from walker.drain(parser)
+                walker.prune()
             if final:
                 walker.fed_before = walker.fed
                 parser.close()
-                yield True
-                return
+                yield from walker.drain(parser)
+                break
             if pending:  # the sniffed head is fed chunk by chunk too
                 data, pending = pending[:chunk_size], pending[chunk_size:]
             else:
                 data = stream.read(chunk_size)
     except Refused as refused:
-        walker.problems.add(refused.code, where(walker.name, line=refused.line), refused.detail)
+        problems.add(refused.code, where(name, line=refused.line), refused.detail)
     except etree.XMLSyntaxError as exc:
-        yield True  # events completed before the fault are good data
+        yield from walker.drain(parser)  # events completed before the fault are good data
         line = exc.lineno if exc.lineno and exc.lineno > 0 else filt.line
-        walker.problems.add(_syntax_code(exc), where(walker.name, line=line), _short(exc))
+        problems.add(_syntax_code(exc), where(name, line=line), _short(exc))
+    walker.finish()
 
 
 class Spool:
