@@ -253,6 +253,13 @@ class Connector:
         """The bytes of a message, document or production, as a readable binary stream."""
         raise NotImplementedError
 
+    def person_ids_are_jointures(self) -> bool:
+        """True when the person ids this source reads are académie jointures (``ENTPersonJointure``):
+        reconcile then weighs an equal id from another such source as the jointure key. Any other
+        source's ids mean nothing outside it (two schools' ``ELEVE_ID`` may be equal), so the default is
+        False."""
+        return False
+
     def is_partial(self) -> bool:
         """``delta``: True when what this source yields is a part, not the whole (a delta feed); plan then
         never turns an absence into a deletion or a disable. Known once the source has been read."""

@@ -163,6 +163,10 @@ class AafConnector(Connector):
             self._complete.close()
             self._complete = None
 
+    def person_ids_are_jointures(self) -> bool:
+        """A person's id is its ``ENTPersonJointure`` (prefixed with the académie's ``prefix`` when set)."""
+        return True
+
     def is_partial(self) -> bool:
         """A delta bundle is a part: plan never turns what it lacks into deletions."""
         if self._read_as_delta is not None:

@@ -178,6 +178,11 @@ class LdapConnector(Connector):
         self.pool.close()
 
     # -- source side ---------------------------------------------------------------------------
+    def person_ids_are_jointures(self) -> bool:
+        """SDET keys people by ``ENTPersonJointure``; a mapping that keys them by ``uid`` (an ENT's own
+        id) does not."""
+        return str(self.mapping.person["id"]).lower() == "entpersonjointure"
+
     def read_accounts(self) -> Iterator[Structure | Person | Function]:
         yield from self._read_structures()
         for entry in self.directory.entries("people", self.codec.person_attributes()):

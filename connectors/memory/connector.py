@@ -72,6 +72,7 @@ class MemoryOptions(ConnectorOptions):
     fail_on_write: bool = option(False, "every write raises: proves that a stage never writes")
     crash_after_writes: int | None = option(None, "kill this process (SIGKILL) at write N+1, after its intent")
     partial: bool = option(False, "as a source, read as a delta: absence never deletes")
+    jointure_ids: bool = option(False, "as a source, person ids are académie jointures (as AAF's and SDET's are)")
     login_max_length: int | None = option(None, "target rule: the longest login accepted")
     login_pattern: str | None = option(None, "target rule: a regular expression every login must match")
     required: Mapping[str, tuple[str, ...]] = option(
@@ -169,6 +170,9 @@ class MemoryConnector(Connector):
         if self.persist is None:
             return [f"the memory: target {self.store_name!r} lives in this process only and is lost when it ends"]
         return []
+
+    def person_ids_are_jointures(self) -> bool:
+        return self.options.jointure_ids
 
     def is_partial(self) -> bool:
         return self.options.partial

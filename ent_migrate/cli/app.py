@@ -9,8 +9,10 @@ from __future__ import annotations
 import errno
 import importlib
 import logging
+import os
 import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -21,7 +23,7 @@ from ent_migrate import __version__
 from ent_migrate.cli._common import EXIT_CODES, EXIT_INTERRUPTED, EXIT_USAGE, Interrupted, err_console, settings
 from ent_migrate.errors import EntMigrateError
 
-__all__ = ["app", "main"]
+__all__ = ["app", "install_interrupt_handlers", "main"]
 
 _EPILOG = "Exit codes: " + " · ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES.items())
 
@@ -82,11 +84,28 @@ def _on_sigint(signum: int, frame: object) -> None:
     raise Interrupted
 
 
+def _on_unraisable(unraisable: sys.UnraisableHookArgs) -> None:
+    """Python swallows an exception raised where nothing can catch it (a garbage-collector callback,
+    a ``__del__``), and a Ctrl-C landing there would be lost: the run went on and ended with exit 0.
+    Deliver it again, a moment later, to the code that was running."""
+    if isinstance(unraisable.exc_value, Interrupted):
+        # Not from here: the handler would run inside this hook and be swallowed again.
+        threading.Timer(0.01, os.kill, (os.getpid(), signal.SIGINT)).start()
+        return
+    sys.__unraisablehook__(unraisable)
+
+
+def install_interrupt_handlers() -> None:
+    """Ctrl-C raises our own exception, which the CLI library lets through (a KeyboardInterrupt it
+    would turn into exit 130 with no message), and is never lost in a place Python ignores."""
+    signal.signal(signal.SIGINT, _on_sigint)
+    sys.unraisablehook = _on_unraisable
+
+
 def main() -> None:
     """Console entry point."""
-    # Ctrl-C raises our own exception, which the CLI library lets through (a KeyboardInterrupt it
-    # would turn into exit 130 with no message). A second Ctrl-C during clean-up is ignored.
-    signal.signal(signal.SIGINT, _on_sigint)
+    # A second Ctrl-C during clean-up is ignored.
+    install_interrupt_handlers()
     try:
         result = app(standalone_mode=False)
     except typer.Exit as exc:

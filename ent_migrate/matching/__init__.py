@@ -11,7 +11,7 @@ The API the pipeline (reconcile) and the cycle promotion code against::
 
 from __future__ import annotations
 
-from ent_migrate.matching.correlate import Candidate, Correlation, Correlator, block_keys
+from ent_migrate.matching.correlate import PROFILE_GROUPS, Candidate, Correlation, Correlator, block_keys, probe_keys
 from ent_migrate.matching.normalise import PARTICLES, compact, fold_ascii, fold_name, name_tokens
 from ent_migrate.matching.review import (
     DECISIONS,
@@ -40,6 +40,7 @@ __all__ = [
     "MATCH",
     "NONE",
     "PARTICLES",
+    "PROFILE_GROUPS",
     "REVIEW",
     "REVIEW_COLUMNS",
     "Candidate",
@@ -56,6 +57,7 @@ __all__ = [
     "fold_ascii",
     "fold_name",
     "name_tokens",
+    "probe_keys",
     "read_review_csv",
     "review_id",
     "score",

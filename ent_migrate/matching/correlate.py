@@ -6,6 +6,14 @@ the swapped case) with the birth date, and for a guardian (no birth date) each c
 folded full name. Twins, homonyms and swapped names share a key, so they are scored and told apart
 by the score; a name spelt with and without accents folds to the same key.
 
+A person is *stored* under :func:`block_keys` and *looks* for others under :func:`probe_keys`; the two
+differ only where one side has a birth date and the other has not (ONDE's teachers, an old ENT's
+directory): a pupil or a member of staff with a birth date is also stored under ``d:`` (profile group
+and full name, no date) and looks under ``u:``, one without is stored under ``u:`` and looks under
+``d:``. So they meet without every dated person meeting every dated namesake. Guardians, who never
+carry a birth date in SIECLE and ONDE but do in AAF, keep meeting through their children only: the
+namesakes of a common name across an académie are too many to score.
+
 The result is order-independent: candidates are ranked by score then key, and a person with two or
 more candidates at or above ``accept`` is ambiguous and goes to review rather than to the first one.
 """
@@ -28,28 +36,60 @@ from ent_migrate.matching.score import (
     score,
 )
 
-__all__ = ["Candidate", "Correlation", "Correlator", "block_keys"]
+__all__ = ["PROFILE_GROUPS", "Candidate", "Correlation", "Correlator", "block_keys", "probe_keys"]
 
 
-def block_keys(facts: PersonFacts) -> tuple[str, ...]:
-    """The blocking keys of one person (plain text; the state store keeps keyed digests of them)."""
+#: Profiles that may be one person in two sources: AAF makes a documentaliste or a CPE a teacher
+#: (PersEducNat with a teaching function), SIECLE/STS and the old ENTs make them staff.
+PROFILE_GROUPS = {"teacher": "staff", "staff": "staff", "student": "student", "guardian": "guardian"}
+
+
+def _names(facts: PersonFacts) -> tuple[str, str, str]:
+    return compact(facts.first_name), compact(facts.last_name), compact(facts.birth_name or "")
+
+
+def _full_names(first: str, last: str, birth: str) -> set[str]:
+    """The folded full name either way round (swapped), and with the birth name."""
+    out = {"|".join(sorted((first, last)))} if first or last else set()
+    if birth:
+        out.add("|".join(sorted((first, birth))))
+    return out
+
+
+def _shared_keys(facts: PersonFacts) -> set[str]:
     keys: set[str] = set()
     if facts.ine:
         keys.add("ine:" + facts.ine)
     if facts.jointure:
         keys.add("j:" + facts.jointure)
-    names = {compact(n) for n in (facts.last_name, facts.birth_name or "", facts.first_name)} - {""}
+    first, last, birth = _names(facts)
     if facts.birth_date:
         born = facts.birth_date.isoformat()
-        keys.update(f"nb:{name}|{born}" for name in names)
+        keys.update(f"nb:{name}|{born}" for name in {first, last, birth} - {""})
     else:
-        first, last = compact(facts.first_name), compact(facts.last_name)
-        # Without a birth date, the full name either way round (swapped) is the key.
-        keys.update(f"n:{x}|{y}" for x, y in {tuple(sorted((first, last)))} if x or y)
-        if facts.birth_name:
-            keys.add("n:" + "|".join(sorted((first, compact(facts.birth_name)))))
+        keys.update("n:" + name for name in _full_names(first, last, birth))
     keys.update("c:" + ine for ine in facts.children_ines)
-    return tuple(sorted(keys))
+    return keys
+
+
+def _dated_side(facts: PersonFacts, stored: bool) -> set[str]:
+    """The keys that let a person with a birth date and one without meet (see the module docstring):
+    ``d:`` and ``u:`` swap between what a person is stored under and what it looks for."""
+    group = PROFILE_GROUPS.get(facts.profile)
+    if group is None or group == "guardian":
+        return set()
+    prefix = "d:" if (facts.birth_date is not None) == stored else "u:"
+    return {f"{prefix}{group}:{name}" for name in _full_names(*_names(facts))}
+
+
+def block_keys(facts: PersonFacts) -> tuple[str, ...]:
+    """The blocking keys a person is stored under (plain text; the state store keeps keyed digests)."""
+    return tuple(sorted(_shared_keys(facts) | _dated_side(facts, stored=True)))
+
+
+def probe_keys(facts: PersonFacts) -> tuple[str, ...]:
+    """The blocking keys a person looks for candidates under."""
+    return tuple(sorted(_shared_keys(facts) | _dated_side(facts, stored=False)))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -94,7 +134,7 @@ class Correlator:
             self._index[block].append(facts.key)
 
     def candidates(self, facts: PersonFacts) -> list[PersonFacts]:
-        seen = {k for block in block_keys(facts) for k in self._index.get(block, ())} - {facts.key}
+        seen = {k for block in probe_keys(facts) for k in self._index.get(block, ())} - {facts.key}
         return [self._facts[k] for k in sorted(seen)]
 
     def correlate(self, facts: PersonFacts) -> Correlation:

@@ -5,7 +5,8 @@ id → :func:`describe`); the report reads that back. A person joined before tha
 reviewer's merge, is explained again from the facts with the same
 :func:`~ent_migrate.matching.score.score` reconcile uses. The methods, in the order reconcile tries them:
 
-``new``       the person founded the identity (no one known matched);
+``new``       the person founded the identity in this run (no one known matched);
+``known``     the person founded the identity in an earlier run (a re-run, next night's delta);
 ``decision``  a reviewer's ``merge`` was replayed;
 ``ine``       joined through the INE (the names agreed enough for it not to be a conflict);
 ``jointure``  joined through the académie jointure;
@@ -23,9 +24,9 @@ from typing import Any
 
 from ent_migrate.matching.score import DEFAULT_WEIGHTS, MatchExplanation, PersonFacts, Weights, score
 
-__all__ = ["METHODS", "PersonMatch", "describe", "explain_match", "login_origin"]
+__all__ = ["METHODS", "PersonMatch", "describe", "explain_match", "founder_fact", "is_founder", "login_origin"]
 
-METHODS = ("new", "decision", "ine", "jointure", "children", "score")
+METHODS = ("new", "known", "decision", "ine", "jointure", "children", "score")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -38,6 +39,20 @@ class PersonMatch:
 def _why(value: float, matched: tuple[str, ...], differed: tuple[str, ...]) -> str:
     keys = " ".join([*(f"+{k}" for k in matched), *(f"-{k}" for k in differed)])
     return f"score {value:.3f}: {keys}" if keys else f"score {value:.3f}"
+
+
+def founder_fact(source: str, source_id: str, run_id: str) -> list[str]:
+    """What an identity's facts keep of the record that founded it (``facts["founder"]``)."""
+    return [source, source_id, run_id]
+
+
+def is_founder(source: str, source_id: str, canonical: str, facts: Mapping[str, Any] | None) -> bool:
+    """Did this source's record found the identity? Its facts say so; an identity kept before they
+    did was founded under the founder's own id."""
+    kept = (facts or {}).get("founder")
+    if isinstance(kept, list) and len(kept) >= 2:
+        return bool(kept[0] == source and kept[1] == source_id)
+    return canonical == source_id
 
 
 def describe(method: str, explanation: MatchExplanation) -> dict[str, str]:
@@ -53,12 +68,17 @@ def explain_match(
     *,
     merged: bool = False,
     weights: Weights = DEFAULT_WEIGHTS,
+    source: str | None = None,
+    run_id: str | None = None,
 ) -> PersonMatch | None:
-    """How the person *key* (their record *payload*) came to the identity *canonical*; None when the
-    person has no identity (reconcile has not run)."""
+    """How the person *key* (their record *payload*) of *source* came to the identity *canonical*, in
+    run *run_id*; None when the person has no identity (reconcile has not run)."""
     if canonical is None:
         return None
-    if canonical == key:
+    if is_founder(source, key, canonical, identity_facts) if source is not None else canonical == key:
+        founder = (identity_facts or {}).get("founder")
+        if run_id is not None and isinstance(founder, list) and len(founder) > 2 and founder[2] != run_id:
+            return PersonMatch(canonical, "known", "identity kept from an earlier run")
         return PersonMatch(canonical, "new", "no known person matched")
     if identity_facts is None:  # joined by INE before the identity's facts were kept
         return PersonMatch(canonical, "ine", "same INE")

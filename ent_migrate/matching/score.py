@@ -5,7 +5,8 @@ the review queue sees why: ``matched=("last_name", "first_name", "birth_date")``
 ``differed=("ine",)``. Keys that one side lacks (no INE in ONDE, no birth date for a guardian) count
 neither way. Two rules override the sum because a wrong automatic answer there is what project
 leads fear most: the same INE on two people who otherwise disagree is a conflict sent to review
-(never ignored, never merged), and two different profiles never match.
+(never ignored, never merged), and two different profiles never match (but a teacher and a
+member of staff may: the sources disagree on documentalistes and CPE).
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from ent_migrate.matching.normalise import compact, name_tokens
 __all__ = ["DEFAULT_WEIGHTS", "MATCH", "NONE", "REVIEW", "MatchExplanation", "PersonFacts", "Weights", "score"]
 
 MATCH, REVIEW, NONE = "match", "review", "none"
+#: The one pair of different profiles that may be one person: AAF files a documentaliste or a CPE as a
+#: teacher (PersEducNat), SIECLE/STS and the old ENTs as staff. Listed as differed, weighing nothing.
+_STAFF = frozenset({"teacher", "staff"})
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -48,7 +52,7 @@ class PersonFacts:
         cls, key: str, payload: Mapping[str, Any], *, children_ines: tuple[str, ...] = (), jointure: str | None = None
     ) -> PersonFacts:
         """From a ``Person.to_dict()`` (as the state store keeps it); a kept identity's facts may
-        hold the guardian's ``children`` too."""
+        hold the guardian's ``children`` and the académie ``jointure`` too."""
         born = payload.get("birth_date")
         birth_date = dt.date.fromisoformat(born) if isinstance(born, str) and born else None
         if isinstance(born, dt.date):
@@ -61,7 +65,7 @@ class PersonFacts:
             birth_name=payload.get("birth_name") or None,
             birth_date=birth_date,
             ine=payload.get("ine") or None,
-            jointure=jointure,
+            jointure=jointure or payload.get("jointure") or None,
             structures=tuple(payload.get("structures") or ()),
             children_ines=children_ines or tuple(payload.get("children") or ()),
         )
@@ -156,7 +160,9 @@ def score(a: PersonFacts, b: PersonFacts, weights: Weights = DEFAULT_WEIGHTS) ->
     matched: list[str] = []
     differed: list[str] = []
     if a.profile and b.profile and a.profile != b.profile:
-        return MatchExplanation(0.0, (), ("profile",), NONE)
+        if not _STAFF.issuperset((a.profile, b.profile)):
+            return MatchExplanation(0.0, (), ("profile",), NONE)
+        differed.append("profile")  # teacher here, staff there: one person, as the other keys say
     total = _key("ine", a.ine, b.ine, w.ine, w.ine_differs, matched, differed)
     total += _key("jointure", a.jointure, b.jointure, w.jointure, w.jointure_differs, matched, differed)
     total += _names(a, b, w, matched, differed)

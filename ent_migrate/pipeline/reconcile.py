@@ -1,7 +1,7 @@
 """reconcile: link the people of this run to identities kept across runs.
 
-An identity is keyed by the person's source id, recorded as an alias of the configured source
-(``[source.NAME]``, never a path). For a source id the store does not know yet, in this order:
+Each source's id for a person is an alias of the configured source (``[source.NAME]``, never a path)
+pointing at an identity. For a source id the store does not know yet, in this order:
 
 1. a decision a reviewer imported for this person is replayed (``merge`` joins, ``distinct`` keeps apart);
 2. the INE of an existing identity joins it, unless the names and birth date disagree so much that the
@@ -9,6 +9,12 @@ An identity is keyed by the person's source id, recorded as an alias of the conf
 3. the people sharing a blocking key (folded name + birth date, INE, ...) with the person are scored
    (:mod:`ent_migrate.matching`): a unique match joins, an ambiguous one or one in the review band goes
    to the review queue (the person keeps an identity of their own until decided), none makes a new one.
+
+A new identity's canonical id is the founding record's id, or ``source:id`` when another source's
+identity has that id already: the same string in two sources (two schools' ``ELEVE_ID``) is two
+people until the score says otherwise. Only sources whose ids are académie jointures (AAF, an SDET
+directory: :meth:`~ent_migrate.contract.Connector.person_ids_are_jointures`) give their ids as the
+``jointure`` key, which the score weighs like the INE.
 
 Guardians are reconciled last, through their children: a guardian's facts carry the canonical ids of
 their children's identities (from this run's guardianships), so a guardian with no INE, seen by two
@@ -30,8 +36,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ent_migrate.matching import DEFAULT_WEIGHTS, Correlator, PersonFacts, Weights, block_keys, score
-from ent_migrate.matching.explain import describe
+from ent_migrate.matching import DEFAULT_WEIGHTS, Correlator, PersonFacts, Weights, block_keys, probe_keys, score
+from ent_migrate.matching.explain import describe, founder_fact
 from ent_migrate.model import Profile, RecordKind
 from ent_migrate.pipeline.context import PipelineContext
 
@@ -44,11 +50,22 @@ Row = tuple[int, str, dict[str, Any]]
 _WAIT = 3
 
 
-def facts_payload(payload: dict[str, Any], children: Sequence[str] = ()) -> dict[str, Any]:
-    """The part of a person's record that matching compares, as kept with the identity."""
+def facts_payload(
+    payload: dict[str, Any],
+    children: Sequence[str] = (),
+    *,
+    jointure: str | None = None,
+    founder: list[str] | None = None,
+) -> dict[str, Any]:
+    """The part of a person's record that matching compares, as kept with the identity (and, for a
+    new one, which record founded it)."""
     out = {name: payload.get(name) for name in _FACT_FIELDS}
     if children:
         out["children"] = sorted(set(children))
+    if jointure:
+        out["jointure"] = jointure
+    if founder:
+        out["founder"] = founder
     return out
 
 
@@ -75,7 +92,9 @@ def reconcile(ctx: PipelineContext, run_id: str, weights: Weights = DEFAULT_WEIG
     held: list[tuple[int, Row]] = []  # (batches waited, guardian row): at most _WAIT batches of them
     for rows in ctx.state.items.scan_source(run_id, RecordKind.PERSON):
         counts["people"] += len(rows)
-        _batch(ctx, [r for r in rows if r[2].get("profile") != guardian] + carried, weights, counts, children or {})
+        _batch(
+            ctx, run_id, [r for r in rows if r[2].get("profile") != guardian] + carried, weights, counts, children or {}
+        )
         carried = []
         guardians = [r for r in rows if r[2].get("profile") == guardian]
         known = identities.aliased(source, [key for _, key, _ in guardians]) if guardians else {}
@@ -95,10 +114,10 @@ def reconcile(ctx: PipelineContext, run_id: str, weights: Weights = DEFAULT_WEIG
             else:
                 deferred.add(row[1])
     # Every child the source has is reconciled by now: the held guardians need not wait any more.
-    _batch(ctx, carried + [row for _, row in held], weights, counts, children or {})
+    _batch(ctx, run_id, carried + [row for _, row in held], weights, counts, children or {})
     if deferred and children is not None:
         for rows in ctx.state.items.scan_source(run_id, RecordKind.PERSON):
-            _batch(ctx, [r for r in rows if r[1] in deferred], weights, counts, children)
+            _batch(ctx, run_id, [r for r in rows if r[1] in deferred], weights, counts, children)
     return counts
 
 
@@ -113,7 +132,12 @@ def _children_by_guardian(ctx: PipelineContext, run_id: str) -> dict[str, list[s
 
 
 def _batch(
-    ctx: PipelineContext, rows: list[Row], weights: Weights, counts: dict[str, int], children: dict[str, list[str]]
+    ctx: PipelineContext,
+    run_id: str,
+    rows: list[Row],
+    weights: Weights,
+    counts: dict[str, int],
+    children: dict[str, list[str]],
 ) -> None:
     identities, review = ctx.state.identities, ctx.state.review
     source = ctx.source_name
@@ -130,13 +154,22 @@ def _batch(
     # the other way round, it would bridge two identities already apart and go to review. Stable: the
     # others keep the source's order.
     todo.sort(key=lambda kp: -len(kids[kp[0]]))
-    facts = {key: PersonFacts.from_payload(key, payload, children_ines=tuple(kids[key])) for key, payload in todo}
+    # Each person is scored under the canonical id they would found, never their raw source id: that
+    # string may be another source's identity, which must be scored, not skipped as "oneself".
+    cid = identities.fresh_canonical(source, [key for key, _ in todo])
+    jointures = ctx.source.person_ids_are_jointures()
+    facts = {
+        key: PersonFacts.from_payload(
+            cid[key], payload, children_ines=tuple(kids[key]), jointure=key if jointures else None
+        )
+        for key, payload in todo
+    }
     blocks = {key: block_keys(f) for key, f in facts.items()}
-    stored = identities.candidates(b for bs in blocks.values() for b in bs)
+    stored = identities.candidates(b for f in facts.values() for b in probe_keys(f))
     correlator = Correlator((PersonFacts.from_payload(c, f) for c, f in stored.items()), weights)
     by_ine = identities.by_ine(f.ine for f in facts.values() if f.ine)
     decided = review.decisions(source, list(facts))
-    fresh: list[tuple[str, str, str | None]] = []
+    fresh: list[tuple[str, str, str, str | None]] = []  # (canonical id, source id, profile, INE)
     joined: dict[str, str] = {}  # source id -> canonical id of the identity it joins
     joined_ids: dict[str, int] = {}  # source id -> identity id (an identity kept before its facts were)
     current = dict(stored)  # canonical id -> facts as this batch leaves them
@@ -161,7 +194,9 @@ def _batch(
             elif owner not in distinct:
                 # The same INE on people who disagree otherwise: never merged, never ignored.
                 queued.append(
-                    _queue_row(source, person, owner, verdict.score, verdict.matched, verdict.differed, "ine_conflict")
+                    _queue_row(
+                        source, key, person, owner, verdict.score, verdict.matched, verdict.differed, "ine_conflict"
+                    )
                 )
         elif target is None:
             result = correlator.correlate(person)
@@ -175,6 +210,7 @@ def _batch(
                 queued.extend(
                     _queue_row(
                         source,
+                        key,
                         person,
                         c.key,
                         c.explanation.score,
@@ -188,12 +224,14 @@ def _batch(
         if target:
             joined[key] = target
             if target in current:
-                current[target] = _joined_facts(current[target], kids[key], key, why.get(key))
+                current[target] = _joined_facts(current[target], kids[key], key, why.get(key), person.jointure)
                 # The identity now has this alias's children too: a later one of the batch sees them.
                 correlator.add(PersonFacts.from_payload(target, current[target]))
         else:
-            fresh.append((key, str(payload["profile"]), person.ine))
-            current[key] = facts_payload(payload, kids[key])
+            fresh.append((cid[key], key, str(payload["profile"]), person.ine))
+            current[cid[key]] = facts_payload(
+                payload, kids[key], jointure=person.jointure, founder=founder_fact(source, key, run_id)
+            )
             correlator.add(person)  # one person twice in a source is caught within the batch too
     target_ids = identities.ids_of(joined.values())
     joined_ids.update({k: target_ids[c] for k, c in joined.items() if c in target_ids})
@@ -205,7 +243,9 @@ def _batch(
         identities.add(source, [], {k: late_ids[c] for k, c in late.items()})
     # Facts of the new identities and of the joined ones (their children and explanations grew);
     # a joined alias adds its spellings to the identity's blocks.
-    kept: dict[str, tuple[dict[str, Any] | None, tuple[str, ...]]] = {k: (current[k], blocks[k]) for k, _, _ in fresh}
+    kept: dict[str, tuple[dict[str, Any] | None, tuple[str, ...]]] = {
+        c: (current[c], blocks[k]) for c, k, _, _ in fresh
+    }
     for k, c in joined.items():
         facts_kept, old_blocks = kept.get(c, (current.get(c), ()))
         kept[c] = (facts_kept, old_blocks + blocks[k])
@@ -216,12 +256,15 @@ def _batch(
 
 
 def _joined_facts(
-    facts: dict[str, Any], children: Sequence[str], key: str, why: dict[str, str] | None
+    facts: dict[str, Any], children: Sequence[str], key: str, why: dict[str, str] | None, jointure: str | None
 ) -> dict[str, Any]:
-    """An identity's facts once *key* joined it: the union of the children, and how *key* joined."""
+    """An identity's facts once *key* joined it: the union of the children, the jointure if it had
+    none, and how *key* joined."""
     out = dict(facts)
     if children:
         out["children"] = sorted(set(facts.get("children") or ()) | set(children))
+    if jointure and not facts.get("jointure"):
+        out["jointure"] = jointure
     if why is not None:
         out["matches"] = {**(facts.get("matches") or {}), key: why}
     return out
@@ -229,6 +272,7 @@ def _joined_facts(
 
 def _queue_row(
     source: str,
+    key: str,
     person: PersonFacts,
     candidate: str,
     value: float,
@@ -238,7 +282,7 @@ def _queue_row(
 ) -> dict[str, Any]:
     return {
         "source": source,
-        "person_key": person.key,
+        "person_key": key,
         "candidate_key": candidate,
         "profile": person.profile,
         "reason": reason,

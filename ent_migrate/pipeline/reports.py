@@ -38,7 +38,9 @@ def _where(payload: dict[str, Any] | None) -> tuple[str | None, str | None]:
 def _items(state: StateStore, run_id: str, kind: str) -> Iterator[ReportItem]:
     source = state.runs.get(run_id).source_name
     for rows in state.items.scan_for_report(run_id):
-        people = _people(state, source, [r for r in rows if r.kind == RecordKind.PERSON]) if kind == "plan" else {}
+        people = (
+            _people(state, source, run_id, [r for r in rows if r.kind == RecordKind.PERSON]) if kind == "plan" else {}
+        )
         for row in rows:
             uai, profile = _where(row.payload)
             if kind == "plan":
@@ -53,7 +55,7 @@ def _items(state: StateStore, run_id: str, kind: str) -> Iterator[ReportItem]:
             )
 
 
-def _people(state: StateStore, source: str, rows: list[Any]) -> dict[str, dict[str, str | None]]:
+def _people(state: StateStore, source: str, run_id: str, rows: list[Any]) -> dict[str, dict[str, str | None]]:
     """Per person of one batch: the identity, how it was matched and why, the login's origin (four
     queries a batch, whatever its size)."""
     keys = [r.key for r in rows]
@@ -71,6 +73,8 @@ def _people(state: StateStore, source: str, rows: list[Any]) -> dict[str, dict[s
             canonical.get(row.key),
             facts.get(canonical.get(row.key, "")),
             merged=row.key in merged,
+            source=source,
+            run_id=run_id,
         )
         if found is None:
             continue  # a person only the target holds: no identity of this run

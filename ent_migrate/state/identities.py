@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, or_, select
 
+from ent_migrate.matching.explain import is_founder
 from ent_migrate.state._sql import now, table, upsert
 from ent_migrate.state.crypto import cipher_of
 
@@ -52,9 +53,29 @@ class Identities:
         with self.engine.connect() as conn:
             return {stored[r.ine]: r.id for r in conn.execute(query)}
 
-    def add(self, source: str, fresh: Sequence[tuple[str, str, str | None]], joined: Mapping[str, int]) -> None:
-        """New identities (canonical id, profile, INE), and aliases for them and for *joined*
-        (source id → an existing identity), in one transaction."""
+    def fresh_canonical(self, source: str, source_ids: Sequence[str]) -> dict[str, str]:
+        """The canonical id of the identity each of these source ids would found: the id itself, unless
+        an identity already has it, then ``source:id`` (``source:id#2``, … if that is taken too).
+
+        An identity another source founded under the same string is another person until matching says
+        otherwise (two schools' ``ELEVE_ID`` may be equal): a shared id never joins by itself."""
+        out: dict[str, str] = {}
+        todo = list(dict.fromkeys(source_ids))
+        n = 0
+        while todo:
+            wanted = {k: k if n == 0 else f"{source}:{k}" if n == 1 else f"{source}:{k}#{n}" for k in todo}
+            taken = set(self.ids_of(wanted.values())) | (set(source_ids) - set(todo)) | set(out.values())
+            # One source's id may spell another's fallback ("siecle:7" next to "7"): never two founders under one id.
+            if n:
+                taken |= set(source_ids)
+            out.update({k: c for k, c in wanted.items() if c not in taken})
+            todo = [k for k in todo if k not in out]
+            n += 1
+        return out
+
+    def add(self, source: str, fresh: Sequence[tuple[str, str, str, str | None]], joined: Mapping[str, int]) -> None:
+        """New identities (canonical id, the founding source id, profile, INE), and aliases for them and
+        for *joined* (source id → an existing identity), in one transaction."""
         identities, aliases = self._identities, self._aliases
         with self.engine.begin() as conn:
             upsert(
@@ -62,19 +83,22 @@ class Identities:
                 identities,
                 [
                     {"canonical_id": c, "profile": p, "ine": self._ine(i) if i else None, "created_at": now()}
-                    for c, p, i in fresh
+                    for c, _, p, i in fresh
                 ],
                 ["canonical_id"],
                 [],
             )
-            new_ids = [c for c, _, _ in fresh]
+            founders = {c: key for c, key, _, _ in fresh}
             ids: dict[str, int] = (
-                dict(
-                    conn.execute(
-                        select(identities.c.canonical_id, identities.c.id).where(identities.c.canonical_id.in_(new_ids))
+                {
+                    founders[c]: ident
+                    for c, ident in conn.execute(
+                        select(identities.c.canonical_id, identities.c.id).where(
+                            identities.c.canonical_id.in_(list(founders))
+                        )
                     ).all()
-                )
-                if new_ids
+                }
+                if founders
                 else {}
             )
             ids.update(joined)
@@ -132,7 +156,8 @@ class Identities:
                     if f is not None and c in by_canonical
                 ],
                 ["identity_id"],
-                [],
+                # A joined identity's facts grow (a guardian's children, how each alias joined): replaced.
+                ["facts"],
             )
             upsert(
                 conn,
@@ -164,7 +189,7 @@ class Identities:
         """The people of this run who share an identity with another of its records: one list of
         (item id, source id, canonical id) per such identity, the identity's founder first if it is
         one of them, else the first item. Only those (a source's duplicates: a few), not the run."""
-        ids, aliases, items = self._identities, self._aliases, table("items")
+        ids, aliases, items, facts = self._identities, self._aliases, table("items"), table("identity_facts")
         person = (
             items.c.run_id == run_id,
             items.c.kind == "person",
@@ -179,17 +204,19 @@ class Identities:
             .having(func.count() > 1)
         )
         query = (
-            select(items.c.id, items.c.key, ids.c.canonical_id, aliases.c.identity_id)
+            select(items.c.id, items.c.key, ids.c.canonical_id, aliases.c.identity_id, facts.c.facts)
             .join(aliases, aliases.c.source_id == items.c.key)
             .join(ids, ids.c.id == aliases.c.identity_id)
+            .outerjoin(facts, facts.c.identity_id == ids.c.id)
             .where(*person, aliases.c.identity_id.in_(shared))
             .order_by(aliases.c.identity_id, items.c.id)
         )
-        groups: dict[int, list[tuple[int, str, str]]] = {}
+        groups: dict[int, list[tuple[int, str, str, bool]]] = {}
         with self.engine.connect() as conn:
             for row in conn.execute(query):
-                groups.setdefault(row.identity_id, []).append((row.id, row.key, row.canonical_id))
-        return [sorted(g, key=lambda m: (m[1] != m[2], m[0])) for g in groups.values()]
+                founder = is_founder(source, row.key, row.canonical_id, row.facts)
+                groups.setdefault(row.identity_id, []).append((row.id, row.key, row.canonical_id, founder))
+        return [[m[:3] for m in sorted(g, key=lambda m: (not m[3], m[0]))] for g in groups.values()]
 
     def facts_of(self, canonical_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         ids, facts = self._identities, table("identity_facts")

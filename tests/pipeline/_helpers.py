@@ -134,9 +134,10 @@ def context(
     safety: Mapping[str, Any] | None = None,
     mapping: Mapping[str, Any] | None = None,
     db: Engine | None = None,
+    source_name: str = "a",
 ) -> PipelineContext:
     data: dict[str, Any] = {
-        "source": {"a": {"spec": source, **(source_options or {})}},
+        "source": {source_name: {"spec": source, **(source_options or {})}},
         "target": {"b": {"spec": target, **(target_options or {})}},
         "privacy": {"key": TEST_KEY},
         "report": {"dir": str(tmp_path / "reports")},

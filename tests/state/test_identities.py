@@ -10,7 +10,9 @@ from ent_migrate.state import StateStore, upgrade
 def test_candidates_by_shared_blocking_keys(engine: Engine) -> None:
     upgrade(engine)
     identities = StateStore(engine).identities
-    identities.add("aaf", [("p1", "student", None), ("p2", "student", None), ("p3", "teacher", None)], {})
+    identities.add(
+        "aaf", [("p1", "p1", "student", None), ("p2", "p2", "student", None), ("p3", "p3", "teacher", None)], {}
+    )
     facts = {"last_name": "Martin", "first_name": "Léa", "birth_date": "2012-03-04"}
     identities.add_facts(
         {
