@@ -150,6 +150,9 @@ class Config:
             )
         if not isinstance(table[name], Mapping):
             raise ConfigError(f'{self.where}: [{role}.{name}] must be a table with spec = "NAME:LOCATION"')
+        if role == "source" and name.startswith("@"):
+            # "@<target>" is the alias source of a target's own accounts in the identity store.
+            raise ConfigError(f'{self.where}: [{role}."{name}"]: a source name may not start with "@"')
         options = dict(table[name])
         spec = options.pop("spec", None)
         if not isinstance(spec, str):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import string
 from collections.abc import Mapping, Sequence
 from importlib import resources
@@ -20,6 +21,7 @@ from typing import Any
 
 from ent_migrate.errors import ConfigError
 from ent_migrate.matching.normalise import fold_ascii
+from ent_migrate.matching.score import DEFAULT_WEIGHTS, Weights
 from ent_migrate.tomlwhere import parse_toml, where
 
 __all__ = [
@@ -60,6 +62,8 @@ _SCHEMA: dict[str, dict[str, tuple[type, Any]]] = {
         "keep_existing": (bool, True),
     },
     "accounts": {"on_missing": (str, "disable")},
+    # The score's weights and thresholds (ent_migrate.matching.score.Weights): each key is optional.
+    "matching": {f.name: (float, f.default) for f in dataclasses.fields(Weights)},
 }
 _TABLES = ("classes", "transforms")  # sections with their own checks
 
@@ -97,6 +101,8 @@ class MappingSpec:
     class_splits: Mapping[str, ClassSplit] = dataclasses.field(default_factory=dict)
     #: kind → field → steps, applied in the map stage (matching sees the source's values)
     transforms: Mapping[str, Mapping[str, tuple[Step, ...]]] = dataclasses.field(default_factory=dict)
+    #: reconcile's weights and thresholds ([matching])
+    weights: Weights = DEFAULT_WEIGHTS
     digest: str = ""
 
     def class_rule(self, uai: str, code: str) -> str | ClassSplit | None:
@@ -148,10 +154,12 @@ def _check(name: str, text: str, data: dict[str, Any]) -> dict[str, dict[str, An
                     f"{where(name, text, section, key)}: unknown key {key} in [{section}] (known: {', '.join(schema)})"
                 )
             kind = schema[key][0]
-            if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            # A weight may be written 1 as well as 1.0; a boolean is never a number here.
+            accepted = (int, float) if kind is float else kind
+            if not isinstance(value, accepted) or (kind is not bool and isinstance(value, bool)):
                 raise ConfigError(
                     f"{where(name, text, section, key)}: [{section}] {key} must be "
-                    f"{ {int: 'an integer', bool: 'true or false'}.get(kind, 'a string') }"
+                    f"{ {int: 'an integer', bool: 'true or false', float: 'a number'}.get(kind, 'a string') }"
                 )
         out[section] = table
     return out
@@ -173,6 +181,25 @@ def _validate(name: str, text: str, spec: MappingSpec) -> None:
             f"{where(name, text, 'accounts', 'on_missing')}: [accounts] on_missing must be "
             f"{', '.join(ON_MISSING[:-1])} or {ON_MISSING[-1]}"
         )
+
+
+def _weights(name: str, text: str, table: Mapping[str, float]) -> Weights:
+    for key, value in table.items():
+        if not math.isfinite(value) or abs(value) > 10:
+            raise ConfigError(f"{where(name, text, 'matching', key)}: [matching] {key} must be between -10 and 10")
+    accept, review = (
+        float(table.get("accept", DEFAULT_WEIGHTS.accept)),
+        float(table.get("review", DEFAULT_WEIGHTS.review)),
+    )
+    for threshold, value in (("accept", accept), ("review", review)):
+        if value <= 0:
+            raise ConfigError(f"{where(name, text, 'matching', threshold)}: [matching] {threshold} must be above 0")
+    if review > accept:
+        raise ConfigError(
+            f"{where(name, text, 'matching', 'review')}: [matching] review ({review}) must not be above "
+            f"accept ({accept}): a score between them would be both a match and a doubt"
+        )
+    return dataclasses.replace(DEFAULT_WEIGHTS, **{k: float(v) for k, v in table.items()})
 
 
 def load_mapping(ref: str | None, base: Path | None = None) -> MappingSpec:
@@ -198,6 +225,7 @@ def load_mapping(ref: str | None, base: Path | None = None) -> MappingSpec:
     renames, splits = _classes(name, text, tables.get("classes", {}))
     spec = MappingSpec(
         name=name,
+        weights=_weights(name, text, tables.get("matching", {})),
         login_template=login.get("template", _SCHEMA["login"]["template"][1]),
         login_max_length=login.get("max_length", _SCHEMA["login"]["max_length"][1]),
         login_separator=login.get("separator", _SCHEMA["login"]["separator"][1]),

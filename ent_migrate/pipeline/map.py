@@ -71,9 +71,23 @@ class _Logins:
         # holds), read during this batch; the batch's own logins are in assign's ``taken``.
         self._windows: dict[str, tuple[int, int, set[str]]] = {}
 
-    def assign(self, people: list[tuple[str, dict[str, Any]]]) -> dict[str, str]:
+    def assign(
+        self, people: list[tuple[str, dict[str, Any]]], inherited: Mapping[str, tuple[str, str]] | None = None
+    ) -> dict[str, str]:
+        """key → login for each person. *inherited* are accounts whose login is kept under another
+        source or id (account key → (source, id)): an earlier run's, the target's own, or this
+        source's under ``source:id``; a login built for one is kept under that source id."""
         source = self.ctx.source_name
+        inherited = inherited or {}
         known = self.identities.logins(source, [key for key, _ in people])
+        by_source: dict[str, dict[str, str]] = {}  # login source -> its id -> account key
+        for key, _ in people:
+            if key in inherited and key not in known:
+                login_source, old_id = inherited[key]
+                by_source.setdefault(login_source, {})[old_id] = key
+        for login_source, accounts in by_source.items():
+            found = self.identities.logins(login_source, list(accounts))
+            known |= {accounts[old_id]: login for old_id, login in found.items()}
         wanted: dict[str, list[str]] = {}  # key -> candidate logins in order of preference
         for key, payload in people:
             if key in known:
@@ -96,7 +110,9 @@ class _Logins:
                 login = self._suffixed(cands[-1], taken)
             taken.add(login)
             known[key] = login
-            rows.append((key, payload.get("login"), login))
+            # A login built for an account kept under this source's id is kept under that id.
+            login_source, old_id = inherited.get(key, (source, key))
+            rows.append((old_id if login_source == source else key, payload.get("login"), login))
         self.identities.add_logins(source, rows)
         return known
 
@@ -162,7 +178,9 @@ def map_records(ctx: PipelineContext, run_id: str) -> dict[str, Any]:
         for batch in ctx.state.items.scan_source(run_id, RecordKind.PERSON):
             # A person folded onto another record's account gets no login nor account of their own.
             rows = [r for r in batch if r[0] not in folds.people]
-            logins = _Logins(ctx.state.identities, ctx, next_suffix).assign([(key, p) for _, key, p in rows])
+            logins = _Logins(ctx.state.identities, ctx, next_suffix).assign(
+                [(key, p) for _, key, p in rows], folds.inherited
+            )
             expected = []
             for item_id, key, source_payload in rows:
                 if key in folds.onto:

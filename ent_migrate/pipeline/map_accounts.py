@@ -17,6 +17,13 @@ expected records are set:
   name (``devoir (2).pdf``), a message with the same Message-ID but other bytes under ``<id>~2``:
   nothing is lost.
 
+The same holds across runs into one target: when a person's identity was founded by an earlier run
+(another source, such as SIECLE after AAF, or this source under an id that has changed since last
+year), the account that run made is the identity's account. The person's record is rewritten under
+that account's key (plan compares it with what the target holds there instead of creating a second
+account), keeps that account's login, and what refers to the person follows. Not when another person
+of this run holds that key (an id two sources use for two people): folding would overwrite them.
+
 Idempotent, like the class renames: a re-run of map rewrites the same records (upserted by key) and
 drops the same items. Costs one query when the run has no duplicate person.
 """
@@ -30,6 +37,8 @@ from typing import Any
 
 from ent_migrate.model import Record, RecordKind, record_from_dict
 from ent_migrate.pipeline.context import PipelineContext
+from ent_migrate.state.identities import target_source
+from ent_migrate.state.items import BATCH
 
 __all__ = ["Folds", "fold_people", "merged_person"]
 
@@ -58,12 +67,16 @@ class Folds:
     #: item ids of the records rewritten onto an account (their rewritten copy is a new item)
     rewritten: list[int] = dataclasses.field(default_factory=list)
     renamed: int = 0  # documents, productions and messages kept under a new name
+    #: account key → the source and id the account's login is kept under (an earlier run's account,
+    #: one the target holds, or this source's own under ``source:id``)
+    inherited: dict[str, tuple[str, str]] = dataclasses.field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         return {
             "people_folded": len(self.people),
             "records_rewritten": len(self.rewritten),
             "records_renamed": self.renamed,
+            "accounts_from_earlier_runs": len(self.inherited),
         }
 
 
@@ -87,26 +100,74 @@ def fold_people(ctx: PipelineContext, run_id: str, skip: set[int]) -> Folds:
     """Fold the run's duplicate people onto one account each and rewrite what refers to them; *skip*
     are items the mapping already replaced (a renamed class's memberships)."""
     folds = Folds()
-    groups = ctx.state.identities.shared_in_run(ctx.source_name, run_id)
-    if not groups:
+    identities = ctx.state.identities
+    groups = identities.shared_in_run(ctx.source_name, run_id)
+    elsewhere = _elsewhere(ctx, run_id)
+    if not groups and not elsewhere:
         return folds
-    account_of: dict[str, str] = {}
-    folded_ids: dict[str, int] = {}
+    account_of = {key: account for key, (account, _, _) in elsewhere.items()}
     for group in groups:
-        (_, account, _), rest = group[0], group[1:]
-        for item_id, key, _ in rest:
-            account_of[key] = account
-            folded_ids[key] = item_id
-    folds.people = set(folded_ids.values())
-    # The folded records' payloads (a source's duplicates: a few, not the district).
+        held = next((account_of[key] for _, key, _ in group if key in account_of), None)
+        if held is not None:
+            # An identity whose account an earlier run made: every record of this run folds onto it.
+            account, rest = held, group
+        else:
+            account, rest = group[0][1], group[1:]
+        for _, key, _ in rest:
+            if key != account:  # the account's own record, met again when a map is re-run
+                account_of[key] = account
+    folds.inherited = {account_of[key]: (source, old_id) for key, (_, source, old_id) in elsewhere.items()}
+    # The folded records' payloads (a source's duplicates: a few, not the district; or, for a source
+    # an earlier run's accounts already cover, its people).
+    first: dict[str, dict[str, Any]] = {}
     for rows in ctx.state.items.scan_source(run_id, RecordKind.PERSON):
-        for _, key, payload in rows:
+        for item_id, key, payload in rows:
             if key in account_of:
+                folds.people.add(item_id)
                 folds.onto.setdefault(account_of[key], []).append(payload)
+                first.setdefault(account_of[key], payload)
+    # The earlier run's account becomes this run's record of the identity, under the account's key:
+    # plan compares it with what the target holds there instead of creating a second account.
+    for start in range(0, len(folds.inherited), BATCH):
+        accounts = sorted(folds.inherited)[start : start + BATCH]
+        ctx.state.items.put_extracted(
+            run_id,
+            [record_from_dict(merged_person({**first[a], "id": a}, folds.onto[a])) for a in accounts if a in first],
+        )
     for kind, fields in _PERSON_FIELDS.items():
         for batch in _rewritten(ctx, run_id, kind, fields, account_of, skip, folds):
             ctx.state.items.put_extracted(run_id, batch)
     return folds
+
+
+def _elsewhere(ctx: PipelineContext, run_id: str) -> dict[str, tuple[str, str, str]]:
+    """The run's people whose account on this target is under another key than their own id: person
+    key → (the account's key, the source and id its login is kept under): an account an earlier run
+    made, or the identity's own ``source:id``, else one the target already holds (the identity has it
+    under the target's alias source). Not when another person of this run holds
+    that key and stays there: folding would overwrite that person's record."""
+    identities = ctx.state.identities
+    alias = target_source(ctx.target_name)
+    # An earlier run's account wins over another the target holds for the person (its login is in the
+    # id map; the target's other copy is then a duplicate, which plan disables or deletes).
+    found = {
+        key: (account, alias, account)
+        for key, account in identities.accounts_on_target(ctx.source_name, run_id, alias).items()
+    } | identities.founded_elsewhere(ctx.source_name, run_id, ctx.target_name)
+    held = ctx.state.items.present(run_id, str(RecordKind.PERSON), {account for account, _, _ in found.values()})
+    folded_onto: dict[str, set[str]] = {}
+    for key, (account, _, _) in found.items():
+        folded_onto.setdefault(account, set()).add(key)
+
+    def native(account: str) -> bool:
+        # This run's own record under that key, unless it moves to an account of its own; not the
+        # copy an interrupted map already wrote.
+        payload = held.get(account)
+        if payload is None or account in found:
+            return False
+        return not folded_onto[account] & set(payload.get("source_ids") or ())
+
+    return {key: account for key, account in found.items() if not native(account[0])}
 
 
 def _rewritten(

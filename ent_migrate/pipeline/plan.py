@@ -24,7 +24,7 @@ __all__ = ["NOT_EXPECTED", "plan", "validate"]
 #: why map dropped an item (``items.not_expected``) → the reason plan gives its ``skip``
 NOT_EXPECTED = {
     "mapping": "replaced by the mapping (a class renamed or split, and its memberships)",
-    "identity": "same person as another record of this source: one account for the identity",
+    "identity": "same person as another record (here, or an earlier run's account): one account for the identity",
 }
 
 

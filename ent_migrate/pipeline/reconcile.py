@@ -23,6 +23,13 @@ schools or two sources, joins the identity of the one who shares a child and the
 identity's facts keep the union of the children, so a third record sharing only the second child
 finds it too, and the guardianships of both records stay: one identity, both links.
 
+Then the accounts the target already holds (when it can be read back) are reconciled the same way,
+under the target's alias source ``@<target>``: an account joins the identity of the source person it
+belongs to, and map lands that person's record on it (:mod:`ent_migrate.pipeline.map_accounts`), so
+an incremental switchover or a target the vendor pre-filled never gets a second account. An account
+in doubt goes to the review queue like a person; its login is kept in the id map, so a newcomer never
+gets it. Weights and thresholds are the mapping's ``[matching]``.
+
 Each joined person's explanation (method and keys) is kept with the identity's facts, for the
 dry-run report (:mod:`ent_migrate.matching.explain`).
 
@@ -36,10 +43,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ent_migrate.matching import DEFAULT_WEIGHTS, Correlator, PersonFacts, Weights, block_keys, probe_keys, score
+from ent_migrate.contract import Capability
+from ent_migrate.matching import Correlator, PersonFacts, Weights, block_keys, probe_keys, score
 from ent_migrate.matching.explain import describe, founder_fact
-from ent_migrate.model import Profile, RecordKind
+from ent_migrate.model import Guardianship, Person, Profile, RecordKind
 from ent_migrate.pipeline.context import PipelineContext
+from ent_migrate.state._sql import BATCH
+from ent_migrate.state.identities import target_source
 
 __all__ = ["facts_payload", "reconcile"]
 
@@ -69,7 +79,9 @@ def facts_payload(
     return out
 
 
-def reconcile(ctx: PipelineContext, run_id: str, weights: Weights = DEFAULT_WEIGHTS) -> dict[str, Any]:
+def reconcile(ctx: PipelineContext, run_id: str, weights: Weights | None = None) -> dict[str, Any]:
+    """Give every person of the run an identity; *weights* default to the mapping's ``[matching]``."""
+    weights = weights or ctx.mapping.weights
     counts = {
         "people": 0,
         "new_identities": 0,
@@ -118,7 +130,68 @@ def reconcile(ctx: PipelineContext, run_id: str, weights: Weights = DEFAULT_WEIG
     if deferred and children is not None:
         for rows in ctx.state.items.scan_source(run_id, RecordKind.PERSON):
             _batch(ctx, run_id, [r for r in rows if r[1] in deferred], weights, counts, children)
+    if Capability.ACCOUNTS in ctx.capabilities and Capability.READ_BACK in ctx.target.capabilities:
+        counts["target_accounts"] = _target_accounts(ctx, run_id, weights)
     return counts
+
+
+def _target_accounts(ctx: PipelineContext, run_id: str, weights: Weights) -> int:
+    """Give the people the target already holds an identity, under the target's alias source, after
+    this run's own people: an account joins the identity of the person it belongs to (by INE,
+    jointure, names and birth date, or a child they share), and map lands that person's record on it
+    instead of creating a second account. An account under the id of a person of this source is that
+    person's (the target uses the source's ids, or an earlier run made it): joined without a score.
+    Pupils and staff first, then guardians with their children (the target's guardianships); an
+    account already known is skipped. Returns the accounts given an identity now."""
+    alias = target_source(ctx.target_name)
+    guardian = str(Profile.GUARDIAN)
+    children: dict[str, list[str]] = {}
+    if Capability.RELATIONS in ctx.capabilities:
+        for record in ctx.target.read(Capability.RELATIONS):
+            if isinstance(record, Guardianship):
+                children.setdefault(record.guardian_id, []).append(record.student_id)
+    counts = {
+        k: 0 for k in ("new_identities", "joined_by_ine", "joined_by_match", "joined_through_children", "to_review")
+    }
+    done, seen_guardian = 0, False
+    for guardians in (False, True):
+        if guardians and not seen_guardian:
+            break
+        batch: list[Row] = []
+        for record in ctx.target.read(Capability.ACCOUNTS):
+            if not isinstance(record, Person):
+                continue
+            is_guardian = record.profile == guardian
+            seen_guardian |= is_guardian
+            if is_guardian == guardians:
+                batch.append((0, record.key, record.to_dict()))
+            if len(batch) >= BATCH:
+                done += _target_batch(ctx, run_id, alias, batch, weights, counts, children)
+                batch = []
+        done += _target_batch(ctx, run_id, alias, batch, weights, counts, children)
+    return done
+
+
+def _target_batch(
+    ctx: PipelineContext,
+    run_id: str,
+    alias: str,
+    rows: list[Row],
+    weights: Weights,
+    counts: dict[str, int],
+    children: dict[str, list[str]],
+) -> int:
+    identities = ctx.state.identities
+    keys = [key for _, key, _ in rows]
+    known = identities.aliased(alias, keys)
+    rows = [r for r in rows if r[1] not in known]
+    if not rows:
+        return 0
+    ours = identities.aliased(ctx.source_name, [key for _, key, _ in rows])
+    identities.add(alias, [], ours)
+    identities.add_target_logins(alias, [(key, str(p["login"])) for _, key, p in rows if p.get("login")])
+    _batch(ctx, run_id, [r for r in rows if r[1] not in ours], weights, counts, children, source=alias, jointures=False)
+    return len(rows)
 
 
 def _children_by_guardian(ctx: PipelineContext, run_id: str) -> dict[str, list[str]]:
@@ -138,9 +211,16 @@ def _batch(
     weights: Weights,
     counts: dict[str, int],
     children: dict[str, list[str]],
+    *,
+    source: str | None = None,
+    jointures: bool | None = None,
 ) -> None:
+    """Reconcile one batch of people of *source* (this run's source unless said otherwise: the target's
+    own accounts come under their alias source)."""
     identities, review = ctx.state.identities, ctx.state.review
-    source = ctx.source_name
+    source = source or ctx.source_name
+    if jointures is None:
+        jointures = ctx.source.person_ids_are_jointures()
     if not rows:
         return
     known = identities.aliased(source, [key for _, key, _ in rows])
@@ -157,7 +237,6 @@ def _batch(
     # Each person is scored under the canonical id they would found, never their raw source id: that
     # string may be another source's identity, which must be scored, not skipped as "oneself".
     cid = identities.fresh_canonical(source, [key for key, _ in todo])
-    jointures = ctx.source.person_ids_are_jointures()
     facts = {
         key: PersonFacts.from_payload(
             cid[key], payload, children_ines=tuple(kids[key]), jointure=key if jointures else None

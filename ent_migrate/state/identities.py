@@ -17,7 +17,13 @@ from ent_migrate.matching.explain import is_founder
 from ent_migrate.state._sql import now, table, upsert
 from ent_migrate.state.crypto import cipher_of
 
-__all__ = ["Identities"]
+__all__ = ["Identities", "target_source"]
+
+
+def target_source(target_name: str) -> str:
+    """The alias source under which a target's own accounts are kept: ``@`` and the target's name (a
+    configured source's name is a TOML key, which cannot hold ``@`` unless quoted on purpose)."""
+    return f"@{target_name}"
 
 
 class Identities:
@@ -185,17 +191,22 @@ class Identities:
                 )
             }
 
-    def shared_in_run(self, source: str, run_id: str) -> list[list[tuple[int, str, str]]]:
-        """The people of this run who share an identity with another of its records: one list of
-        (item id, source id, canonical id) per such identity, the identity's founder first if it is
-        one of them, else the first item. Only those (a source's duplicates: a few), not the run."""
-        ids, aliases, items, facts = self._identities, self._aliases, table("items"), table("identity_facts")
-        person = (
+    def _people_of_run(self, source: str, run_id: str) -> tuple[Any, ...]:
+        """The WHERE of a query over this run's people (``items``) joined to their aliases of *source*."""
+        items, aliases = table("items"), self._aliases
+        return (
             items.c.run_id == run_id,
             items.c.kind == "person",
             items.c.payload.is_not(None),
             aliases.c.source == source,
         )
+
+    def shared_in_run(self, source: str, run_id: str) -> list[list[tuple[int, str, str]]]:
+        """The people of this run who share an identity with another of its records: one list of
+        (item id, source id, canonical id) per such identity, the identity's founder first if it is
+        one of them, else the first item. Only those (a source's duplicates: a few), not the run."""
+        ids, aliases, items, facts = self._identities, self._aliases, table("items"), table("identity_facts")
+        person = self._people_of_run(source, run_id)
         shared = (
             select(aliases.c.identity_id)
             .join(items, items.c.key == aliases.c.source_id)
@@ -217,6 +228,80 @@ class Identities:
                 founder = is_founder(source, row.key, row.canonical_id, row.facts)
                 groups.setdefault(row.identity_id, []).append((row.id, row.key, row.canonical_id, founder))
         return [[m[:3] for m in sorted(g, key=lambda m: (not m[3], m[0]))] for g in groups.values()]
+
+    def founded_elsewhere(self, source: str, run_id: str, target: str) -> dict[str, tuple[str, str, str]]:
+        """The people of this run whose account on *target* is under another key than their own id:
+        source id → (the account's key, then the source and id its login is kept under).
+
+        - The identity another record founded in an earlier run into *target*: its founder's account
+          (another source's, or this source's under last year's id).
+        - The identity this very record founded under ``source:id`` because another identity had the
+          id (two sources' pupils under one ``ELEVE_ID``): the account takes the canonical id, so that
+          it never lands on the other person's account.
+
+        A re-run of the same source, where each person founded their identity under their own id,
+        gives none (one query, those rows filtered out by their canonical id)."""
+        ids, aliases, items, facts, runs = (
+            self._identities,
+            self._aliases,
+            table("items"),
+            table("identity_facts"),
+            table("runs"),
+        )
+        query = (
+            select(items.c.key, ids.c.canonical_id, facts.c.facts)
+            .join(aliases, aliases.c.source_id == items.c.key)
+            .join(ids, ids.c.id == aliases.c.identity_id)
+            .join(facts, facts.c.identity_id == ids.c.id)
+            .where(
+                *self._people_of_run(source, run_id),
+                # Founded under its own id in the common case: its own account, not read.
+                ids.c.canonical_id != items.c.key,
+            )
+        )
+        found: dict[str, tuple[str, str, str]] = {}
+        renamed: dict[str, tuple[str, str, str]] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                founder = (row.facts or {}).get("founder")
+                if not (isinstance(founder, list) and len(founder) > 2):
+                    continue  # kept before founders were: nothing to say where its account is
+                if (founder[0], founder[1]) == (source, row.key):
+                    renamed[row.key] = (str(row.canonical_id), source, row.key)
+                elif founder[2] != run_id:  # founded in this run: a fold within the run (map_accounts)
+                    found[row.key] = (str(founder[0]), str(founder[1]), str(founder[2]))
+            wanted = sorted({f[2] for f in found.values()})
+            same_target = set(
+                conn.execute(select(runs.c.id).where(runs.c.id.in_(wanted), runs.c.target_name == target)).scalars()
+            )
+        return renamed | {key: (f[1], f[0], f[1]) for key, f in found.items() if f[2] in same_target}
+
+    def accounts_on_target(self, source: str, run_id: str, target: str) -> dict[str, str]:
+        """The people of this run whose identity has an account on the target under another key, and
+        none under their own id: source id → that account's key (the smallest, when the target holds
+        the person twice). *target* is the target's alias source (:func:`target_source`)."""
+        aliases, items = self._aliases, table("items")
+        theirs, own = aliases.alias("theirs"), aliases.alias("own")
+        # The target holds the person under their own id as well: that account is theirs already.
+        on_own_id = (
+            select(own.c.identity_id)
+            .where(own.c.source == target, own.c.source_id == items.c.key, own.c.identity_id == aliases.c.identity_id)
+            .exists()
+        )
+        query = (
+            select(items.c.key, func.min(theirs.c.source_id))
+            .join(aliases, aliases.c.source_id == items.c.key)
+            .join(theirs, theirs.c.identity_id == aliases.c.identity_id)
+            .where(
+                *self._people_of_run(source, run_id),
+                theirs.c.source == target,
+                theirs.c.source_id != items.c.key,
+                ~on_own_id,
+            )
+            .group_by(items.c.key)
+        )
+        with self.engine.connect() as conn:
+            return {str(key): str(account) for key, account in conn.execute(query)}
 
     def facts_of(self, canonical_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         ids, facts = self._identities, table("identity_facts")
@@ -329,6 +414,30 @@ class Identities:
                     for old_id, old_login, login in rows
                 ],
             )
+
+    def add_target_logins(self, target: str, rows: Sequence[tuple[str, str]]) -> None:
+        """(account key, login) of accounts the target already holds: the login stays theirs (a person
+        who lands on the account keeps it; a newcomer never gets it). A login the id map gives someone
+        already (an account an earlier run made) is noted without being given twice."""
+        if not rows:
+            return
+        taken = self.logins_taken(login for _, login in rows)
+        values: dict[str, dict[str, Any]] = {}
+        for key, login in rows:
+            if key in values:
+                continue
+            free = login not in taken
+            taken.add(login)  # each login once: new_login is unique
+            values[key] = {
+                "source": target,
+                "old_id": key,
+                "new_id": key,
+                "old_login": login,
+                "new_login": login if free else None,
+                "created_at": now(),
+            }
+        with self.engine.begin() as conn:
+            upsert(conn, self._id_map, list(values.values()), ["source", "old_id"], [])
 
     def id_map_size(self) -> int:
         with self.engine.connect() as conn:

@@ -144,3 +144,9 @@ def test_relative_file_specs_are_relative_to_the_config(tmp_path: Path) -> None:
     assert config.endpoint("target", "m")[1] == "memory:named"
     with pytest.raises(ConfigError, match=r"no \[target.other\] section"):
         config.endpoint("target", "other")
+
+
+def test_a_source_named_like_a_targets_own_accounts_is_refused(tmp_path: Path) -> None:
+    config = load_config(_write(tmp_path, '[source."@b"]\nspec = "memory:x"\n'))
+    with pytest.raises(ConfigError, match='may not start with "@"'):
+        config.endpoint("source")

@@ -48,6 +48,12 @@ def test_the_shipped_default_loads_with_its_documented_defaults() -> None:
     assert (spec.class_renames, spec.class_splits, spec.transforms) == ({}, {}, {})
 
 
+def test_matching_weights_and_thresholds_are_read(tmp_path: Path) -> None:
+    spec = load_mapping(str(_write(tmp_path, "[matching]\naccept = 1\nreview = 0.6\nbirth_date = 0.5\n")))
+    assert (spec.weights.accept, spec.weights.review, spec.weights.birth_date) == (1.0, 0.6, 0.5)
+    assert spec.weights.last_name == load_mapping("default").weights.last_name  # the rest keep their defaults
+
+
 def test_every_section_is_read(tmp_path: Path) -> None:
     spec = load_mapping(str(_write(tmp_path, FULL)))
     assert spec.login_keep_existing is False
@@ -93,6 +99,11 @@ BAD = [
     ("[transforms.person]\nlast_name = []\n", 2, "list of steps"),
     ('\n\n[transforms.membership]\ngroup_code = ["lower"]\n', 3, "not 'membership'"),
     ('[profiles]\nstudent = "National_ELV"\n', 1, "unknown section [profiles]"),
+    ("[matching]\n\naccept = true\n", 3, "must be a number"),
+    ("[matching]\nbirth_date = 11\n", 2, "between -10 and 10"),
+    ("[matching]\naccept = 0.8\nreview = 0.85\n", 3, "not be above accept"),
+    ("[matching]\nreview = 0\n", 2, "above 0"),
+    ("[matching]\nsurname = 0.3\n", 2, "unknown key surname"),
 ]
 
 
