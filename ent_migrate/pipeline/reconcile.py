@@ -27,8 +27,10 @@ Then the accounts the target already holds (when it can be read back) are reconc
 under the target's alias source ``@<target>``: an account joins the identity of the source person it
 belongs to, and map lands that person's record on it (:mod:`ent_migrate.pipeline.map_accounts`), so
 an incremental switchover or a target the vendor pre-filled never gets a second account. An account
-in doubt goes to the review queue like a person; its login is kept in the id map, so a newcomer never
-gets it. Weights and thresholds are the mapping's ``[matching]``.
+in doubt goes to the review queue like a person, and so does one that looks like another account the
+target holds (``duplicate_account``: two accounts, each maybe with someone's work, are never merged on
+a score); its login is kept in the id map, so a newcomer never gets it. Weights and thresholds are
+the mapping's ``[matching]``.
 
 Each joined person's explanation (method and keys) is kept with the identity's facts, for the
 dry-run report (:mod:`ent_migrate.matching.explain`).
@@ -44,7 +46,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ent_migrate.contract import Capability
-from ent_migrate.matching import Correlator, PersonFacts, Weights, block_keys, probe_keys, score
+from ent_migrate.matching import Correlator, MatchExplanation, PersonFacts, Weights, block_keys, probe_keys, score
 from ent_migrate.matching.explain import describe, founder_fact
 from ent_migrate.model import Guardianship, Person, Profile, RecordKind
 from ent_migrate.pipeline.context import PipelineContext
@@ -190,7 +192,8 @@ def _target_batch(
     ours = identities.aliased(ctx.source_name, [key for _, key, _ in rows])
     identities.add(alias, [], ours)
     identities.add_target_logins(alias, [(key, str(p["login"])) for _, key, p in rows if p.get("login")])
-    _batch(ctx, run_id, [r for r in rows if r[1] not in ours], weights, counts, children, source=alias, jointures=False)
+    todo = [r for r in rows if r[1] not in ours]
+    _batch(ctx, run_id, todo, weights, counts, children, source=alias, jointures=False, hold_duplicates=True)
     return len(rows)
 
 
@@ -214,9 +217,11 @@ def _batch(
     *,
     source: str | None = None,
     jointures: bool | None = None,
+    hold_duplicates: bool = False,
 ) -> None:
     """Reconcile one batch of people of *source* (this run's source unless said otherwise: the target's
-    own accounts come under their alias source)."""
+    own accounts come under their alias source). With *hold_duplicates*, a match on an identity that
+    already has an alias of *source* goes to the review queue (``duplicate_account``) instead."""
     identities, review = ctx.state.identities, ctx.state.review
     source = source or ctx.source_name
     if jointures is None:
@@ -254,6 +259,8 @@ def _batch(
     current = dict(stored)  # canonical id -> facts as this batch leaves them
     why: dict[str, dict[str, str]] = {}  # source id -> how it joined, kept with the identity's facts
     queued: list[dict[str, Any]] = []
+    # Two accounts the target holds are never merged on a score: each may hold a person's work.
+    accounts = identities.with_alias(source, stored) if hold_duplicates else set()
     for key, payload in todo:
         person = facts[key]
         mine = {c: d for (p, c), d in decided.items() if p == key}
@@ -266,7 +273,9 @@ def _batch(
                 counts["joined_by_ine"] += 1
                 continue
             verdict = score(person, PersonFacts.from_payload(owner, stored[owner]), weights)
-            if verdict.decision == "match":
+            if verdict.decision == "match" and owner in accounts:
+                queued.append(_held_back(source, key, person, owner, verdict))
+            elif verdict.decision == "match":
                 target = owner
                 why[key] = describe("ine", verdict)
                 counts["joined_by_ine"] += 1
@@ -279,7 +288,9 @@ def _batch(
                 )
         elif target is None:
             result = correlator.correlate(person)
-            if result.decision == "match" and result.identity is not None and result.identity not in distinct:
+            if result.decision == "match" and result.identity in accounts:
+                queued.append(_held_back(source, key, person, result.identity, result.candidates[0].explanation))
+            elif result.decision == "match" and result.identity is not None and result.identity not in distinct:
                 target = result.identity
                 explanation = result.candidates[0].explanation
                 method = next((m for m in ("ine", "jointure", "children") if m in explanation.matched), "score")
@@ -300,6 +311,8 @@ def _batch(
                     for c in result.candidates
                     if c.key not in distinct
                 )
+        if hold_duplicates:
+            accounts.add(target or cid[key])
         if target:
             joined[key] = target
             if target in current:
@@ -347,6 +360,21 @@ def _joined_facts(
     if why is not None:
         out["matches"] = {**(facts.get("matches") or {}), key: why}
     return out
+
+
+def _held_back(
+    source: str, key: str, person: PersonFacts, candidate: str, explanation: MatchExplanation
+) -> dict[str, Any]:
+    return _queue_row(
+        source,
+        key,
+        person,
+        candidate,
+        explanation.score,
+        explanation.matched,
+        explanation.differed,
+        "duplicate_account",
+    )
 
 
 def _queue_row(

@@ -178,6 +178,20 @@ class Identities:
                 [],
             )
 
+    def with_alias(self, source: str, canonical_ids: Iterable[str]) -> set[str]:
+        """Those of these identities that have an alias of *source*."""
+        ids, aliases = self._identities, self._aliases
+        wanted = sorted(set(canonical_ids))
+        if not wanted:
+            return set()
+        query = (
+            select(ids.c.canonical_id)
+            .join(aliases, aliases.c.identity_id == ids.c.id)
+            .where(aliases.c.source == source, ids.c.canonical_id.in_(wanted))
+        )
+        with self.engine.connect() as conn:
+            return set(conn.execute(query).scalars())
+
     def canonical_of(self, source: str, source_ids: Sequence[str]) -> dict[str, str]:
         """source id → its identity's canonical id."""
         ids, aliases = self._identities, self._aliases
