@@ -159,8 +159,21 @@ def _refused(exc: ThresholdExceededError, as_json: bool) -> None:
     raise typer.Exit(exc.exit_code)
 
 
+def _identities_line(ids: dict[str, int]) -> str:
+    line = (
+        f"people: {ids['people']} — {ids['known']} known from earlier runs, {ids['joined']} matched, "
+        f"{ids['new']} new; "
+        f"{ids['folded']} folded onto one account, {ids['on_existing_accounts']} on accounts already held"
+    )
+    if ids["review_queue"]:
+        line += f"; [yellow]{ids['review_queue']} waiting in the review queue[/] (review export)"
+    return line
+
+
 def _plan_render(out: dict[str, Any]) -> None:
     _actions_table(out["actions"])
+    if out.get("identities"):
+        console.print(_identities_line(out["identities"]), highlight=False)
     line = _problems_line(out)
     if line:
         err_console.print(f"[red]{line}[/]" if out.get("input_errors") else line, highlight=False)

@@ -70,13 +70,14 @@ class Folds:
     #: account key → the source and id the account's login is kept under (an earlier run's account,
     #: one the target holds, or this source's own under ``source:id``)
     inherited: dict[str, tuple[str, str]] = dataclasses.field(default_factory=dict)
+    held: int = 0  # people landing on an account the target or an earlier run already holds
 
     def counts(self) -> dict[str, int]:
         return {
             "people_folded": len(self.people),
             "records_rewritten": len(self.rewritten),
             "records_renamed": self.renamed,
-            "accounts_from_earlier_runs": len(self.inherited),
+            "accounts_already_held": self.held,
         }
 
 
@@ -117,6 +118,8 @@ def fold_people(ctx: PipelineContext, run_id: str, skip: set[int]) -> Folds:
             if key != account:  # the account's own record, met again when a map is re-run
                 account_of[key] = account
     folds.inherited = {account_of[key]: (source, old_id) for key, (_, source, old_id) in elsewhere.items()}
+    # The rest of *elsewhere* is a person's own account under ``source:id`` (no one held it before).
+    folds.held = sum(1 for key, (_, source, old_id) in elsewhere.items() if (source, old_id) != (ctx.source_name, key))
     # The folded records' payloads (a source's duplicates: a few, not the district; or, for a source
     # an earlier run's accounts already cover, its people).
     first: dict[str, dict[str, Any]] = {}

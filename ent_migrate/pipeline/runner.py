@@ -140,6 +140,7 @@ def do_plan(ctx: PipelineContext, run_id: str, *, refresh: bool = False) -> dict
         "report": report,
         "input_errors": errors,
         "accepted_input_errors": min(errors, accepted),
+        "identities": _identity_summary(ctx, run_id),
     }
     if errors > accepted:
         ctx.state.runs.reset_from(run_id, Stage.PLAN)  # not applicable: apply will refuse it
@@ -150,6 +151,25 @@ def do_plan(ctx: PipelineContext, run_id: str, *, refresh: bool = False) -> dict
             out,
         )
     return out
+
+
+def _identity_summary(ctx: PipelineContext, run_id: str) -> dict[str, int]:
+    """What reconcile and map decided about people, for the plan's summary line: how many joined an
+    identity already known, founded one, landed on an account the target or an earlier run holds, and
+    how many wait in the review queue (of every source: a reviewer's list)."""
+    reconciled = ctx.state.runs.stage_counts(run_id, Stage.RECONCILE)
+    mapped = ctx.state.runs.stage_counts(run_id, Stage.MAP)
+    joined = sum(int(reconciled.get(k, 0)) for k in ("joined_by_ine", "joined_by_match", "joined_through_children"))
+    people, new = int(reconciled.get("people", 0)), int(reconciled.get("new_identities", 0))
+    return {
+        "people": people,
+        "known": max(people - new - joined, 0),  # an identity from an earlier run (a re-run, a delta)
+        "new": new,
+        "joined": joined,
+        "folded": int(mapped.get("people_folded", 0)),
+        "on_existing_accounts": int(mapped.get("accounts_already_held", 0)),
+        "review_queue": ctx.state.review.pending_count(),
+    }
 
 
 class PlanInputError(InputError):

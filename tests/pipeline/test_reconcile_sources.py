@@ -280,6 +280,8 @@ def test_people_the_target_already_holds_keep_their_accounts(tmp_path: Path) -> 
     # The target's account is the one that waits: which source person it is, a reviewer says.
     assert queued == [("@b", "v-300", ids.canonical_of("siecle", ["s-t9"])["s-t9"])]
     assert ctx.state.runs.stage_counts(out["run_id"], Stage.RECONCILE)["target_accounts"] == 4
+    summary = out["plan"]["identities"]
+    assert (summary["people"], summary["on_existing_accounts"], summary["review_queue"]) == (4, 2, 1)
     # A second run finds everything where it is.
     again = _run(tmp_path, engine(tmp_path), "siecle", source)
     assert (again["plan"]["actions"].get("create", 0), again["plan"]["actions"].get("update", 0)) == (0, 0)
