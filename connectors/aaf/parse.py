@@ -7,8 +7,9 @@ knows the ``ficAlimMENESR`` shape described in FORMATS.md §3 and the DTD.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
-from typing import IO
+import operator
+from collections.abc import Callable, Iterator
+from typing import IO, cast
 
 from lxml import etree
 
@@ -61,12 +62,19 @@ class Entry:
         return []
 
 
+#: ``element[:]``, the children as a list, in one C call (lxml-stubs lack slicing)
+_children = cast(Callable[[etree._Element], list[etree._Element]], operator.itemgetter(slice(None)))
+
+
 def _values(attr: etree._Element) -> list[str]:
     out = []
-    for value in attr.iterchildren("value"):  # the tag test runs in lxml
-        text = value.text if len(value) == 0 else text_of(value)  # itertext only for the odd nested value
-        if text:
-            out.append(text)
+    # The tags are compared here: iterchildren("value") builds its tag matcher on every call, dearer
+    # than the comparisons for the one or two children an attr has. (So in _entry too.)
+    for value in attr:
+        if value.tag == "value":
+            text = value.text if len(value) == 0 else text_of(value)  # itertext only for the odd nested value
+            if text:
+                out.append(text)
     return out
 
 
@@ -104,9 +112,10 @@ def _attributes_flat(part: etree._Element, attrs: dict[str, list[str]]) -> bool:
                 current = None
         else:  # another element, an entity reference…
             return False
-    # Every attr a child of part and part's children all attrs; the values exactly the attrs' children
-    # (so none directly in part, none in another value, and every value without child elements).
-    if len(owners) != len(part) or values != sum(map(len, owners)) or any(a.getparent() is not part for a in owners):
+    # part's children exactly the attrs (lxml hands back the same proxy for a node while one is alive,
+    # so the lists compare by identity in C); then the attrs' children, as many as the values, are
+    # exactly the values: none directly in part, none in another value, none with child elements.
+    if values != sum(map(len, owners)) or owners != _children(part):
         return False
     attrs.update(found)
     return True
@@ -117,7 +126,7 @@ def _entry(element: etree._Element, name: str, problems: Problems) -> Entry | No
     line = element.sourceline if isinstance(element.sourceline, int) else 0
     category = ident = ""
     attrs: dict[str, list[str]] = {}
-    for part in element.iterchildren("attributes", "modifications", "operationalAttributes", "identifier"):
+    for part in element:  # other children (none in the DTD) are ignored
         tag = part.tag
         if tag == "attributes" or tag == "modifications":  # a modification's values replace the attribute's
             if not _attributes_flat(part, attrs):
@@ -127,8 +136,12 @@ def _entry(element: etree._Element, name: str, problems: Problems) -> Entry | No
                 if attr.get("name") in _CATEGORY_ATTRS:
                     found = _values(attr)
                     category = found[0] if found else ""
-        else:
-            ident = text_of(next(part.iterchildren("id"), None)).strip()  # find("id") without the path parser
+        elif tag == "identifier":
+            ident = ""
+            for child in part:  # the first <id>: find("id") without the path parser
+                if child.tag == "id":
+                    ident = text_of(child).strip()
+                    break
     category = CATEGORY_ALIASES.get(category, category)
     if not category:
         problems.add("record.missing-field", where(name, line=line), "operationalAttributes category")

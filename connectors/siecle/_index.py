@@ -4,8 +4,9 @@ what it needs out of each element before the XML layer frees it."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
-from typing import Any
+import operator
+from collections.abc import Callable, Iterator
+from typing import Any, cast
 
 from lxml import etree
 
@@ -72,13 +73,20 @@ class Index:
             spool.close()
 
 
+#: ``element[::-1]`` in one C call (lxml-stubs lack slicing; a cast per call would cost a Python call)
+_backwards = cast(Callable[[etree._Element], list[etree._Element]], operator.itemgetter(slice(None, None, -1)))
+
+
 def texts(element: etree._Element) -> Texts:
     """Each child tag → the stripped text of its first child of that tag: one walk over the children
-    (a dict comprehension, the fastest walk) instead of one ``find`` (a path search) per field read."""
-    return {
-        child.tag: (child.text or "").strip() if not len(child) else text_of(child).strip()
-        for child in reversed(element)
-    }
+    instead of one ``find`` (a path search) per field read. The walk runs backwards, so the first child
+    of a tag is the one kept, over a slice (lxml builds the list in C: a fifth faster than iterating
+    the element)."""
+    found: Texts = {}
+    for child in _backwards(element):
+        text = child.text if not len(child) else text_of(child)
+        found[child.tag] = text.strip() if text else ""
+    return found
 
 
 def child_text(element: etree._Element, tag: str) -> str:

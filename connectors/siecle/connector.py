@@ -41,7 +41,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from lxml import etree
 
@@ -166,13 +166,15 @@ class SiecleConnector(Connector):
         index = self._index()
         if index.unreadable:
             return
-        for eleve_id in sorted(index.structures):
-            if index.pupils.get(eleve_id, "?") is not None:
+        uai, pupils, defined = index.uai, index.pupils, index.defined if index.has_sts else None
+        for eleve_id, codes in sorted(index.structures.items()):  # keys are unique: sorted by ELEVE_ID
+            if pupils.get(eleve_id, "?") is not None:
                 continue
-            for code, _kind in index.structures[eleve_id]:
-                if index.has_sts and code not in index.defined:
+            person_id = self._pid(eleve_id)
+            for code, _kind in codes:
+                if defined is not None and code not in defined:
                     continue  # reported as ref.dangling by the index pass
-                yield Membership(person_id=self._pid(eleve_id), uai=index.uai, group_code=code)
+                yield Membership(person_id=person_id, uai=uai, group_code=code)
         seen: set[tuple[str, str, str]] = set()
         for teacher_id, place, code, subject in index.service_rows:
             if teacher_id in index.unnamed:
@@ -217,12 +219,17 @@ class SiecleConnector(Connector):
         """The index pass over one file: its elements named *tags*, its ``PARAMETRES/UAJ`` checked on the way.
         A file read to its end without a UAJ is ``uai.missing`` when a UAI is expected."""
         stops, seen_uaj = self._stops(), False
-        for element in self._elements(file, {"UAJ", *tags}, self.problems, EXPECTED[file.root]):
-            if element.tag == "UAJ":
-                seen_uaj = True
-                self._check_uai(index, file, element)
-            else:
-                yield element
+        # EXPECTED: the other tags the file may hold. The XML layer is read here, not through another
+        # generator: every element of the export passes this loop.
+        with file.opened() as stream:
+            for element in iter_elements(
+                stream, file.label, self.problems, {"UAJ", *tags}, expected=EXPECTED[file.root]
+            ):
+                if element.tag == "UAJ":
+                    seen_uaj = True
+                    self._check_uai(index, file, element)
+                else:
+                    yield element
         if not seen_uaj and self.expect_uai and self._stops() == stops:
             self._report("uai.missing", file.label, "no PARAMETRES/UAJ")
 
@@ -234,20 +241,6 @@ class SiecleConnector(Connector):
                 raise InputError("not a regular file or a folder", where=str(self.path))
             self._files = discover(self.path, self._report)
         return [f for f in self._files if f.root is root]
-
-    def _elements(
-        self,
-        file: SourceFile,
-        tags: Collection[str],
-        problems: Problems | None = None,
-        expected: Collection[str] | None = None,
-    ) -> Iterator[etree._Element]:
-        """The file's elements named *tags* (*expected*: the other tags it may hold, see :data:`._files.EXPECTED`).
-        XML problems go to *problems* (a scratch collector if None); the index pass, the only one that
-        parses, passes the connector's own."""
-        with file.opened() as stream:
-            sink = problems if problems is not None else Problems()
-            yield from iter_elements(stream, file.label, sink, tags, expected=expected)
 
     def _pid(self, source_id: str) -> str:
         return f"{self.id_prefix}{source_id}"
@@ -442,7 +435,9 @@ class SiecleConnector(Connector):
 
     def _index_guardians(self, index: Index) -> None:
         linked: set[str] = set()
-        pending: list[tuple[str, str]] = []  # (PERSONNE_ID, place) of links to check once persons are known
+        # (PERSONNE_ID, file label, line) of links to check once persons are known: the place is only
+        # written out for the few a problem names
+        pending: list[tuple[str, str, int | None]] = []
         for file in self._of(Root.RESPONSABLES):
             for element in self._scan(index, file, {"PERSONNE", "RESPONSABLE_ELEVE"}):
                 if element.tag == "PERSONNE":
@@ -460,11 +455,11 @@ class SiecleConnector(Connector):
                         index.persons[personne_id] = place
                         index.guardian_rows.append(guardian_row(children, personne_id))
                 else:
-                    place = where(file.label, element)
                     children = texts(element)
                     eleve_id = children.get("ELEVE_ID", "")
                     personne_id = children.get("PERSONNE_ID", "")
                     if not eleve_id or not personne_id:
+                        place = where(file.label, element)
                         self._report("record.missing-field", place, "RESPONSABLE_ELEVE ELEVE_ID or PERSONNE_ID")
                         continue
                     index.link_rows.append(
@@ -479,16 +474,19 @@ class SiecleConnector(Connector):
                     linked.add(personne_id)
                     status = index.pupils.get(eleve_id, "?")
                     if status == "?":
-                        self._report("ref.dangling", place, "RESPONSABLE_ELEVE to an unknown ELEVE_ID")
+                        self._report(
+                            "ref.dangling", where(file.label, element), "RESPONSABLE_ELEVE to an unknown ELEVE_ID"
+                        )
                     elif status is None:
-                        pending.append((personne_id, place))
-        for personne_id, place in pending:
+                        line = cast("int | None", element.sourceline)  # lxml-stubs type it loosely
+                        pending.append((personne_id, file.label, line))
+        for personne_id, label, line in pending:
             if personne_id in index.unnamed:
                 continue  # refused for its missing names, already reported
             if personne_id in index.persons:
                 index.guardians.add(personne_id)
             else:
-                self._report("ref.dangling", place, "RESPONSABLE_ELEVE to an unknown PERSONNE_ID")
+                self._report("ref.dangling", where(label, line=line), "RESPONSABLE_ELEVE to an unknown PERSONNE_ID")
         for personne_id, place in index.persons.items():
             if personne_id not in linked:
                 self._report("guardian.orphan", place, "no RESPONSABLE_ELEVE")
@@ -532,7 +530,7 @@ class SiecleConnector(Connector):
             birth_date=self._date(birth_text, place, False, "DATE_NAISS"),
             ine=ine or None,
             structures=(uai,),
-            other_first_names=tuple(n for n in (prenom2, prenom3) if n),
+            other_first_names=tuple(filter(None, (prenom2, prenom3))),  # the non-empty ones
             civility=sex_civility(sexe or ""),
         )
 

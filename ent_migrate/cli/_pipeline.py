@@ -39,7 +39,7 @@ from ent_migrate.pipeline import (
     open_run,
     status,
 )
-from ent_migrate.pipeline.context import pseudonymizer_from_config, report_dir_from_config
+from ent_migrate.pipeline.context import mapping_from_config, pseudonymizer_from_config, report_dir_from_config
 from ent_migrate.pipeline.reports import write_run_report
 from ent_migrate.state import StateStore
 
@@ -452,7 +452,10 @@ def report_cmd(
             latest.revision if latest is not None else (state.runs.get(run_id).plan_revision if kind == "plan" else 1)
         )
         base = out_dir or report_dir_from_config(config_)
-        written, folder = write_run_report(state, run_id, kind, base, pseudonymize, safety=safety, revision=revision)
+        weights = mapping_from_config(config_).weights
+        written, folder = write_run_report(
+            state, run_id, kind, base, pseudonymize, safety=safety, revision=revision, weights=weights
+        )
     finally:
         engine.dispose()
     out = {

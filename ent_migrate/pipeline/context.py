@@ -30,6 +30,7 @@ __all__ = [
     "PipelineContext",
     "ProgressFactory",
     "RunSettings",
+    "mapping_from_config",
     "no_progress",
     "pseudonymizer_from_config",
     "report_dir_from_config",
@@ -235,7 +236,7 @@ class PipelineContext:
         # an hour of extract.
         source_name, source_spec, source_options, source_where = config.endpoint("source", source)
         target_name, target_spec, target_options, target_where = config.endpoint("target", target)
-        mapping = load_mapping(_mapping_ref(config), _base(config))
+        mapping = mapping_from_config(config)
         safety_table = dict(config.section("safety"))
         safety_table.update({k: v for k, v in (safety_overrides or {}).items() if v is not None})
         safety = Safety.from_config(safety_table, f"{config.where}: [safety]")
@@ -275,6 +276,11 @@ class PipelineContext:
             settings=settings,
             config_digest=digest,
         )
+
+
+def mapping_from_config(config: Config) -> MappingSpec:
+    """The mapping ``[mapping] file`` names (the shipped default without one), read and checked."""
+    return load_mapping(_mapping_ref(config), _base(config))
 
 
 def _mapping_ref(config: Config) -> str | None:

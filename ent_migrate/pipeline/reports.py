@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ent_migrate.matching import DEFAULT_WEIGHTS, Weights
 from ent_migrate.matching.explain import explain_match, login_origin
 from ent_migrate.model import RecordKind
 from ent_migrate.outcomes import MARKS, Verdict
@@ -35,11 +36,13 @@ def _where(payload: dict[str, Any] | None) -> tuple[str | None, str | None]:
     return payload.get("uai"), None
 
 
-def _items(state: StateStore, run_id: str, kind: str) -> Iterator[ReportItem]:
+def _items(state: StateStore, run_id: str, kind: str, weights: Weights) -> Iterator[ReportItem]:
     source = state.runs.get(run_id).source_name
     for rows in state.items.scan_for_report(run_id):
         people = (
-            _people(state, source, run_id, [r for r in rows if r.kind == RecordKind.PERSON]) if kind == "plan" else {}
+            _people(state, source, run_id, [r for r in rows if r.kind == RecordKind.PERSON], weights)
+            if kind == "plan"
+            else {}
         )
         for row in rows:
             uai, profile = _where(row.payload)
@@ -55,7 +58,9 @@ def _items(state: StateStore, run_id: str, kind: str) -> Iterator[ReportItem]:
             )
 
 
-def _people(state: StateStore, source: str, run_id: str, rows: list[Any]) -> dict[str, dict[str, str | None]]:
+def _people(
+    state: StateStore, source: str, run_id: str, rows: list[Any], weights: Weights = DEFAULT_WEIGHTS
+) -> dict[str, dict[str, str | None]]:
     """Per person of one batch: the identity, how it was matched and why, the login's origin (four
     queries a batch, whatever its size)."""
     keys = [r.key for r in rows]
@@ -73,6 +78,7 @@ def _people(state: StateStore, source: str, run_id: str, rows: list[Any]) -> dic
             canonical.get(row.key),
             facts.get(canonical.get(row.key, "")),
             merged=row.key in merged,
+            weights=weights,
             source=source,
             run_id=run_id,
         )
@@ -135,8 +141,10 @@ def write_run_report(
     verdict: str | None = None,
     refusal: str | None = None,
     revision: int | None = None,
+    weights: Weights = DEFAULT_WEIGHTS,
 ) -> tuple[WrittenReport, Path]:
-    """Write the *kind* report of *run_id* into its own folder; return it and the folder."""
+    """Write the *kind* report of *run_id* into its own folder; return it and the folder. *weights*
+    are those reconcile used (the mapping's ``[matching]``): a join is explained with its own score."""
     run = state.runs.get(run_id)
     by_kind = state.items.counts_by_kind(run_id, marks=kind == "verify")
     counts: dict[str, int] = {}
@@ -166,7 +174,7 @@ def write_run_report(
         counts=counts,
         counts_by_kind=by_kind,
         counts_by_school=_by_school(state, run_id),
-        items=_items(state, run_id, kind),
+        items=_items(state, run_id, kind, weights),
         problems=problems if problems is not None else _problem_summary(state, run_id),
         thresholds=safety.as_dict(),
         verdict=str(verdict),

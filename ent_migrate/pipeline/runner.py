@@ -99,6 +99,7 @@ def _plan_report(ctx: PipelineContext, run_id: str, problems: list[dict[str, Any
         safety=ctx.safety,
         problems=problems,
         csv_delimiter=ctx.settings.csv_delimiter,
+        weights=ctx.mapping.weights,
         **kw,
     )
     return {"dir": str(folder), "digest": written.digest, "files": [p.name for p in written.paths]}

@@ -46,9 +46,25 @@ def json_dumps(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False)
 
 
+#: Every digit to "0", anything else to " ": a run of 19 digits is then a plain substring search
+#: (a regex over each position costs more than orjson's whole decode).
+_DIGITS = bytes(48 if 48 <= byte <= 57 else 32 for byte in range(256))
+#: The shortest int past 64 bits has 19 digits; orjson would read it as a float.
+_LONG_RUN = b"0" * 19
+
+
 def json_loads(text: str | bytes) -> Any:
-    """The engine's JSON decoder: the stdlib's, on purpose — orjson reads an int past 64 bits as a
-    float without a word (tests/engine/test_canonical_json.py), and a record must never change."""
+    """The engine's JSON decoder: what ``json.loads`` gives, always. orjson is the fast path (the plan
+    profile's decoding of every payload read back, issue 15), but it reads an int past 64 bits as a
+    float without a word, and refuses what json accepts (NaN, 1e400, a lone surrogate). So a text
+    with a 19-digit run goes to json, and so does any text orjson refuses: json then reads it, or
+    raises its own error, exactly as before (tests/engine/test_canonical_json.py)."""
+    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    if _LONG_RUN not in raw.translate(_DIGITS):
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
     return json.loads(text)
 
 

@@ -195,6 +195,24 @@ def test_truncated_file_keeps_what_was_complete() -> None:
     assert problems.count("xml.malformed") == 1
 
 
+@settings(max_examples=60, deadline=None)
+@given(cut=st.integers(min_value=0, max_value=200), chunk=st.integers(min_value=1, max_value=64))
+def test_a_file_cut_anywhere_yields_only_records_it_ends(cut: int, chunk: int) -> None:
+    # lxml >= 6.2 closes the elements still open when close() meets the end of a truncated file; a
+    # record is yielded only if its end tag is in the file, whatever the lxml version or chunk size.
+    whole = DECL + b"<r>\n" + b"".join(b"<value>%d</value>\n" % i for i in range(10)) + b"</r>"
+    data = whole[: len(DECL) + cut]
+    values, problems = read(data, chunk_size=chunk)
+    assert [v for v, _ in values] == [str(i) for i in range(data.count(b"</value>"))]
+    assert problems.count("xml.malformed") == (0 if data == whole else 1)
+
+
+def test_a_file_without_its_root_end_keeps_its_last_record() -> None:
+    values, problems = read(DECL + b"<r>\n<value>1</value>\n<value>2</value>\n")
+    assert [v for v, _ in values] == ["1", "2"]
+    assert examples(problems, "xml.malformed") == ["f.xml:5"]  # where the input stops
+
+
 def test_empty_file_is_malformed() -> None:
     values, problems = read(b"")
     assert values == []
