@@ -45,6 +45,7 @@ __all__ = [
     "canonical_dict",
     "fingerprint",
     "fingerprint_of",
+    "may_hold_long_int",
     "nfc",
     "record_from_dict",
 ]
@@ -375,6 +376,19 @@ def canonical_dict(record: _Record) -> dict[str, Any]:
 def canonical_bytes(record: _Record) -> bytes:
     """Sorted keys, compact separators, UTF-8 — the bytes that are fingerprinted."""
     return _dump(canonical_dict(record))
+
+
+#: Every digit to "0", anything else to " ": a run of 19 digits is then a plain substring search
+#: (a regex over each position costs more than orjson's whole decode).
+_DIGITS = bytes(48 if 48 <= byte <= 57 else 32 for byte in range(256))
+#: The shortest int past 64 bits has 19 digits.
+_LONG_RUN = b"0" * 19
+
+
+def may_hold_long_int(raw: bytes) -> bool:
+    """Does this JSON text hold a run of 19 digits? orjson reads an int past 64 bits as a float without
+    a word, so such a text is for the stdlib decoder (the state store's and the package reader's)."""
+    return _LONG_RUN in raw.translate(_DIGITS)
 
 
 # Types json refuses must be refused here too (through the fallback), not serialised by orjson.

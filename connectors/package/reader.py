@@ -34,7 +34,7 @@ from ent_migrate.connectors.package.layout import (
     schema_file,
 )
 from ent_migrate.errors import InputError, UnsafeArchiveError
-from ent_migrate.model import Document, Message, Production, Record, RecordKind, record_from_dict
+from ent_migrate.model import Document, Message, Production, Record, RecordKind, may_hold_long_int, record_from_dict
 
 __all__ = ["ManifestEntry", "PackageReader"]
 
@@ -103,10 +103,6 @@ def _loads(text: str) -> Any:
     return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant)
 
 
-#: Digits to "0", anything else to " ": a 19-digit run (the shortest int past 64 bits, which orjson
-#: reads as a float) is then a substring search, much cheaper than a regex tried at every position.
-_DIGITS = bytes(48 if 48 <= byte <= 57 else 32 for byte in range(256))
-_LONG_RUN = b"0" * 19
 #: What ends an object key: its closing quote, then ``:``. Every key in the text matches once; a
 #: string that holds ``\":`` or starts with ``:`` matches too, so the count is never below the keys.
 _KEY_END = re.compile(rb'"[ \t\n\r]*:')
@@ -132,7 +128,7 @@ def _loads_line(raw: bytes) -> Any:
     keys, and reads a long int as a float. So a line with a 19-digit run, a line orjson refuses, and a
     line with fewer keys parsed than key ends in its text (a duplicate, or only a string that looks
     like one) all go through json, which then gives the result or the error it always gave."""
-    if _LONG_RUN not in raw.translate(_DIGITS):
+    if not may_hold_long_int(raw):
         try:
             data = orjson.loads(raw)
             if _key_count(data) == len(_KEY_END.findall(raw)):

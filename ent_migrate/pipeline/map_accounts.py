@@ -131,11 +131,12 @@ def fold_people(ctx: PipelineContext, run_id: str, skip: set[int]) -> Folds:
                 first.setdefault(account_of[key], payload)
     # The earlier run's account becomes this run's record of the identity, under the account's key:
     # plan compares it with what the target holds there instead of creating a second account.
-    for start in range(0, len(folds.inherited), BATCH):
-        accounts = sorted(folds.inherited)[start : start + BATCH]
+    held_accounts = sorted(a for a in folds.inherited if a in first)
+    for start in range(0, len(held_accounts), BATCH):
+        accounts = held_accounts[start : start + BATCH]
         ctx.state.items.put_extracted(
             run_id,
-            [record_from_dict(merged_person({**first[a], "id": a}, folds.onto[a])) for a in accounts if a in first],
+            [record_from_dict(merged_person({**first[a], "id": a}, folds.onto[a])) for a in accounts],
         )
     for kind, fields in _PERSON_FIELDS.items():
         for batch in _rewritten(ctx, run_id, kind, fields, account_of, skip, folds):

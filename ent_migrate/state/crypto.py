@@ -29,6 +29,7 @@ from sqlalchemy import JSON, Dialect, Engine
 from sqlalchemy.types import TypeDecorator
 
 from ent_migrate.errors import ConfigError
+from ent_migrate.model import may_hold_long_int
 
 __all__ = ["EncryptedJSON", "PayloadCipher", "attach_cipher", "cipher_of", "json_dumps", "json_loads"]
 
@@ -46,13 +47,6 @@ def json_dumps(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False)
 
 
-#: Every digit to "0", anything else to " ": a run of 19 digits is then a plain substring search
-#: (a regex over each position costs more than orjson's whole decode).
-_DIGITS = bytes(48 if 48 <= byte <= 57 else 32 for byte in range(256))
-#: The shortest int past 64 bits has 19 digits; orjson would read it as a float.
-_LONG_RUN = b"0" * 19
-
-
 def json_loads(text: str | bytes) -> Any:
     """The engine's JSON decoder: what ``json.loads`` gives, always. orjson is the fast path (the plan
     profile's decoding of every payload read back, issue 15), but it reads an int past 64 bits as a
@@ -60,7 +54,7 @@ def json_loads(text: str | bytes) -> Any:
     with a 19-digit run goes to json, and so does any text orjson refuses: json then reads it, or
     raises its own error, exactly as before (tests/engine/test_canonical_json.py)."""
     raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
-    if _LONG_RUN not in raw.translate(_DIGITS):
+    if not may_hold_long_int(raw):
         try:
             return orjson.loads(text)
         except orjson.JSONDecodeError:
