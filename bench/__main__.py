@@ -96,6 +96,8 @@ def _plan_row(accounts: int, backend: str, server_url: str) -> dict[str, object]
     package = str(_district(accounts))
     bare = measure("bench.plan_bench", "bare_loop", package)
     ours = measure("bench.plan_bench", "our_plan", package, *([server_url] if server_url else []))
+    # The state store's floor (bench/store_floor.py): each record stored, expected and decided once.
+    floor = measure("bench.store_floor", "store_floor", package)
     row = {
         "bench": "plan",
         "backend": backend,
@@ -106,6 +108,8 @@ def _plan_row(accounts: int, backend: str, server_url: str) -> dict[str, object]
         "plan_records_per_s": round(ours["count"] / ours["seconds"]),
         "plan_accounts_per_s": round(accounts / ours["seconds"]),
         "ratio": round(ours["count"] / ours["seconds"] / bare["per_second"], 3),
+        "store_floor_records_per_s": round(floor["per_second"]),
+        "ratio_to_store_floor": round(ours["count"] / ours["seconds"] / floor["per_second"], 3),
         "plan_peak_rss_mb": round(ours["peak_rss"] / 2**20, 1),
         "bare_peak_rss_mb": round(bare["peak_rss"] / 2**20, 1),
     }

@@ -301,7 +301,8 @@ class PackageReader:
         if member.size > _MAX_MANIFEST:
             raise UnsafeArchiveError("manifest over the size cap", where=self._where(MANIFEST))
         with member.open() as stream:
-            raw = stream.read(_MAX_MANIFEST + 1)
+            # read(n) allocates n bytes before it reads: the member's own size, never the 1 GiB cap.
+            raw = stream.read(member.size + 1)
         try:
             data = _loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:

@@ -11,10 +11,11 @@ from typing import Any, cast
 from lxml import etree
 
 from ent_migrate.model import GroupKind
-from ent_migrate.xmlsafe import Spool, text_of
+from ent_migrate.xmlsafe import Spool, text_of, where
 
 __all__ = [
     "Index",
+    "Place",
     "Status",
     "Texts",
     "birth_name",
@@ -32,19 +33,28 @@ Texts = dict[object, str]
 # Pupil status in the index: None = migrated; otherwise the problem code that excluded it.
 Status = str | None
 
+#: a place (``file:line``) kept compactly as one int: the file's number in :attr:`Index.labels` above
+#: :data:`LINE_BITS` bits of line. A "file:line" string is ~90 bytes, this int ~32, and the index keeps
+#: one per pupil and guardian until every status is known (issue 15: peak RSS at 1M accounts).
+Place = int
+LINE_BITS = 32
+_LINE_MASK = (1 << LINE_BITS) - 1
+
 
 @dataclasses.dataclass
 class Index:
     """What one pass over every file learns, kept compact: ids → short codes only."""
 
     uai: str = ""
+    #: the label of each file read, numbered in the order first met (see :data:`Place`)
+    labels: list[str] = dataclasses.field(default_factory=list)
     pupils: dict[str, Status] = dataclasses.field(default_factory=dict)
     # ELEVE_ID → ((CODE_STRUCTURE, TYPE_STRUCTURE), ...) as BEE_ELEVES lists them
     structures: dict[str, tuple[tuple[str, str], ...]] = dataclasses.field(default_factory=dict)
-    persons: dict[str, str] = dataclasses.field(default_factory=dict)  # PERSONNE_ID → place, declared ones
-    places: dict[str, str] = dataclasses.field(default_factory=dict)  # ELEVE_ID → place, migrated pupils
+    persons: dict[str, Place] = dataclasses.field(default_factory=dict)  # PERSONNE_ID → place, declared ones
+    places: dict[str, Place] = dataclasses.field(default_factory=dict)  # ELEVE_ID → place, migrated pupils
     guardians: set[str] = dataclasses.field(default_factory=set)  # PERSONNE_IDs linked to a migrated pupil
-    staff: dict[str, str] = dataclasses.field(default_factory=dict)  # STS INDIVIDU id → place
+    staff: dict[str, Place] = dataclasses.field(default_factory=dict)  # STS INDIVIDU id → place
     # PERSONNE_IDs and INDIVIDU ids refused (missing names, id clash; reported once): links to them are dropped
     unnamed: set[str] = dataclasses.field(default_factory=set)
     # STS divisions and groups: CODE → (kind, label, level)
@@ -55,7 +65,7 @@ class Index:
     #: yield nothing, and the problems say why
     unreadable: bool = False
     # What the readers need of each element, in file order (first occurrence of each id):
-    # pupils (ELEVE_ID, place, family, usage, PRENOM, DATE_NAISS, PRENOM2, PRENOM3, ID_NATIONAL, CODE_SEXE
+    # pupils (ELEVE_ID, place (a Place), family, usage, PRENOM, DATE_NAISS, PRENOM2, PRENOM3, ID_NATIONAL, CODE_SEXE
     # or None when the element is absent)
     pupil_rows: Spool = dataclasses.field(default_factory=Spool)
     # guardians (PERSONNE_ID, family, NOM_USAGE, PRENOM, MEL, LC_CIVILITE)
@@ -65,8 +75,20 @@ class Index:
     staff_rows: Spool = dataclasses.field(default_factory=Spool)
     # teachers' services (ENSEIGNANT ID, its place, DIVISION/GROUPE CODE, CODE_MATIERE)
     service_rows: Spool = dataclasses.field(default_factory=Spool)
-    # RESPONSABLE_ELEVE (ELEVE_ID, PERSONNE_ID, NIVEAU_RESPONSABILITE, RESP_LEGAL, CODE_PARENTE)
+    # RESPONSABLE_ELEVE (ELEVE_ID, PERSONNE_ID, legal level, kinship), the last two decoded
     link_rows: Spool = dataclasses.field(default_factory=Spool)
+
+    def base(self, label: str) -> Place:
+        """The place of line 0 of file *label* (numbered here if new): add an element's line to it."""
+        self.labels.append(label)
+        return (len(self.labels) - 1) << LINE_BITS
+
+    def where(self, place: Place) -> str:
+        """``file:line`` of a compact place, as :func:`~ent_migrate.xmlsafe.where` writes it. A negative
+        place is the complement (``~``) of one: how :attr:`persons` marks a linked guardian."""
+        if place < 0:
+            place = ~place
+        return where(self.labels[place >> LINE_BITS], line=place & _LINE_MASK or None)
 
     def close(self) -> None:
         for spool in (self.pupil_rows, self.guardian_rows, self.staff_rows, self.service_rows, self.link_rows):

@@ -41,13 +41,14 @@ import dataclasses
 import datetime as dt
 from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 from lxml import etree
 
 from ent_migrate.connectors.siecle._files import EXPECTED, Root, SourceFile, discover
 from ent_migrate.connectors.siecle._index import (
     Index,
+    Place,
     Status,
     birth_name,
     child_text,
@@ -80,6 +81,8 @@ __all__ = ["INACTIVE_DIVISION", "SiecleConnector", "SiecleOptions"]
 
 #: the pseudo-division SIECLE puts inactive pupils in
 INACTIVE_DIVISION = "Inactifs"
+#: distinct link field values decoded once and remembered (see _index_guardians)
+_MEANINGS = 256
 #: problems after which a file is not read any further (the XML layer stops there)
 _STOP_CODES = ("xml.malformed", "xml.dtd-forbidden", "encoding.unsupported", "archive.unsafe-member")
 
@@ -136,7 +139,7 @@ class SiecleConnector(Connector):
         # Each spool holds the first element of each id, in file order, as the files list them.
         for row in index.pupil_rows:
             if index.pupils.get(row[0], "?") is None:
-                yield self._pupil(row, index.uai)
+                yield self._pupil(row, index)
         for row in index.guardian_rows:
             if row[0] in index.guardians:
                 yield self._guardian(row, index.uai)
@@ -167,11 +170,12 @@ class SiecleConnector(Connector):
         if index.unreadable:
             return
         uai, pupils, defined = index.uai, index.pupils, index.defined if index.has_sts else None
-        for eleve_id, codes in sorted(index.structures.items()):  # keys are unique: sorted by ELEVE_ID
+        structures = index.structures
+        for eleve_id in sorted(structures):  # the keys only: no (key, value) tuple per pupil at 1M
             if pupils.get(eleve_id, "?") is not None:
                 continue
-            person_id = self._pid(eleve_id)
-            for code, _kind in codes:
+            person_id = self.id_prefix + eleve_id
+            for code, _kind in structures[eleve_id]:
                 if defined is not None and code not in defined:
                     continue  # reported as ref.dangling by the index pass
                 yield Membership(person_id=person_id, uai=uai, group_code=code)
@@ -188,18 +192,19 @@ class SiecleConnector(Connector):
                 yield Membership(
                     person_id=self._pid(teacher_id), uai=index.uai, group_code=code, subject=subject or None
                 )
-        links: set[tuple[str, str]] = set()
-        for eleve_id, personne_id, niveau, resp_legal, parente in index.link_rows:
+        # Links seen, each as one string (NUL, which XML text cannot hold, between the two ids): half the
+        # memory of a set of (id, id) tuples, the reader's peak at 1M accounts.
+        links: set[str] = set()
+        prefix = self.id_prefix
+        for eleve_id, personne_id, level, kin in index.link_rows:
             if index.pupils.get(eleve_id, "?") is not None or personne_id not in index.guardians:
                 continue
-            if (personne_id, eleve_id) in links:
+            link = f"{personne_id}\0{eleve_id}"
+            if link in links:
                 continue
-            links.add((personne_id, eleve_id))
+            links.add(link)
             yield Guardianship(
-                guardian_id=self._pid(personne_id),
-                student_id=self._pid(eleve_id),
-                legal_level=legal_level(niveau, resp_legal),
-                kinship=kinship(parente),
+                guardian_id=prefix + personne_id, student_id=prefix + eleve_id, legal_level=level, kinship=kin
             )
 
     # -- internals: files and problems ---------------------------------------------------------
@@ -303,6 +308,7 @@ class SiecleConnector(Connector):
         # STS first: it defines the classes pupils refer to, and the staff ids services refer to.
         for file in self._of(Root.STS):
             index.has_sts = True
+            base = index.base(file.label)
             for element in self._scan(index, file, {"INDIVIDU", "DIVISION", "GROUPE"}):
                 if element.tag == "INDIVIDU":
                     individu_id = element.get("ID", "").strip()
@@ -317,7 +323,7 @@ class SiecleConnector(Connector):
                         self._report("record.missing-field", place, "INDIVIDU NOM_USAGE or PRENOM")
                         index.unnamed.add(individu_id)
                     else:
-                        index.staff.setdefault(individu_id, place)
+                        index.staff.setdefault(individu_id, base | (element.sourceline or 0))  # type: ignore[operator]  # lxml-stubs: int | ellipsis
                 elif element.get("CODE", "").strip():
                     kind = GroupKind.CLASS if element.tag == "DIVISION" else GroupKind.GROUP
                     code = element.get("CODE", "").strip()
@@ -332,42 +338,50 @@ class SiecleConnector(Connector):
         for file in self._of(Root.NOMENCLATURES):
             for _element in self._scan(index, file, ()):
                 pass  # only its UAJ is read
-        structure_lines: dict[str, str] = {}  # ELEVE_ID → place of its STRUCTURES_ELEVE, for messages
+        structure_lines: dict[str, Place] = {}  # ELEVE_ID → place of its STRUCTURES_ELEVE, for messages
+        # Pupils of a class share their structures: one tuple per distinct list, not one per pupil
+        # (at 1M accounts, a fifth of the index).
+        shapes: dict[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]] = {}
         for file in self._of(Root.ELEVES):
             index.has_eleves = True
+            base = index.base(file.label)
             for element in self._scan(index, file, {"ELEVE", "STRUCTURES_ELEVE"}):
                 if element.tag == "STRUCTURES_ELEVE":
                     eleve_id = element.get("ELEVE_ID", "").strip()
                     if eleve_id and eleve_id not in index.structures:
                         codes = tuple(structure_codes(element))
-                        index.structures[eleve_id] = codes
-                        structure_lines[eleve_id] = where(file.label, element)
+                        index.structures[eleve_id] = shapes.setdefault(codes, codes)
+                        structure_lines[eleve_id] = base | (element.sourceline or 0)  # type: ignore[operator]  # lxml-stubs: int | ellipsis
                 else:
-                    self._index_pupil(index, file, element, ines)
-        for eleve_id, place in structure_lines.items():
+                    self._index_pupil(index, base, element, ines)
+        shapes.clear()
+        ines.clear()
+        for eleve_id, at in structure_lines.items():
             status = index.pupils.get(eleve_id, "?")
             codes = index.structures[eleve_id]
             if status == "?":
-                self._report("ref.dangling", place, "STRUCTURES_ELEVE of an ELEVE_ID with no ELEVE")
+                self._report("ref.dangling", index.where(at), "STRUCTURES_ELEVE of an ELEVE_ID with no ELEVE")
                 continue
             if any(code == INACTIVE_DIVISION for code, _ in codes) and status is None:
                 index.pupils[eleve_id] = "pupil.inactive"
-                self._report("pupil.inactive", place, "division Inactifs")
+                self._report("pupil.inactive", index.where(at), "division Inactifs")
                 continue
             if status is not None:
                 continue
             if index.has_sts:
                 for code, _kind in codes:
                     if code not in index.defined:
-                        self._report("ref.dangling", place, "class or group not defined in STS")
+                        self._report("ref.dangling", index.where(at), "class or group not defined in STS")
             if not any(kind == "D" for _, kind in codes):
-                self._report("pupil.no-class", place, "no division")
-        for eleve_id, place in index.places.items():
+                self._report("pupil.no-class", index.where(at), "no division")
+        structure_lines.clear()
+        for eleve_id, at in index.places.items():
             if index.pupils[eleve_id] is None and eleve_id not in index.structures:
-                self._report("pupil.no-class", place, "no STRUCTURES_ELEVE")
+                self._report("pupil.no-class", index.where(at), "no STRUCTURES_ELEVE")
         index.places.clear()
         self._index_guardians(index)
         self._check_id_spaces(index)
+        index.persons.clear()  # only the index pass reads it: free it for the readers
         if not self._files and not self._stops():
             raise InputError(
                 "no SIECLE or STS-web file here (BEE_ELEVES, BEE_RESPONSABLES, BEE_NOMENCLATURES or STS_EDT)",
@@ -381,11 +395,12 @@ class SiecleConnector(Connector):
             else:
                 raise InputError("no file holds PARAMETRES/UAJ: pass option expect_uai", where=str(self.path))
 
-    def _index_pupil(self, index: Index, file: SourceFile, element: etree._Element, ines: set[str]) -> None:
-        place = where(file.label, element)
+    def _index_pupil(self, index: Index, base: Place, element: etree._Element, ines: set[str]) -> None:
+        # the place as an int (spooled, kept in index.places): written out only for a problem
+        at = base | (element.sourceline or 0)  # type: ignore[operator]  # lxml-stubs: int | ellipsis
         eleve_id = element.get("ELEVE_ID", "").strip()
         if not eleve_id:
-            self._report("record.missing-field", place, "ELEVE/@ELEVE_ID")
+            self._report("record.missing-field", index.where(at), "ELEVE/@ELEVE_ID")
             return
         if eleve_id in index.pupils:
             return  # the same pupil in ElevesSansAdresses and ElevesAvecAdresses
@@ -398,7 +413,7 @@ class SiecleConnector(Connector):
         index.pupil_rows.append(
             (
                 eleve_id,
-                place,
+                at,
                 family,
                 usage,
                 first,
@@ -412,47 +427,55 @@ class SiecleConnector(Connector):
         status: Status = None
         if children.get("DATE_SORTIE", ""):
             status = "pupil.left"
-            self._report(status, place, "DATE_SORTIE")
+            self._report(status, index.where(at), "DATE_SORTIE")
         elif not has_ine:
             status = "pupil.not-arrived"
-            self._report(status, place, "no ID_NATIONAL")
+            self._report(status, index.where(at), "no ID_NATIONAL")
         elif ine and ine in ines:
             status = "ine.duplicate"
-            self._report(status, place)
+            self._report(status, index.where(at))
         elif not (family or usage):
             status = "record.missing-field"
-            self._report(status, place, "pupil NOM_DE_FAMILLE")
+            self._report(status, index.where(at), "pupil NOM_DE_FAMILLE")
         elif not first:
             status = "record.missing-field"
-            self._report(status, place, "pupil PRENOM")
+            self._report(status, index.where(at), "pupil PRENOM")
         elif not ine:
-            self._report("ine.missing", place, "empty ID_NATIONAL", Severity.ERROR)
+            self._report("ine.missing", index.where(at), "empty ID_NATIONAL", Severity.ERROR)
         if ine:
             ines.add(ine)
         index.pupils[eleve_id] = status
         if status is None:
-            index.places[eleve_id] = place
+            index.places[eleve_id] = at
 
     def _index_guardians(self, index: Index) -> None:
-        linked: set[str] = set()
-        # (PERSONNE_ID, file label, line) of links to check once persons are known: the place is only
-        # written out for the few a problem names
-        pending: list[tuple[str, str, int | None]] = []
+        persons, unnamed = index.persons, index.unnamed
+        # A person's links are known without a set of linked ids (one more string per guardian at 1M):
+        # a linked person's place is stored complemented (negative) in persons. Only links met before
+        # their PERSONNE (not the export's order) need this set.
+        linked_early: set[str] = set()
+        # (PERSONNE_ID, place) of links met before their PERSONNE, to check once persons are known; links
+        # to a PERSONNE already read are settled at once, so this stays small in the exports' order
+        pending: list[tuple[str, Place]] = []
+        # (NIVEAU_RESPONSABILITE, RESP_LEGAL, CODE_PARENTE) → (legal level, kinship): a few distinct
+        # values for every link of the export, decoded once each (capped: a file may hold any values)
+        meanings: dict[tuple[str, str, str], tuple[int | None, str | None]] = {}
         for file in self._of(Root.RESPONSABLES):
+            base = index.base(file.label)
             for element in self._scan(index, file, {"PERSONNE", "RESPONSABLE_ELEVE"}):
                 if element.tag == "PERSONNE":
                     personne_id = element.get("PERSONNE_ID", "").strip()
-                    place = where(file.label, element)
+                    at = base | (element.sourceline or 0)  # type: ignore[operator]  # lxml-stubs: int | ellipsis
                     children = texts(element)
                     if not personne_id:
-                        self._report("record.missing-field", place, "PERSONNE/@PERSONNE_ID")
+                        self._report("record.missing-field", index.where(at), "PERSONNE/@PERSONNE_ID")
                     elif not named(children, "NOM_USAGE", "NOM_DE_FAMILLE", "NOM"):
-                        self._report("record.missing-field", place, "guardian NOM_DE_FAMILLE or PRENOM")
-                        index.unnamed.add(personne_id)
-                    elif personne_id not in index.persons:
+                        self._report("record.missing-field", index.where(at), "guardian NOM_DE_FAMILLE or PRENOM")
+                        unnamed.add(personne_id)
+                    elif personne_id not in persons:
                         # A guardian never has an unnamed element (it would be refused), so its first
                         # named element is its first element: the one the accounts reader takes.
-                        index.persons[personne_id] = place
+                        persons[personne_id] = at
                         index.guardian_rows.append(guardian_row(children, personne_id))
                 else:
                     children = texts(element)
@@ -462,46 +485,61 @@ class SiecleConnector(Connector):
                         place = where(file.label, element)
                         self._report("record.missing-field", place, "RESPONSABLE_ELEVE ELEVE_ID or PERSONNE_ID")
                         continue
-                    index.link_rows.append(
-                        (
-                            eleve_id,
-                            personne_id,
-                            children.get("NIVEAU_RESPONSABILITE", ""),
-                            children.get("RESP_LEGAL", ""),
-                            children.get("CODE_PARENTE", ""),
-                        )
+                    fields = (
+                        children.get("NIVEAU_RESPONSABILITE", ""),
+                        children.get("RESP_LEGAL", ""),
+                        children.get("CODE_PARENTE", ""),
                     )
-                    linked.add(personne_id)
+                    meaning = meanings.get(fields)
+                    if meaning is None:
+                        meaning = (legal_level(fields[0], fields[1]), kinship(fields[2]))
+                        if len(meanings) < _MEANINGS:
+                            meanings[fields] = meaning
+                    index.link_rows.append((eleve_id, personne_id, *meaning))
+                    known = persons.get(personne_id)
+                    if known is None:
+                        linked_early.add(personne_id)
+                    elif known >= 0:
+                        persons[personne_id] = ~known
                     status = index.pupils.get(eleve_id, "?")
                     if status == "?":
                         self._report(
                             "ref.dangling", where(file.label, element), "RESPONSABLE_ELEVE to an unknown ELEVE_ID"
                         )
                     elif status is None:
-                        line = cast("int | None", element.sourceline)  # lxml-stubs type it loosely
-                        pending.append((personne_id, file.label, line))
-        for personne_id, label, line in pending:
-            if personne_id in index.unnamed:
+                        if known is not None:
+                            index.guardians.add(personne_id)  # unless refused later: see below
+                        elif personne_id not in unnamed:  # unnamed only grows: refused for good
+                            pending.append((personne_id, base | (element.sourceline or 0)))  # type: ignore[operator]  # lxml-stubs: int | ellipsis
+        # A person refused for its names (an unnamed element after a named one, or a staff id) is not a
+        # guardian, whenever its links were met.
+        index.guardians.difference_update(unnamed)
+        for personne_id, at in pending:
+            if personne_id in unnamed:
                 continue  # refused for its missing names, already reported
-            if personne_id in index.persons:
+            if personne_id in persons:
                 index.guardians.add(personne_id)
             else:
-                self._report("ref.dangling", where(label, line=line), "RESPONSABLE_ELEVE to an unknown PERSONNE_ID")
-        for personne_id, place in index.persons.items():
-            if personne_id not in linked:
-                self._report("guardian.orphan", place, "no RESPONSABLE_ELEVE")
+                self._report("ref.dangling", index.where(at), "RESPONSABLE_ELEVE to an unknown PERSONNE_ID")
+        for personne_id, at in persons.items():
+            if at >= 0 and personne_id not in linked_early:
+                self._report("guardian.orphan", index.where(at), "no RESPONSABLE_ELEVE")
             elif personne_id not in index.guardians:
-                self._report("guardian.orphan", place, "every pupil linked is excluded")
+                self._report("guardian.orphan", index.where(at), "every pupil linked is excluded")
 
     def _check_id_spaces(self, index: Index) -> None:
         """ELEVE_ID, PERSONNE_ID and INDIVIDU/@ID are separate numberings, but all three become person
         ids: a value used by two kinds would merge two people, so the later kind is refused."""
-        pupils = {eleve_id for eleve_id, status in index.pupils.items() if status is None}
-        for personne_id in sorted(index.guardians & pupils):
+        # looked up in the pupils' statuses rather than copied into a set of the migrated (one more
+        # entry per pupil at the index pass's peak)
+        pupils = index.pupils
+        for personne_id in sorted(p for p in index.guardians if pupils.get(p, "?") is None):
             index.guardians.discard(personne_id)
-            self._report("record.invalid", index.persons[personne_id], "PERSONNE_ID equal to an ELEVE_ID")
-        for individu_id in sorted(index.staff.keys() & (pupils | index.guardians)):
-            self._report("record.invalid", index.staff.pop(individu_id), "INDIVIDU ID equal to a pupil or guardian id")
+            self._report("record.invalid", index.where(index.persons[personne_id]), "PERSONNE_ID equal to an ELEVE_ID")
+        clashes = sorted(i for i in index.staff if pupils.get(i, "?") is None or i in index.guardians)
+        for individu_id in clashes:
+            place = index.where(index.staff.pop(individu_id))
+            self._report("record.invalid", place, "INDIVIDU ID equal to a pupil or guardian id")
             index.unnamed.add(individu_id)  # its services are dropped silently: reported here
 
     # -- internals: records ----------------------------------------------------------------------
@@ -513,23 +551,26 @@ class SiecleConnector(Connector):
             self._report("date.invalid", place, f"{field}: not {'yyyy-mm-dd' if iso else 'dd/mm/yyyy'}")
         return value
 
-    def _pupil(self, row: tuple[Any, ...], uai: str) -> Person:
-        eleve_id, place, family, usage, first, birth_text, prenom2, prenom3, ine, sexe = row
+    def _pupil(self, row: tuple[Any, ...], index: Index) -> Person:
+        eleve_id, at, family, usage, first, birth_text, prenom2, prenom3, ine, sexe = row
+        birth = parse_date(birth_text, False) if birth_text else None
         if not birth_text:
-            self._report("record.missing-field", place, "pupil DATE_NAISS")
+            self._report("record.missing-field", index.where(at), "pupil DATE_NAISS")
         if not sexe:
-            self._report("record.incomplete", place, "pupil CODE_SEXE")
+            self._report("record.incomplete", index.where(at), "pupil CODE_SEXE")
         elif sex_civility(sexe) is None:
-            self._report("record.invalid", place, "pupil CODE_SEXE not a known code")
+            self._report("record.invalid", index.where(at), "pupil CODE_SEXE not a known code")
+        if birth is None and birth_text:  # after the above, in the order problems were always added
+            self._report("date.invalid", index.where(at), "DATE_NAISS: not dd/mm/yyyy")
         return Person(
             id=self._pid(eleve_id),
             profile=Profile.STUDENT,
             last_name=usage or family,
             birth_name=birth_name(family, usage),
             first_name=first,
-            birth_date=self._date(birth_text, place, False, "DATE_NAISS"),
+            birth_date=birth,
             ine=ine or None,
-            structures=(uai,),
+            structures=(index.uai,),
             other_first_names=tuple(filter(None, (prenom2, prenom3))),  # the non-empty ones
             civility=sex_civility(sexe or ""),
         )

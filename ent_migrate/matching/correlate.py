@@ -21,6 +21,7 @@ more candidates at or above ``accept`` is ambiguous and goes to review rather th
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 
@@ -82,11 +83,15 @@ def _dated_side(facts: PersonFacts, stored: bool) -> set[str]:
     return {f"{prefix}{group}:{name}" for name in _full_names(*_names(facts))}
 
 
+# Cached: reconcile asks for one person's keys twice a batch (to store them, and in the in-batch
+# index); a batch is at most a few thousand people. PersonFacts is frozen, so equal facts, equal keys.
+@functools.lru_cache(maxsize=8192)
 def block_keys(facts: PersonFacts) -> tuple[str, ...]:
     """The blocking keys a person is stored under (plain text; the state store keeps keyed digests)."""
     return tuple(sorted(_shared_keys(facts) | _dated_side(facts, stored=True)))
 
 
+@functools.lru_cache(maxsize=8192)
 def probe_keys(facts: PersonFacts) -> tuple[str, ...]:
     """The blocking keys a person looks for candidates under."""
     return tuple(sorted(_shared_keys(facts) | _dated_side(facts, stored=False)))

@@ -94,7 +94,13 @@ def reconcile(ctx: PipelineContext, run_id: str, weights: Weights | None = None)
     }
     guardian = str(Profile.GUARDIAN)
     source, identities = ctx.source_name, ctx.state.identities
-    children: dict[str, list[str]] | None = None  # read only when a guardian is new (not on a re-run)
+    # Guardians' children are read from the store a batch at a time, for the people at hand only (the
+    # whole map is hundreds of MB for an académie), and only once a guardian is new (not on a re-run).
+    reading_children = False
+
+    def children_of(batch: list[Row]) -> dict[str, list[str]]:
+        return ctx.state.items.children_of(run_id, [key for _, key, _ in batch]) if reading_children else {}
+
     deferred: set[str] = set()  # guardians with a child not reconciled yet: done in a second pass
     # A guardian is matched through their children's identities, so a guardian waits until all their
     # children have one. The guardians of a batch whose children are reconciled join the next batch's
@@ -106,17 +112,16 @@ def reconcile(ctx: PipelineContext, run_id: str, weights: Weights | None = None)
     held: list[tuple[int, Row]] = []  # (batches waited, guardian row): at most _WAIT batches of them
     for rows in ctx.state.items.scan_source(run_id, RecordKind.PERSON):
         counts["people"] += len(rows)
-        _batch(
-            ctx, run_id, [r for r in rows if r[2].get("profile") != guardian] + carried, weights, counts, children or {}
-        )
+        todo = [r for r in rows if r[2].get("profile") != guardian] + carried
+        _batch(ctx, run_id, todo, weights, counts, children_of(todo))
         carried = []
         guardians = [r for r in rows if r[2].get("profile") == guardian]
         known = identities.aliased(source, [key for _, key, _ in guardians]) if guardians else {}
         waiting = [(0, r) for r in guardians if r[1] not in known] + [(n + 1, r) for n, r in held]
         if not waiting:
             continue
-        if children is None:
-            children = _children_by_guardian(ctx, run_id)
+        reading_children = True
+        children = children_of([r for _, r in waiting])
         kids = sorted({c for _, (_, key, _) in waiting for c in children.get(key, ())})
         have = identities.aliased(source, kids) if kids else {}
         held = []
@@ -128,10 +133,12 @@ def reconcile(ctx: PipelineContext, run_id: str, weights: Weights | None = None)
             else:
                 deferred.add(row[1])
     # Every child the source has is reconciled by now: the held guardians need not wait any more.
-    _batch(ctx, run_id, carried + [row for _, row in held], weights, counts, children or {})
-    if deferred and children is not None:
+    todo = carried + [row for _, row in held]
+    _batch(ctx, run_id, todo, weights, counts, children_of(todo))
+    if deferred and reading_children:
         for rows in ctx.state.items.scan_source(run_id, RecordKind.PERSON):
-            _batch(ctx, run_id, [r for r in rows if r[1] in deferred], weights, counts, children)
+            todo = [r for r in rows if r[1] in deferred]
+            _batch(ctx, run_id, todo, weights, counts, children_of(todo))
     if Capability.ACCOUNTS in ctx.capabilities and Capability.READ_BACK in ctx.target.capabilities:
         counts["target_accounts"] = _target_accounts(ctx, run_id, weights)
     return counts
@@ -195,16 +202,6 @@ def _target_batch(
     todo = [r for r in rows if r[1] not in ours]
     _batch(ctx, run_id, todo, weights, counts, children, source=alias, jointures=False, hold_duplicates=True)
     return len(rows)
-
-
-def _children_by_guardian(ctx: PipelineContext, run_id: str) -> dict[str, list[str]]:
-    """guardian id → their children's ids, from this run's guardianships (ids only: a few tens of MB
-    for an académie's million people)."""
-    out: dict[str, list[str]] = {}
-    for rows in ctx.state.items.scan_source(run_id, RecordKind.GUARDIANSHIP):
-        for _, _, payload in rows:
-            out.setdefault(str(payload["guardian_id"]), []).append(str(payload["student_id"]))
-    return out
 
 
 def _batch(

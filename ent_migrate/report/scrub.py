@@ -83,7 +83,10 @@ def _pseudonymize_key(reason: str, key: str, pseudonymize: Callable[[str], str])
     # Link keys join person keys with "|" (membership: person|UAI$code|subject): a reason naming one
     # end should name it by the same pseudonym as the person's own report line, so that they can be matched.
     # Longest first, ties by text: the same key and reason always give the same bytes.
-    parts = {p for p in key.split("|") if len(p) >= 4 and not _CLEAR_PART.fullmatch(p)} - {key}
+    split = key.split("|")
+    if not any(p in reason for p in split):  # the common case, cheaply: nothing to replace (the key holds them all)
+        return reason
+    parts = {p for p in split if len(p) >= 4 and not _CLEAR_PART.fullmatch(p)} - {key}
     for part in [key, *sorted(parts, key=lambda p: (-len(p), p))]:
         if part in reason:
             reason = reason.replace(part, pseudonymize(part))

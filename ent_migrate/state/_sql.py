@@ -8,17 +8,24 @@ plan and apply fast and their memory flat at a million items.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, Table, bindparam, update
+from sqlalchemy import Column, Connection, Engine, MetaData, Row, Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.schema import CreateTable
 
 from ent_migrate.state.models import Base
 
 __all__ = ["BATCH", "now", "scan", "table", "update_each", "upsert"]
 
 BATCH = 1000
+# Under this many rows a PostgreSQL executemany (one pipelined round trip) beats the COPY path's three
+# statements: a lock, a checkpoint or a review entry stays on the ordinary path.
+_COPY_MIN = 32
+_ORDINAL = "_em_n"  # the temp table's row-order column: no table of ours has a column by that name
 
 
 def table(name: str) -> Table:
@@ -46,8 +53,11 @@ def upsert(
         stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in update})
     else:
         stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
-    if dialect != "sqlite" or not _sqlite_executemany(conn, stmt, rows):
-        conn.execute(stmt, list(rows))
+    if dialect == "sqlite" and _sqlite_executemany(conn, stmt, rows):
+        return
+    if dialect == "postgresql" and _pg_copy_upsert(conn, tbl, rows, keys, update):
+        return
+    conn.execute(stmt, list(rows))
 
 
 def _sqlite_executemany(conn: Connection, stmt: Any, rows: Sequence[Mapping[str, Any]]) -> bool:
@@ -73,6 +83,135 @@ def _sqlite_executemany(conn: Connection, stmt: Any, rows: Sequence[Mapping[str,
     return True
 
 
+# --------------------------------------------------------------------------- PostgreSQL bulk paths
+#
+# psycopg's executemany pipelines the rows but the server still runs one INSERT or UPDATE per row, and
+# SQLAlchemy and psycopg set up each row's parameters in Python (issue 15's PostgreSQL profile: upsert
+# and update_each were a third of plan). Instead the rows are COPYed into a temp table and merged by
+# one statement. The values COPY sends are what each column's bind processor gives (JSON encoding,
+# sealing with the state key, UTC datetimes) dumped by psycopg's own adapters, as the ordinary path
+# sends them: the stored values are the same (tests/state/test_pg_bulk.py).
+
+
+def _pg_copyable(conn: Connection, tbl: Table, rows: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> bool:
+    """Can these rows take the COPY path with the ordinary path's outcome? Enough of them, all binding
+    the same columns, no NULL key (NULLs never conflict: de-duplicating them would merge rows the
+    database keeps apart), and a transaction to hold the temp table's rows."""
+    if len(rows) < _COPY_MIN or conn.connection.dbapi_connection is None:
+        return False
+    first = rows[0].keys()
+    if any(row.keys() != first for row in rows):
+        return False
+    if any(row[k] is None for row in rows for k in keys):
+        return False
+    return not getattr(conn.connection.dbapi_connection, "autocommit", False)
+
+
+@functools.cache
+def _temp_table(tbl: Table, columns: tuple[str, ...]) -> Table:
+    """The temp table for COPYing these columns of *tbl* (one per column set and connection), and each
+    row's position. ON COMMIT DELETE ROWS: its rows go at the end of the transaction (a truncation, no
+    dead rows left behind); within one transaction the caller deletes them after the merge. One Table
+    object per column set, so SQLAlchemy's statement cache keeps the merges compiled."""
+    digest = hashlib.sha256(f"{tbl.name}({','.join(columns)})".encode()).hexdigest()[:12]
+    return Table(
+        f"_em_bulk_{tbl.name}_{digest}",
+        MetaData(),
+        *(Column(c, tbl.c[c].type) for c in columns),
+        Column(_ORDINAL, postgresql.BIGINT),
+        prefixes=["TEMPORARY"],
+        postgresql_on_commit="DELETE ROWS",
+    )
+
+
+def _pg_copy_in(conn: Connection, tbl: Table, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> Table:
+    """COPY *rows* (their *columns*) into this connection's temp table for that column set, created on
+    first use; returns the temp table to build the merge on."""
+    temp = _temp_table(tbl, tuple(columns))
+    conn.execute(CreateTable(temp, if_not_exists=True))
+    dialect = conn.dialect
+    procs = [tbl.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
+    # Column by column, then zipped into rows, as _sqlite_executemany does.
+    values = [
+        [r[c] for r in rows] if p is None else [p(r[c]) for r in rows] for c, p in zip(columns, procs, strict=True)
+    ]
+    quote = dialect.identifier_preparer.quote
+    names = ", ".join(quote(c) for c in [*columns, _ORDINAL])
+    raw: Any = conn.connection.dbapi_connection
+    with raw.cursor() as cursor, cursor.copy(f"COPY {quote(temp.name)} ({names}) FROM STDIN") as copy:
+        for row in zip(*values, range(len(rows)), strict=True):
+            copy.write_row(row)
+    return temp
+
+
+def _pg_copy_upsert(
+    conn: Connection, tbl: Table, rows: Sequence[Mapping[str, Any]], keys: Sequence[str], update: Sequence[str]
+) -> bool:
+    """upsert on PostgreSQL by COPY and one INSERT ... SELECT ... ON CONFLICT; False, with nothing sent,
+    when the rows are not for it (then the ordinary executemany runs)."""
+    if not _pg_copyable(conn, tbl, rows, keys):
+        return False
+    columns = list(rows[0])
+    # A column the rows leave out whose Python-side default SQLAlchemy would fill per row, or an
+    # ON CONFLICT update SQLAlchemy would extend with a column's onupdate: its rules, its path.
+    if any(c.default is not None for c in tbl.c if c.key not in columns):
+        return False
+    if update and any(c.onupdate is not None for c in tbl.c if c.key not in update):
+        return False
+    # executemany runs the rows in turn, so a key given twice keeps its first row's inserted values
+    # and its last row's updated ones (or only the first row, DO NOTHING); one INSERT ... ON CONFLICT
+    # DO UPDATE may not touch a row twice, so the rows are merged that way first.
+    at = [tuple(row[k] for k in keys) for row in rows]
+    unique: Sequence[Mapping[str, Any]] = rows
+    if len(set(at)) < len(rows):  # copies of the rows only when some key is given twice
+        merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for where, row in zip(at, rows, strict=True):
+            if where not in merged:
+                merged[where] = dict(row)
+            elif update:
+                merged[where].update((c, row[c]) for c in update)
+        unique = list(merged.values())
+    temp = _pg_copy_in(conn, tbl, columns, unique)
+    stmt = postgresql.insert(tbl).from_select(
+        columns, select(*(temp.c[c] for c in columns)).order_by(temp.c[_ORDINAL]), include_defaults=False
+    )
+    if update:
+        stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in update})
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
+    conn.execute(stmt)
+    conn.execute(temp.delete())
+    return True
+
+
+def _pg_copy_update(
+    conn: Connection, tbl: Table, key: str, rows: Sequence[Mapping[str, Any]], fixed: Mapping[str, Any]
+) -> bool:
+    """update_each on PostgreSQL by COPY and one UPDATE ... FROM; False, with nothing sent, when the
+    rows are not for it."""
+    if not _pg_copyable(conn, tbl, rows, [key]):
+        return False
+    columns = [c for c in rows[0] if c != key]
+    # executemany evaluates a column's onupdate once per row: so does this path, into the temp table.
+    stamped = [c for c in tbl.c if c.onupdate is not None and c.key not in columns and c.key not in fixed]
+    if any(not (c.onupdate.is_scalar or c.onupdate.is_callable) for c in stamped):  # type: ignore[union-attr]
+        return False
+    # The last row given for a key wins, as when the rows are run in turn.
+    last = {row[key]: row for row in rows}
+    filled = [
+        {**row, **{c.key: c.onupdate.arg if c.onupdate.is_scalar else c.onupdate.arg(None) for c in stamped}}  # type: ignore[union-attr]
+        for row in last.values()
+    ]
+    temp = _pg_copy_in(conn, tbl, [key, *columns, *(c.key for c in stamped)], filled)
+    conn.execute(
+        update(tbl)
+        .where(tbl.c[key] == temp.c[key])
+        .values(**{c: temp.c[c] for c in columns}, **{c.key: temp.c[c.key] for c in stamped}, **fixed)
+    )
+    conn.execute(temp.delete())
+    return True
+
+
 def update_each(engine: Engine, tbl: Table, key: str, rows: Sequence[Mapping[str, Any]], **fixed: Any) -> None:
     """One UPDATE per row, sent as one executemany in one transaction: each row names the row to change
     by its *key* column and gives the new value of each other column it holds; *fixed* values apply
@@ -87,6 +226,8 @@ def update_each(engine: Engine, tbl: Table, key: str, rows: Sequence[Mapping[str
     )
     params = [{f"k_{key}": row[key], **{f"b_{c}": row[c] for c in columns}} for row in rows]
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql" and _pg_copy_update(conn, tbl, key, rows, fixed):
+            return
         conn.execute(statement, params)
 
 

@@ -8,12 +8,12 @@ the size of the run, and each batch is its own short transaction.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select, tuple_, update
+from sqlalchemy import Engine, case, delete, func, null, or_, select, tuple_, type_coerce, update
 
-from ent_migrate.model import Document, Message, Production, Record, RecordKind, fingerprint_of
+from ent_migrate.model import RECORD_TYPES, Document, Message, Production, Record, RecordKind, fingerprint_of
 from ent_migrate.outcomes import WRITE_ACTIONS, Action, ItemState, Mark
 from ent_migrate.state._sql import BATCH, now, scan, table, update_each, upsert
 from ent_migrate.state.crypto import EncryptedJSON
@@ -21,6 +21,13 @@ from ent_migrate.state.crypto import EncryptedJSON
 __all__ = ["BATCH", "Decision", "ExpectedRow", "Items", "PlannedRow", "ReportRow"]
 
 _BLOB_TYPES = (Message, Document, Production)
+_PREFIX_BATCH = 200  # key ranges per query: an OR of index ranges, kept to a short statement
+#: Kinds whose records name no school: the report reads nothing in their payload.
+_NO_SCHOOL_KINDS = sorted(
+    str(kind)
+    for kind, cls in RECORD_TYPES.items()
+    if kind != RecordKind.PERSON and "uai" not in {f.name for f in dataclasses.fields(cls)}
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -62,7 +69,7 @@ class ReportRow:
     reason: str | None
     mark: str | None
     mark_reason: str | None
-    payload: dict[str, Any] | None  # the expected record, else the source's
+    payload: dict[str, Any] | None  # the expected record, else the source's (None for a kind without a school)
 
 
 class Items:
@@ -75,6 +82,7 @@ class Items:
     def put_extracted(self, run_id: str, records: Sequence[Record]) -> None:
         """Upsert a batch of source records (re-running an interrupted extract overwrites)."""
         rows, blobs = [], []
+        stamp = now()  # one transaction, one time: and the store converts one datetime, not one per row
         for record in records:
             payload = record.to_dict()
             rows.append(
@@ -86,7 +94,7 @@ class Items:
                     "source_fingerprint": fingerprint_of(payload),
                     "payload": payload,
                     "attempts": 0,
-                    "updated_at": now(),
+                    "updated_at": stamp,
                 }
             )
             if isinstance(record, _BLOB_TYPES):
@@ -98,7 +106,7 @@ class Items:
                         "side": "source",
                         "sha256": record.sha256,
                         "size": record.size,
-                        "created_at": now(),
+                        "created_at": stamp,
                     }
                 )
         with self.engine.begin() as conn:
@@ -145,6 +153,38 @@ class Items:
         for rows in scan(self.engine, query, items.c.id):
             yield [(r.id, r.key, r.payload) for r in rows]
 
+    def children_of(self, run_id: str, guardian_ids: Iterable[str]) -> dict[str, list[str]]:
+        """guardian id → their children's ids, from this run's guardianships, for these guardians only
+        (reconcile asks a batch at a time: the whole map is hundreds of MB for an académie)."""
+        wanted = sorted(set(guardian_ids))
+        out: dict[str, list[str]] = {}
+        if not wanted:
+            return out
+        with self.engine.connect() as conn:
+            dialect = conn.dialect
+            decode: Callable[[Any], Any] | None = self._items.c.payload.type.dialect_impl(dialect).result_processor(
+                dialect, None
+            )
+            mark = "?" if dialect.paramstyle == "qmark" else "%s"
+            for start in range(0, len(wanted), _PREFIX_BATCH):
+                chunk = wanted[start : start + _PREFIX_BATCH]
+                # A guardianship's key is "guardian|student": one range of the unique (run, kind, key)
+                # index per guardian ("|" + 1 is "}"), each OR term whole so that each is one index
+                # probe; the SQL is written here, not compiled by SQLAlchemy (800 binds a query). An id
+                # holding "|" may bring another's rows, which the payload's guardian_id leaves out.
+                term = f"(run_id = {mark} AND kind = {mark} AND key >= {mark} AND key < {mark})"
+                # Only placeholders are joined in; every value is bound.
+                where = " OR ".join([term] * len(chunk))
+                sql = f"SELECT id, payload FROM items WHERE payload IS NOT NULL AND ({where})"  # noqa: S608
+                params = tuple(v for g in chunk for v in (run_id, str(RecordKind.GUARDIANSHIP), g + "|", g + "}"))
+                mine = set(chunk)
+                for _, raw in sorted(conn.exec_driver_sql(sql, params).all(), key=lambda r: int(r[0])):
+                    payload = decode(raw) if decode is not None else raw
+                    guardian = str(payload["guardian_id"])
+                    if guardian in mine:
+                        out.setdefault(guardian, []).append(str(payload["student_id"]))
+        return out
+
     def set_expected(self, expected: Iterable[tuple[int, Mapping[str, Any]]]) -> None:
         """Store each item's expected target record (and its fingerprint); the item is then mapped."""
         rows = [{"id": i, "target_payload": dict(p), "target_fingerprint": fingerprint_of(p)} for i, p in expected]
@@ -183,9 +223,14 @@ class Items:
         items = self._items
         with self.engine.begin() as conn:
             conn.execute(delete(items).where(items.c.run_id == run_id, items.c.payload.is_(None)))
+            # Only the rows that hold a decision: a first plan changes none, and a row an UPDATE
+            # leaves alone is not rewritten (nor its index entries).
+            decided = or_(
+                *(c.is_not(None) for c in (items.c.action, items.c.reason, items.c.mark, items.c.mark_reason))
+            )
             conn.execute(
                 update(items)
-                .where(items.c.run_id == run_id)
+                .where(items.c.run_id == run_id, decided)
                 .values(action=None, reason=None, mark=None, mark_reason=None)
             )
             # What the last plan expected of an item map had dropped (a disable of a duplicate account
@@ -449,8 +494,15 @@ class Items:
 
     def scan_for_report(self, run_id: str) -> Iterator[list[ReportRow]]:
         items = self._items
-        # Decode one JSON document per item, not two: the expected record, else the source's.
-        payload = func.coalesce(items.c.target_payload, items.c.payload, type_=EncryptedJSON()).label("any_payload")
+        # Decode one JSON document per item, not two: the expected record, else the source's. A kind
+        # without a school (a guardianship, a message) has nothing the report reads in it: not decoded.
+        payload = type_coerce(
+            case(
+                (items.c.kind.in_(_NO_SCHOOL_KINDS), null()),
+                else_=func.coalesce(items.c.target_payload, items.c.payload),
+            ),
+            EncryptedJSON(),
+        ).label("any_payload")
         query = select(
             items.c.id,
             items.c.kind,

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from ent_migrate.privacy import Pseudonymizer
 from ent_migrate.report import ReportItem, write_reports
-from ent_migrate.report.scrub import REDACTED, scrub_reason, scrub_text
+from ent_migrate.report.scrub import _CLEAR_PART, REDACTED, _pseudonymize_key, scrub_reason, scrub_text
 from tests.report._helpers import make_data
 
 NAME = "Dupont-Léger"
@@ -126,3 +126,23 @@ def test_a_name_in_the_uai_column_is_redacted(tmp_path: Path, pseudo: Pseudonymi
     write_reports(make_data([ReportItem("person", "k", "+", uai=NAME, profile="Teacher")]), tmp_path, pseudo)
     doc = json.loads((tmp_path / "verify-report.json").read_text("utf-8"))
     assert (doc["lists"]["+"][0]["uai"], doc["lists"]["+"][0]["profile"]) == (REDACTED, REDACTED)
+
+
+def _pseudonymize_key_reference(reason: str, key: str, pseudonymize: Pseudonymizer) -> str:
+    # The replacement as it was before issue 15's early exit: every part tried, in the same order.
+    parts = {p for p in key.split("|") if len(p) >= 4 and not _CLEAR_PART.fullmatch(p)} - {key}
+    for part in [key, *sorted(parts, key=lambda p: (-len(p), p))]:
+        if part in reason:
+            reason = reason.replace(part, pseudonymize(part))
+    return reason
+
+
+_ID_TEXT = st.text(alphabet="ab01$|:p 9V", max_size=14)
+
+
+@settings(max_examples=400)
+@given(key=_ID_TEXT, before=_ID_TEXT, after=_ID_TEXT, named=st.booleans())
+def test_the_key_early_exit_replaces_exactly_as_before(key: str, before: str, after: str, named: bool) -> None:
+    pseudonymize = Pseudonymizer(b"0123456789abcdef")
+    reason = before + (key if named else "") + after
+    assert _pseudonymize_key(reason, key, pseudonymize) == _pseudonymize_key_reference(reason, key, pseudonymize)

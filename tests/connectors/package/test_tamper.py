@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import shutil
 import stat
+import subprocess
+import sys
 import tempfile
 import zipfile
 from collections.abc import Callable
@@ -303,3 +305,27 @@ def test_any_corrupted_package_zip_is_refused_cleanly(edits: list[tuple[float, i
         except InputError as exc:  # anything else (a traceback) fails the test
             message = str(exc)
         assert message == "" or message.startswith(("fuzz.zip", str(path)))
+
+
+_CAPPED_READ = r"""
+import resource, sys
+from pathlib import Path
+from tests.connectors.package.helpers import read_back
+with open("/proc/self/status") as fh:
+    vm = next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmSize:"))
+# 512 MiB of address space to spare: a small VM or a container with a memory limit (and strict overcommit).
+resource.setrlimit(resource.RLIMIT_AS, (vm + (512 << 20), vm + (512 << 20)))
+records, _ = read_back(Path(sys.argv[1]))
+print(len(records))
+"""
+
+
+@pytest.mark.parametrize("zipped", [False, True], ids=["folder", "zip"])
+def test_a_package_is_read_in_a_small_address_space(package: Path, zipped: bool) -> None:
+    # read(n) allocates n bytes first: reading the manifest with read(cap + 1) asked for 1 GiB.
+    location = zip_folder(package, package.with_suffix(".zip")) if zipped else package
+    done = subprocess.run(
+        [sys.executable, "-c", _CAPPED_READ, str(location)], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert int(done.stdout) == len(read_back(location)[0]) > 0
