@@ -22,6 +22,7 @@ __all__ = [
     "child_text",
     "guardian_row",
     "named",
+    "place_of",
     "staff_row",
     "structure_codes",
     "texts",
@@ -39,6 +40,12 @@ Status = str | None
 Place = int
 LINE_BITS = 32
 _LINE_MASK = (1 << LINE_BITS) - 1
+
+
+def place_of(base: Place, element: etree._Element) -> Place:
+    """The place of *element* in the file whose :meth:`Index.base` is *base*."""
+    line: int | None = element.sourceline  # type: ignore[assignment]  # lxml-stubs: int | ellipsis
+    return base | (line or 0)
 
 
 @dataclasses.dataclass

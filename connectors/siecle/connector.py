@@ -54,6 +54,7 @@ from ent_migrate.connectors.siecle._index import (
     child_text,
     guardian_row,
     named,
+    place_of,
     staff_row,
     structure_codes,
     texts,
@@ -323,7 +324,7 @@ class SiecleConnector(Connector):
                         self._report("record.missing-field", place, "INDIVIDU NOM_USAGE or PRENOM")
                         index.unnamed.add(individu_id)
                     else:
-                        index.staff.setdefault(individu_id, base | (element.sourceline or 0))  # type: ignore[operator]  # lxml-stubs: int | ellipsis
+                        index.staff.setdefault(individu_id, place_of(base, element))
                 elif element.get("CODE", "").strip():
                     kind = GroupKind.CLASS if element.tag == "DIVISION" else GroupKind.GROUP
                     code = element.get("CODE", "").strip()
@@ -351,7 +352,7 @@ class SiecleConnector(Connector):
                     if eleve_id and eleve_id not in index.structures:
                         codes = tuple(structure_codes(element))
                         index.structures[eleve_id] = shapes.setdefault(codes, codes)
-                        structure_lines[eleve_id] = base | (element.sourceline or 0)  # type: ignore[operator]  # lxml-stubs: int | ellipsis
+                        structure_lines[eleve_id] = place_of(base, element)
                 else:
                     self._index_pupil(index, base, element, ines)
         shapes.clear()
@@ -397,7 +398,7 @@ class SiecleConnector(Connector):
 
     def _index_pupil(self, index: Index, base: Place, element: etree._Element, ines: set[str]) -> None:
         # the place as an int (spooled, kept in index.places): written out only for a problem
-        at = base | (element.sourceline or 0)  # type: ignore[operator]  # lxml-stubs: int | ellipsis
+        at = place_of(base, element)
         eleve_id = element.get("ELEVE_ID", "").strip()
         if not eleve_id:
             self._report("record.missing-field", index.where(at), "ELEVE/@ELEVE_ID")
@@ -465,7 +466,7 @@ class SiecleConnector(Connector):
             for element in self._scan(index, file, {"PERSONNE", "RESPONSABLE_ELEVE"}):
                 if element.tag == "PERSONNE":
                     personne_id = element.get("PERSONNE_ID", "").strip()
-                    at = base | (element.sourceline or 0)  # type: ignore[operator]  # lxml-stubs: int | ellipsis
+                    at = place_of(base, element)
                     children = texts(element)
                     if not personne_id:
                         self._report("record.missing-field", index.where(at), "PERSONNE/@PERSONNE_ID")
@@ -510,7 +511,7 @@ class SiecleConnector(Connector):
                         if known is not None:
                             index.guardians.add(personne_id)  # unless refused later: see below
                         elif personne_id not in unnamed:  # unnamed only grows: refused for good
-                            pending.append((personne_id, base | (element.sourceline or 0)))  # type: ignore[operator]  # lxml-stubs: int | ellipsis
+                            pending.append((personne_id, place_of(base, element)))
         # A person refused for its names (an unnamed element after a named one, or a staff id) is not a
         # guardian, whenever its links were met.
         index.guardians.difference_update(unnamed)

@@ -49,15 +49,32 @@ def upsert(
         stmt = sqlite.insert(tbl)
     else:  # pragma: no cover - only the two supported back-ends
         raise NotImplementedError(dialect)
-    if update:
-        stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in update})
-    else:
-        stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
+    stmt = _on_conflict(stmt, keys, update)
     if dialect == "sqlite" and _sqlite_executemany(conn, stmt, rows):
         return
     if dialect == "postgresql" and _pg_copy_upsert(conn, tbl, rows, keys, update):
         return
     conn.execute(stmt, list(rows))
+
+
+def _on_conflict(stmt: Any, keys: Sequence[str], update: Sequence[str]) -> Any:
+    """``ON CONFLICT (keys) DO UPDATE SET update``, or ``DO NOTHING`` when there is nothing to update."""
+    if update:
+        return stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in update})
+    return stmt.on_conflict_do_nothing(index_elements=list(keys))
+
+
+def _bound_columns(
+    dialect: Any, types: Sequence[tuple[str, Any]], rows: Sequence[Mapping[str, Any]]
+) -> list[list[Any]]:
+    """Each (name, type)'s values over *rows*, converted by that type's own bind processor (JSON,
+    sealing, aware datetimes): what SQLAlchemy would send. Column by column, one comprehension each,
+    not a generator per row; zip the lists for rows."""
+    out = []
+    for name, type_ in types:
+        proc = type_.dialect_impl(dialect).bind_processor(dialect)
+        out.append([r[name] for r in rows] if proc is None else [proc(r[name]) for r in rows])
+    return out
 
 
 def _sqlite_executemany(conn: Connection, stmt: Any, rows: Sequence[Mapping[str, Any]]) -> bool:
@@ -74,10 +91,7 @@ def _sqlite_executemany(conn: Connection, stmt: Any, rows: Sequence[Mapping[str,
     names = compiled.positiontup
     if names is None or sorted(names) != sorted(columns):
         return False
-    dialect = conn.dialect
-    bound = [(name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in names]
-    # Column by column, then zipped into rows: one comprehension per column, not a generator per row.
-    values = [[r[name] for r in rows] if proc is None else [proc(r[name]) for r in rows] for name, proc in bound]
+    values = _bound_columns(conn.dialect, [(name, compiled.binds[name].type) for name in names], rows)
     params = list(zip(*values, strict=True))
     conn.exec_driver_sql(compiled.string, params)
     return True
@@ -130,11 +144,7 @@ def _pg_copy_in(conn: Connection, tbl: Table, columns: Sequence[str], rows: Sequ
     temp = _temp_table(tbl, tuple(columns))
     conn.execute(CreateTable(temp, if_not_exists=True))
     dialect = conn.dialect
-    procs = [tbl.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
-    # Column by column, then zipped into rows, as _sqlite_executemany does.
-    values = [
-        [r[c] for r in rows] if p is None else [p(r[c]) for r in rows] for c, p in zip(columns, procs, strict=True)
-    ]
+    values = _bound_columns(dialect, [(c, tbl.c[c].type) for c in columns], rows)
     quote = dialect.identifier_preparer.quote
     names = ", ".join(quote(c) for c in [*columns, _ORDINAL])
     raw: Any = conn.connection.dbapi_connection
@@ -175,11 +185,7 @@ def _pg_copy_upsert(
     stmt = postgresql.insert(tbl).from_select(
         columns, select(*(temp.c[c] for c in columns)).order_by(temp.c[_ORDINAL]), include_defaults=False
     )
-    if update:
-        stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in update})
-    else:
-        stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
-    conn.execute(stmt)
+    conn.execute(_on_conflict(stmt, keys, update))
     conn.execute(temp.delete())
     return True
 
@@ -218,17 +224,16 @@ def update_each(engine: Engine, tbl: Table, key: str, rows: Sequence[Mapping[str
     to every row."""
     if not rows:
         return
-    columns = [c for c in rows[0] if c != key]
-    statement = (
-        update(tbl)
-        .where(tbl.c[key] == bindparam(f"k_{key}"))
-        .values(**{c: bindparam(f"b_{c}") for c in columns}, **fixed)
-    )
-    params = [{f"k_{key}": row[key], **{f"b_{c}": row[c] for c in columns}} for row in rows]
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql" and _pg_copy_update(conn, tbl, key, rows, fixed):
             return
-        conn.execute(statement, params)
+        columns = [c for c in rows[0] if c != key]
+        statement = (
+            update(tbl)
+            .where(tbl.c[key] == bindparam(f"k_{key}"))
+            .values(**{c: bindparam(f"b_{c}") for c in columns}, **fixed)
+        )
+        conn.execute(statement, [{f"k_{key}": row[key], **{f"b_{c}": row[c] for c in columns}} for row in rows])
 
 
 def scan(engine: Engine, query: Any, id_column: Any, batch: int = BATCH) -> Iterator[Sequence[Row[Any]]]:
