@@ -215,6 +215,13 @@ class Connector:
         connection without TLS); the default has none."""
         return []
 
+    def sync(self) -> None:
+        """Make every write acknowledged so far durable. apply calls it before it journals those writes
+        as done, so a target may acknowledge a write before it is durable and make many durable at once
+        (the package target: one fsync of its log for a group of writes, not one per write). A write
+        not yet synced when the process dies is not journaled as done, so a resumed apply sends it
+        again. The default has nothing to do: a server's acknowledgement is durable."""
+
     def finish(self) -> None:
         """Make what was written complete and durable (commit, pack). Called once apply has completed,
         never after an error; the default has nothing to do."""

@@ -43,6 +43,7 @@ __all__ = [
     "Structure",
     "canonical_bytes",
     "canonical_dict",
+    "canonical_json",
     "fingerprint",
     "fingerprint_of",
     "may_hold_long_int",
@@ -375,7 +376,7 @@ def canonical_dict(record: _Record) -> dict[str, Any]:
 
 def canonical_bytes(record: _Record) -> bytes:
     """Sorted keys, compact separators, UTF-8 — the bytes that are fingerprinted."""
-    return _dump(canonical_dict(record))
+    return canonical_json(canonical_dict(record))
 
 
 #: Every digit to "0", anything else to " ": a run of 19 digits is then a plain substring search
@@ -395,7 +396,8 @@ def may_hold_long_int(raw: bytes) -> bool:
 _ORJSON = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
-def _dump(data: Mapping[str, Any]) -> bytes:
+def canonical_json(data: Mapping[str, Any]) -> bytes:
+    """*data* (JSON types, no floats) as compact, sorted, UTF-8 JSON: the canonical bytes."""
     # orjson with sorted keys writes exactly json.dumps(sort_keys, compact, ensure_ascii=False) in UTF-8
     # for the JSON types a canonical dict holds (no floats: _encode refuses them) — the plan profile's
     # top cost, 5x cheaper. What orjson refuses (an int past 64 bits, a non-str key, a lone surrogate)
@@ -418,7 +420,7 @@ def fingerprint(record: _Record) -> str:
 def fingerprint_of(data: Mapping[str, Any]) -> str:
     """The fingerprint of a record's canonical dict (``record.to_dict()``, as the state store keeps it):
     the same bytes, so the same value, as :func:`fingerprint` of the record."""
-    return hashlib.sha256(_dump(data)).hexdigest()
+    return hashlib.sha256(canonical_json(data)).hexdigest()
 
 
 def _identity(value: Any) -> Any:

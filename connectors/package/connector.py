@@ -119,6 +119,11 @@ class PackageConnector(Connector):
         parent = self.path.parent
         return CheckResult(reachable=parent.is_dir(), authenticated=None, detail="package not written yet")
 
+    def sync(self) -> None:
+        """fsync the logs written since the last sync (apply calls this before journaling writes done)."""
+        if self._writer is not None:
+            self._writer.sync()
+
     def finish(self) -> None:
         """Finish a target: compact the folder, and pack it when the location is a ``.zip``. Does nothing
         on a package opened as a source (a hand-back is never written into)."""

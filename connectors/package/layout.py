@@ -23,6 +23,7 @@ from ent_migrate.model import (
     Record,
     RecordKind,
     canonical_dict,
+    canonical_json,
 )
 
 __all__ = [
@@ -105,7 +106,7 @@ def encode_line(record: Record, *, disabled: bool = False) -> str:
         data["blob_path"] = blob_path(record)
     if disabled:
         data["disabled"] = True
-    return dump_json(data) + "\n"
+    return canonical_json(data).decode("utf-8") + "\n"  # what dump_json writes, through orjson
 
 
 # -- JSON Schemas -----------------------------------------------------------------------------------

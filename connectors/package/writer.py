@@ -6,9 +6,12 @@ SIGKILL then re-run ends byte-for-byte as an uninterrupted one (apart from ``cre
 - a blob is streamed to ``.ent-migrate/tmp/``, checked against the record's SHA-256 and size,
   fsync'd, then ``os.replace``d to its content-addressed place (an existing one is kept: same name,
   same bytes);
-- then one JSON line is appended, and fsync'd, to ``.ent-migrate/log/<kind>.jsonl.log`` — the write
-  exists once that line does. A kill leaves at most a torn last line, without its newline, which
-  replay ignores and the next append cuts off;
+- then one JSON line is appended to ``.ent-migrate/log/<kind>.jsonl.log`` — the write exists once
+  that line does — and flushed; :meth:`PackageDirectory.sync` fsyncs the logs, and apply calls it
+  (through the connector's ``sync``) before it journals a group of writes as done, so a machine crash
+  loses only writes the journal does not yet call done, which a resumed apply sends again. A kill
+  leaves at most a torn last line, without its newline, which replay ignores and the next append
+  cuts off;
 - :meth:`PackageDirectory.compact` (on close, and before any read) merges each log into the sorted
   ``records/<kind>.jsonl`` (last write per key wins, a delete removes), drops blobs no record uses,
   writes ``schemas/`` and finally ``manifest.json``, each atomically, then removes ``.ent-migrate/``.
@@ -49,7 +52,7 @@ from ent_migrate.connectors.package.layout import (
     schema_file,
 )
 from ent_migrate.errors import InputError, TerminalError
-from ent_migrate.model import Document, Message, Production, Record, RecordKind, record_from_dict
+from ent_migrate.model import Document, Message, Production, Record, RecordKind, canonical_json, record_from_dict
 
 __all__ = ["PackageDirectory", "fsync_dir", "pack_zip"]
 
@@ -115,12 +118,23 @@ class PackageDirectory:
         #: False skips every fsync (fixture generation): still atomic, no longer crash-proof
         self.durable = durable
         self._logs: dict[RecordKind, IO[bytes]] = {}
+        #: the logs appended to since their last fsync
+        self._unsynced: set[RecordKind] = set()
+        self._begun = False  # the work folder's log/ and tmp/ are known to exist
 
     @property
     def dirty(self) -> bool:
         return self.work.exists()
 
+    def sync(self) -> None:
+        """fsync the logs appended to since the last sync: every write so far survives a crash."""
+        for kind in sorted(self._unsynced):
+            if self.durable:
+                os.fsync(self._logs[kind].fileno())
+        self._unsynced.clear()
+
     def close(self) -> None:
+        self.sync()
         for handle in self._logs.values():
             handle.close()
         self._logs.clear()
@@ -128,7 +142,12 @@ class PackageDirectory:
     # -- writes ------------------------------------------------------------------------------------
 
     def begin(self) -> None:
+        # Once per instance, not two stats per write: a read of the package (which may compact it)
+        # drops the writer first, and this instance's own compact() forgets it began.
+        if self._begun:
+            return
         if (self.work / "log").is_dir() and (self.work / "tmp").is_dir():
+            self._begun = True
             return
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(self.root, 0o700)  # an empty folder the user made (0755) becomes private too
@@ -136,6 +155,7 @@ class PackageDirectory:
             folder.mkdir(mode=0o700, exist_ok=True)
             if self.durable:
                 fsync_dir(folder.parent)
+        self._begun = True
 
     def put(self, record: Record, blob: IO[bytes] | None, *, disabled: bool = False) -> None:
         """Add or replace *record*; its bytes (documents, productions, messages) come from *blob*."""
@@ -183,10 +203,11 @@ class PackageDirectory:
             os.fchmod(handle.fileno(), _PRIVATE_FILE)
             if self.durable:
                 fsync_dir(path.parent)
-        handle.write((dump_json(entry) + "\n").encode("utf-8"))
+        handle.write(canonical_json(entry) + b"\n")  # strings only: the bytes dump_json writes
+        # Flushed, so a killed process loses nothing; fsync'd by sync(), which apply calls before it
+        # journals a group of writes as done (one fsync for the group, not one per write).
         handle.flush()
-        if self.durable:
-            os.fsync(handle.fileno())
+        self._unsynced.add(kind)
 
     # -- compaction --------------------------------------------------------------------------------
 
@@ -222,6 +243,7 @@ class PackageDirectory:
         finally:
             db.close()
         shutil.rmtree(self.work)
+        self._begun = False
         if self.durable:
             fsync_dir(self.root)
 

@@ -38,7 +38,6 @@ STRUCTURES may come before or after ELEVES.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -50,7 +49,6 @@ from ent_migrate.connectors.siecle._index import (
     Index,
     Place,
     Status,
-    birth_name,
     child_text,
     guardian_row,
     named,
@@ -60,19 +58,15 @@ from ent_migrate.connectors.siecle._index import (
     texts,
 )
 from ent_migrate.connectors.siecle._outcomes import OUTCOMES
+from ent_migrate.connectors.siecle._records import guardian, pupil, staff
 from ent_migrate.connectors.siecle._values import (
-    civility,
-    discipline_carrier,
     kinship,
     legal_level,
     level_of_mef,
-    parse_date,
-    sex_civility,
-    staff_profile,
 )
 from ent_migrate.contract import Capability, Connector, ConnectorOptions, Role
 from ent_migrate.errors import InputError
-from ent_migrate.model import Function, Group, GroupKind, Guardianship, Membership, Person, Profile, Structure
+from ent_migrate.model import Function, Group, GroupKind, Guardianship, Membership, Person, Structure
 from ent_migrate.options import option
 from ent_migrate.problems import Problems, Severity
 from ent_migrate.uai import UAI_PATTERN, check_uai
@@ -140,13 +134,13 @@ class SiecleConnector(Connector):
         # Each spool holds the first element of each id, in file order, as the files list them.
         for row in index.pupil_rows:
             if index.pupils.get(row[0], "?") is None:
-                yield self._pupil(row, index)
+                yield pupil(row, index, self.id_prefix, self._report)
         for row in index.guardian_rows:
             if row[0] in index.guardians:
-                yield self._guardian(row, index.uai)
+                yield guardian(row, index.uai, self.id_prefix)
         for row in index.staff_rows:
             if row[0] in index.staff:
-                yield from self._staff(row, index.uai)
+                yield from staff(row, index.uai, self.id_prefix, self._report)
 
     def read_groups(self) -> Iterator[Group]:
         index = self._index()
@@ -542,70 +536,3 @@ class SiecleConnector(Connector):
             place = index.where(index.staff.pop(individu_id))
             self._report("record.invalid", place, "INDIVIDU ID equal to a pupil or guardian id")
             index.unnamed.add(individu_id)  # its services are dropped silently: reported here
-
-    # -- internals: records ----------------------------------------------------------------------
-    def _date(self, text: str, place: str, iso: bool, field: str) -> dt.date | None:
-        if not text:
-            return None
-        value = parse_date(text, iso)
-        if value is None:
-            self._report("date.invalid", place, f"{field}: not {'yyyy-mm-dd' if iso else 'dd/mm/yyyy'}")
-        return value
-
-    def _pupil(self, row: tuple[Any, ...], index: Index) -> Person:
-        eleve_id, at, family, usage, first, birth_text, prenom2, prenom3, ine, sexe = row
-        birth = parse_date(birth_text, False) if birth_text else None
-        if not birth_text:
-            self._report("record.missing-field", index.where(at), "pupil DATE_NAISS")
-        if not sexe:
-            self._report("record.incomplete", index.where(at), "pupil CODE_SEXE")
-        elif sex_civility(sexe) is None:
-            self._report("record.invalid", index.where(at), "pupil CODE_SEXE not a known code")
-        if birth is None and birth_text:  # after the above, in the order problems were always added
-            self._report("date.invalid", index.where(at), "DATE_NAISS: not dd/mm/yyyy")
-        return Person(
-            id=self._pid(eleve_id),
-            profile=Profile.STUDENT,
-            last_name=usage or family,
-            birth_name=birth_name(family, usage),
-            first_name=first,
-            birth_date=birth,
-            ine=ine or None,
-            structures=(index.uai,),
-            other_first_names=tuple(filter(None, (prenom2, prenom3))),  # the non-empty ones
-            civility=sex_civility(sexe or ""),
-        )
-
-    def _guardian(self, row: tuple[str, ...], uai: str) -> Person:
-        """A guardian the index pass accepted (so it has its names)."""
-        personne_id, family, usage, first, email, lc_civilite = row
-        return Person(
-            id=self._pid(personne_id),
-            profile=Profile.GUARDIAN,
-            last_name=usage or family,
-            birth_name=birth_name(family, usage),
-            first_name=first,
-            emails=(email,) if email else (),
-            structures=(uai,),
-            civility=civility(lc_civilite),
-        )
-
-    def _staff(self, row: tuple[Any, ...], uai: str) -> Iterator[Person | Function]:
-        individu_id, place, family, usage, first, codes, disciplines, birth_text, civilite = row
-        yield Person(
-            id=self._pid(individu_id),
-            profile=staff_profile(codes),
-            last_name=usage or family,
-            birth_name=birth_name(family, usage),
-            first_name=first,
-            birth_date=self._date(birth_text, place, True, "DATE_NAISSANCE"),
-            structures=(uai,),
-            civility=civility(civilite),
-        )
-        carrier = discipline_carrier(codes)
-        for code in dict.fromkeys(codes):
-            if code == carrier and disciplines:
-                for discipline in dict.fromkeys(disciplines):
-                    yield Function(person_id=self._pid(individu_id), uai=uai, code=code, discipline=discipline)
-            else:
-                yield Function(person_id=self._pid(individu_id), uai=uai, code=code)

@@ -12,10 +12,11 @@ that many operations, for a staged switchover.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import tenacity
@@ -103,7 +104,9 @@ def apply(
     groups = sorted({(str(k), a) for k in RecordKind for a in WRITE_ACTIONS}, key=lambda ka: _order(*ka))
     workers = max(1, min(ctx.concurrency, type(ctx.target).max_concurrency))
     total = ctx.state.items.pending_writes(run_id)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool, ctx.progress("apply", total) as advance:
+    with contextlib.ExitStack() as stack, ctx.progress("apply", total) as advance:
+        # One writer at a time (most targets): sent from this thread, without a pool's futures and locks.
+        pool = stack.enter_context(concurrent.futures.ThreadPoolExecutor(max_workers=workers)) if workers > 1 else None
         for kind, action in groups:
             for rows in ctx.state.items.scan_planned(run_id, kind, action):
                 if (max_ops is not None and result.sent >= max_ops) or (should_stop is not None and should_stop()):
@@ -123,7 +126,7 @@ def _apply_batch(
     ctx: PipelineContext,
     run_id: str,
     rows: Sequence[PlannedRow],
-    pool: concurrent.futures.ThreadPoolExecutor,
+    pool: concurrent.futures.ThreadPoolExecutor | None,
     policy: RetryPolicy,
     result: ApplyResult,
 ) -> None:
@@ -134,17 +137,24 @@ def _apply_batch(
     result.already_done += len(rows) - len(todo)
     ctx.state.items.mark_applied([r.id for r in rows if ops[r.id] in done])
     # 2. Effects, concurrently within the target's limit; 3. outcomes journaled as they come back.
-    futures = {pool.submit(_send, ctx, r, ops[r.id], policy): r for r in todo}
+    sent: Iterator[tuple[PlannedRow, tuple[int, str | None]]]
+    if pool is None:
+        sent = ((r, _send(ctx, r, ops[r.id], policy)) for r in todo)
+    else:
+        futures = {pool.submit(_send, ctx, r, ops[r.id], policy): r for r in todo}
+        sent = ((futures[f], f.result()) for f in concurrent.futures.as_completed(futures))
     outcomes: list[Outcome] = []
 
     def record() -> None:
+        if not outcomes:
+            return
+        # Durable on the target before the journal says done (a target may group its fsyncs).
+        ctx.target.sync()
         ctx.state.journal.record(outcomes)
         ctx.state.items.record_outcomes([(o.item_id, o.attempts, o.error) for o in outcomes])
         outcomes.clear()
 
-    for future in concurrent.futures.as_completed(futures):
-        row = futures[future]
-        attempts, error = future.result()
+    for row, (attempts, error) in sent:
         result.sent += 1
         result.retries += max(0, attempts - 1)
         if error is None:

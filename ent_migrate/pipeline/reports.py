@@ -67,16 +67,29 @@ def _people(
     if not keys:
         return {}
     canonical = state.identities.canonical_of(source, keys)
+    # A record map re-keyed onto the account an earlier run made or the target holds: its key is the
+    # account's, not one of this source's ids; it is explained as the source record folded onto it
+    # (the first of its ``source_ids`` this source knows), so the row names the identity it serves.
+    via = {
+        row.key: [str(i) for i in (row.payload or {}).get("source_ids") or ()]
+        for row in rows
+        if row.key not in canonical
+    }
+    if any(via.values()):
+        known = state.identities.canonical_of(source, [i for ids in via.values() for i in ids])
+        via = {key: [i for i in ids if i in known][:1] for key, ids in via.items()}
+        canonical |= known
     facts = state.identities.facts_of(set(canonical.values()))
     merged = {p for (p, c), d in state.review.decisions(source, keys).items() if d == "merge" and canonical.get(p) == c}
     logins = state.identities.login_pairs(source, keys)
     out: dict[str, dict[str, str | None]] = {}
     for row in rows:
+        explained = next(iter(via.get(row.key) or ()), row.key)
         found = explain_match(
-            row.key,
+            explained,
             row.payload or {},
-            canonical.get(row.key),
-            facts.get(canonical.get(row.key, "")),
+            canonical.get(explained),
+            facts.get(canonical.get(explained, "")),
             merged=row.key in merged,
             weights=weights,
             source=source,

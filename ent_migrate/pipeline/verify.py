@@ -72,7 +72,7 @@ def _mark_batch(ctx: PipelineContext, run_id: str, records: Sequence[Record]) ->
     if not records:
         return
     items = ctx.state.items
-    found = items.expected_for(run_id, records)
+    found = items.expected_for(run_id, records, payloads=False)  # fingerprints are compared
     marks: list[tuple[int, Mark, str]] = []
     extra: list[tuple[Record, Action, str, None]] = []
     for record in records:

@@ -38,10 +38,12 @@ Identifiers
      "conflicts": [{"reason", "person", "candidate", "profile", "score", "matched", "differed"}]}
 
 A plan's person entries (JSON lists, CSV rows) also say ``identity`` (the pseudonym of the identity
-matched), ``match`` (``new``, ``decision``, ``ine``, ``jointure``, ``children``, ``score``), ``why``
+matched), ``match`` (``new``, ``known``, ``decision``, ``ine``, ``jointure``, ``children``, ``score``), ``why``
 (``score 0.950: +last_name +first_name -structure``: the keys that matched and differed) and
 ``login`` (its origin: ``kept``, ``built``, ``built, old login as alias`` — never the login, which
 holds a name; ``ent-migrate logins export`` gives the logins to whoever writes to families).
+The account an earlier run made (or the target holds) that a person lands on is explained as the
+source record folded onto it, so its row names the same identity as that record's.
 ``conflicts`` are the review queue entries of the run's source still undecided, in pseudonyms,
 capped like the lists (``review export`` has them all).
 

@@ -241,10 +241,15 @@ class Items:
                 .values(target_payload=None, target_fingerprint=None)
             )
 
-    def expected_for(self, run_id: str, records: Sequence[Record]) -> dict[tuple[str, str], ExpectedRow]:
-        """The stored expectation of each record the target holds, by (kind, key)."""
+    def expected_for(
+        self, run_id: str, records: Sequence[Record], *, payloads: bool = True
+    ) -> dict[tuple[str, str], ExpectedRow]:
+        """The stored expectation of each record the target holds, by (kind, key). Without *payloads*
+        (verify compares fingerprints only) ``target_payload`` is None: the column is not read, nor
+        decoded (or decrypted)."""
         items = self._items
         wanted = [(str(r.kind), r.key) for r in records]
+        payload = items.c.target_payload if payloads else null().label("target_payload")
         with self.engine.connect() as conn:
             return {
                 (row.kind, row.key): ExpectedRow(
@@ -255,7 +260,7 @@ class Items:
                         items.c.id,
                         items.c.kind,
                         items.c.key,
-                        items.c.target_payload,
+                        payload,
                         items.c.target_fingerprint,
                         items.c.action,
                     ).where(items.c.run_id == run_id, tuple_(items.c.kind, items.c.key).in_(wanted))

@@ -182,6 +182,14 @@ def test_a_second_source_lands_on_the_accounts_an_earlier_run_made(tmp_path: Pat
     assert _action(ctx, out["run_id"], RecordKind.PERSON, "s-p1") == ("skip", NOT_EXPECTED["identity"])
     assert out["plan"]["actions"].get("create", 0) == 2  # the guardian and the link only
     assert out["plan"]["actions"].get("update", 0) == 1  # the account gains the SIECLE id
+    # The plan report names the identity on the account's row too, not only on the folded record's.
+    report = Path(out["plan"]["report"]["dir"]) / "plan-report.csv"
+    rows = {r["id"]: r for r in csv.DictReader(io.StringIO(report.read_text("utf-8-sig")))}
+    account, folded = rows[ctx.pseudonymize("a-p1")], rows[ctx.pseudonymize("s-p1")]
+    assert (account["status"], folded["status"]) == ("update", "skip")
+    assert account["identity"]
+    assert account["identity"] == folded["identity"]
+    assert (account["match"], account["why"]) == (folded["match"], folded["why"])
     # A second plan of the run, after apply, finds everything in place: no second account after all.
     again = do_plan(ctx, out["run_id"])
     assert (again["actions"].get("create", 0), again["actions"].get("update", 0)) == (0, 0)

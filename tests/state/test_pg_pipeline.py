@@ -5,6 +5,7 @@ same target, the same verify marks and the same decisions in the store, item by 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any
@@ -49,8 +50,12 @@ def _story(tmp_path: Path, db: Engine) -> list[Any]:
     MemoryConnector.reset()
     fill(MemoryConnector.named_store("src"), district(pupils=_PUPILS))
     seen: list[Any] = []
+    crashing = _crashing(context(tmp_path, db=db), 70)
+    # One writer: which 70 writes land before the crash must not depend on how 4 threads interleave
+    # (with the default concurrency the two stories differed now and then, whatever the store).
+    crashing.settings = dataclasses.replace(crashing.settings, concurrency=1)
     with contextlib.suppress(Crash):
-        do_run(_crashing(context(tmp_path, db=db), 70))
+        do_run(crashing)
     seen.append(snapshot(MemoryConnector.named_store("dst")))
     resumed = do_run(context(tmp_path, db=db))
     seen += [resumed["verify"]["marks"], snapshot(MemoryConnector.named_store("dst")), _items(db)]
