@@ -73,7 +73,8 @@ def _people(
     via = {
         row.key: [str(i) for i in (row.payload or {}).get("source_ids") or ()]
         for row in rows
-        if row.key not in canonical
+        # Not what only the target holds: its source_ids are the target's word, not this run's fold.
+        if row.key not in canonical and row.from_source
     }
     if any(via.values()):
         known = state.identities.canonical_of(source, [i for ids in via.values() for i in ids])

@@ -70,6 +70,8 @@ class ReportRow:
     mark: str | None
     mark_reason: str | None
     payload: dict[str, Any] | None  # the expected record, else the source's (None for a kind without a school)
+    #: the source holds this item (False for what only the target holds: its payload is the target's)
+    from_source: bool = True
 
 
 class Items:
@@ -517,9 +519,13 @@ class Items:
             items.c.mark,
             items.c.mark_reason,
             payload,
+            items.c.payload.is_not(None).label("from_source"),
         ).where(items.c.run_id == run_id)
         for rows in scan(self.engine, query, items.c.id):
-            yield [ReportRow(r.kind, r.key, r.action, r.reason, r.mark, r.mark_reason, r.any_payload) for r in rows]
+            yield [
+                ReportRow(r.kind, r.key, r.action, r.reason, r.mark, r.mark_reason, r.any_payload, bool(r.from_source))
+                for r in rows
+            ]
 
     def scan_expected(self, run_id: str, kind: RecordKind) -> Iterator[list[dict[str, Any]]]:
         items = self._items

@@ -197,6 +197,19 @@ def test_a_second_source_lands_on_the_accounts_an_earlier_run_made(tmp_path: Pat
     assert sorted(_target_people()) == ["a-p1", "s-g1"]
 
 
+def test_a_target_account_naming_a_source_id_is_not_given_that_identity(tmp_path: Path) -> None:
+    """An account only the target holds claims a source person's id in its source_ids (a vendor's
+    pre-filled data, or a forged record): the plan report does not give it that person's identity."""
+    MemoryConnector.named_store("dst").put(
+        _person("v-9", "Zed", "Zoé", birth_date=dt.date(2010, 1, 1), source_ids=("s-p1",), login="zz")
+    )
+    ctx = _plan(tmp_path, engine(tmp_path), "siecle", [_person("s-p1", "Dupont", "Marie", birth_date=BORN)])
+    report = ctx.report_dir / open_run(ctx) / "plan-1" / "plan-report.csv"  # the planned run, unfinished
+    rows = {r["id"]: r for r in csv.DictReader(io.StringIO(report.read_text("utf-8-sig")))}
+    assert rows[ctx.pseudonymize("s-p1")]["identity"]
+    assert rows[ctx.pseudonymize("v-9")]["identity"] == ""
+
+
 def test_an_id_two_sources_give_two_people_is_two_accounts(tmp_path: Path) -> None:
     db = engine(tmp_path)
     _run(tmp_path, db, "aaf", [_person("x1", "Dupont", "Marie", birth_date=BORN, ine="1234567890A")])
