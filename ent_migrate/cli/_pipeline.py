@@ -302,6 +302,9 @@ def plan_cmd(
             refused = exc.result
             emit({**refused, "error": str(exc)}, as_json, lambda: _plan_render(refused))
             raise
+        except Interrupted:
+            _interrupted(ctx)  # not "planned" any more: the plan being made was not finished
+            raise
     emit(out, as_json, lambda: _plan_render(out))
 
 

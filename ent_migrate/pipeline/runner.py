@@ -133,6 +133,8 @@ def do_plan(ctx: PipelineContext, run_id: str, *, refresh: bool = False) -> dict
         raise
     errors, accepted = _input_errors(ctx, run_id)
     report = _plan_report(ctx, run_id, problems, revision=revision)
+    if not ctx.state.journal.started(run_id):
+        ctx.state.runs.set_status(run_id, RunStatus.PLANNED)  # after an interrupted plan, a finished one
     out = {
         "run_id": run_id,
         "revision": revision,

@@ -295,6 +295,19 @@ def test_ctrl_c_exits_4_and_says_how_to_resume(tmp_path: Path) -> None:
     assert "Traceback" not in err
     # and the same command then ends normally
     assert cli("-c", str(config), "plan").returncode == 0
+    assert json.loads(cli("-c", str(config), "status", "--json").stdout)["status"] == "planned"
+    # A re-plan interrupted in turn: status no longer says "planned" (that plan was not finished), and
+    # apply refuses to run on it.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ent_migrate", "-c", str(config), "plan"], env=ENV, stderr=subprocess.PIPE, text=True
+    )
+    time.sleep(6)  # past the start-up, inside the re-read of 12,000 accounts
+    assert proc.poll() is None, "the re-plan finished before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 4, err
+    assert json.loads(cli("-c", str(config), "status", "--json").stdout)["status"] == "interrupted"
+    assert cli("-c", str(config), "apply").returncode == 2
 
 
 def test_a_redelivery_under_another_name_keeps_every_identity(tmp_path: Path) -> None:
