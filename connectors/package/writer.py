@@ -128,8 +128,8 @@ class PackageDirectory:
 
     def sync(self) -> None:
         """fsync the logs appended to since the last sync: every write so far survives a crash."""
-        for kind in sorted(self._unsynced):
-            if self.durable:
+        if self.durable:
+            for kind in self._unsynced:
                 os.fsync(self._logs[kind].fileno())
         self._unsynced.clear()
 

@@ -70,22 +70,23 @@ def _people(
     # A record map re-keyed onto the account an earlier run made or the target holds: its key is the
     # account's, not one of this source's ids; it is explained as the source record folded onto it
     # (the first of its ``source_ids`` this source knows), so the row names the identity it serves.
-    via = {
+    claims = {
         row.key: [str(i) for i in (row.payload or {}).get("source_ids") or ()]
         for row in rows
         # Not what only the target holds: its source_ids are the target's word, not this run's fold.
         if row.key not in canonical and row.from_source
     }
-    if any(via.values()):
-        known = state.identities.canonical_of(source, [i for ids in via.values() for i in ids])
-        via = {key: [i for i in ids if i in known][:1] for key, ids in via.items()}
+    via: dict[str, str] = {}  # account key -> the source id it is explained as
+    if any(claims.values()):
+        known = state.identities.canonical_of(source, [i for ids in claims.values() for i in ids])
+        via = {key: next(i for i in ids if i in known) for key, ids in claims.items() if known.keys() & ids}
         canonical |= known
     facts = state.identities.facts_of(set(canonical.values()))
     merged = {p for (p, c), d in state.review.decisions(source, keys).items() if d == "merge" and canonical.get(p) == c}
     logins = state.identities.login_pairs(source, keys)
     out: dict[str, dict[str, str | None]] = {}
     for row in rows:
-        explained = next(iter(via.get(row.key) or ()), row.key)
+        explained = via.get(row.key, row.key)
         found = explain_match(
             explained,
             row.payload or {},

@@ -71,7 +71,7 @@ class ReportRow:
     mark_reason: str | None
     payload: dict[str, Any] | None  # the expected record, else the source's (None for a kind without a school)
     #: the source holds this item (False for what only the target holds: its payload is the target's)
-    from_source: bool = True
+    from_source: bool
 
 
 class Items:
