@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Engine, func, or_, select
 
 from ent_migrate.matching.explain import is_founder
-from ent_migrate.state._sql import now, table, upsert
+from ent_migrate.state._sql import among, now, table, upsert
 from ent_migrate.state.crypto import cipher_of
 
 __all__ = ["Identities", "target_source"]
@@ -45,7 +45,7 @@ class Identities:
                 r.source_id: r.identity_id
                 for r in conn.execute(
                     select(aliases.c.source_id, aliases.c.identity_id).where(
-                        aliases.c.source == source, aliases.c.source_id.in_(list(source_ids))
+                        aliases.c.source == source, among(self.engine, aliases.c.source_id, source_ids)
                     )
                 )
             }
@@ -55,7 +55,7 @@ class Identities:
         stored = {self._ine(i): i for i in set(ines)}
         if not stored:
             return {}
-        query = select(identities.c.ine, identities.c.id).where(identities.c.ine.in_(sorted(stored)))
+        query = select(identities.c.ine, identities.c.id).where(among(self.engine, identities.c.ine, sorted(stored)))
         with self.engine.connect() as conn:
             return {stored[r.ine]: r.id for r in conn.execute(query)}
 
@@ -100,7 +100,7 @@ class Identities:
                     founders[c]: ident
                     for c, ident in conn.execute(
                         select(identities.c.canonical_id, identities.c.id).where(
-                            identities.c.canonical_id.in_(list(founders))
+                            among(self.engine, identities.c.canonical_id, founders)
                         )
                     ).all()
                 }
@@ -135,7 +135,7 @@ class Identities:
             for start in range(0, len(digests), 500):
                 # Each identity once through an IN subquery, not a DISTINCT: PostgreSQL has no equality
                 # operator for json, so DISTINCT over the facts column fails there.
-                sharing = select(bl.c.identity_id).where(bl.c.block.in_(digests[start : start + 500]))
+                sharing = select(bl.c.identity_id).where(among(conn, bl.c.block, digests[start : start + 500]))
                 query = (
                     select(ids.c.canonical_id, facts.c.facts)
                     .join(facts, facts.c.identity_id == ids.c.id)
@@ -151,7 +151,7 @@ class Identities:
         ids, bl, facts = self._identities, table("identity_blocks"), table("identity_facts")
         with self.engine.begin() as conn:
             by_canonical = dict(
-                conn.execute(select(ids.c.canonical_id, ids.c.id).where(ids.c.canonical_id.in_(list(rows)))).all()
+                conn.execute(select(ids.c.canonical_id, ids.c.id).where(among(conn, ids.c.canonical_id, rows))).all()
             )
             upsert(
                 conn,
@@ -187,7 +187,7 @@ class Identities:
         query = (
             select(ids.c.canonical_id)
             .join(aliases, aliases.c.identity_id == ids.c.id)
-            .where(aliases.c.source == source, ids.c.canonical_id.in_(wanted))
+            .where(aliases.c.source == source, among(self.engine, ids.c.canonical_id, wanted))
         )
         with self.engine.connect() as conn:
             return set(conn.execute(query).scalars())
@@ -201,7 +201,7 @@ class Identities:
                 for r in conn.execute(
                     select(aliases.c.source_id, ids.c.canonical_id)
                     .join(ids, ids.c.id == aliases.c.identity_id)
-                    .where(aliases.c.source == source, aliases.c.source_id.in_(list(source_ids)))
+                    .where(aliases.c.source == source, among(self.engine, aliases.c.source_id, source_ids))
                 )
             }
 
@@ -325,7 +325,7 @@ class Identities:
         query = (
             select(ids.c.canonical_id, facts.c.facts)
             .join(facts, facts.c.identity_id == ids.c.id)
-            .where(ids.c.canonical_id.in_(wanted))
+            .where(among(self.engine, ids.c.canonical_id, wanted))
         )
         with self.engine.connect() as conn:
             return {r.canonical_id: r.facts for r in conn.execute(query) if r.facts is not None}
@@ -347,7 +347,9 @@ class Identities:
         if not wanted:
             return {}
         with self.engine.connect() as conn:
-            return dict(conn.execute(select(ids.c.canonical_id, ids.c.id).where(ids.c.canonical_id.in_(wanted))).all())
+            return dict(
+                conn.execute(select(ids.c.canonical_id, ids.c.id).where(among(conn, ids.c.canonical_id, wanted))).all()
+            )
 
     def known(self, person_id: str) -> bool:
         """Is this person id an identity (or an alias) an earlier run already holds?"""
@@ -380,7 +382,7 @@ class Identities:
                 r.old_id: r.new_login
                 for r in conn.execute(
                     select(id_map.c.old_id, id_map.c.new_login).where(
-                        id_map.c.source == source, id_map.c.old_id.in_(list(old_ids))
+                        id_map.c.source == source, among(self.engine, id_map.c.old_id, old_ids)
                     )
                 )
                 if r.new_login
@@ -396,7 +398,7 @@ class Identities:
                 r.old_id: (r.old_login, r.new_login)
                 for r in conn.execute(
                     select(id_map.c.old_id, id_map.c.old_login, id_map.c.new_login).where(
-                        id_map.c.source == source, id_map.c.old_id.in_(list(old_ids))
+                        id_map.c.source == source, among(self.engine, id_map.c.old_id, old_ids)
                     )
                 )
             }
@@ -407,7 +409,9 @@ class Identities:
         if not wanted:
             return set()
         with self.engine.connect() as conn:
-            return set(conn.execute(select(id_map.c.new_login).where(id_map.c.new_login.in_(wanted))).scalars())
+            return set(
+                conn.execute(select(id_map.c.new_login).where(among(conn, id_map.c.new_login, wanted))).scalars()
+            )
 
     def add_logins(self, source: str, rows: Sequence[tuple[str, str | None, str]]) -> None:
         """(old id, old login, new login): kept for good."""

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, case, delete, func, null, or_, select, tuple_, ty
 
 from ent_migrate.model import RECORD_TYPES, Document, Message, Production, Record, RecordKind, fingerprint_of
 from ent_migrate.outcomes import WRITE_ACTIONS, Action, ItemState, Mark
-from ent_migrate.state._sql import BATCH, now, scan, table, update_each, upsert
+from ent_migrate.state._sql import BATCH, among, now, scan, table, update_each, upsert
 from ent_migrate.state.crypto import EncryptedJSON
 
 __all__ = ["BATCH", "Decision", "ExpectedRow", "Items", "PlannedRow", "ReportRow"]
@@ -203,7 +203,7 @@ class Items:
             with self.engine.begin() as conn:
                 conn.execute(
                     update(items)
-                    .where(items.c.id.in_(ids[start : start + BATCH]))
+                    .where(among(conn, items.c.id, ids[start : start + BATCH]))
                     .values(target_payload=None, target_fingerprint=None, not_expected=because, updated_at=now())
                 )
 
@@ -215,7 +215,9 @@ class Items:
         with self.engine.connect() as conn:
             for start in range(0, len(wanted), BATCH):
                 query = select(items.c.key, items.c.payload).where(
-                    items.c.run_id == run_id, items.c.kind == kind, items.c.key.in_(wanted[start : start + BATCH])
+                    items.c.run_id == run_id,
+                    items.c.kind == kind,
+                    among(conn, items.c.key, wanted[start : start + BATCH]),
                 )
                 out.update((r.key, r.payload) for r in conn.execute(query))
         return out
@@ -404,7 +406,7 @@ class Items:
         items = self._items
         with self.engine.begin() as conn:
             conn.execute(
-                update(items).where(items.c.id.in_(list(item_ids))).values(state=ItemState.APPLIED, updated_at=now())
+                update(items).where(among(conn, items.c.id, item_ids)).values(state=ItemState.APPLIED, updated_at=now())
             )
 
     def record_outcomes(self, outcomes: Sequence[tuple[int, int, str | None]]) -> None:

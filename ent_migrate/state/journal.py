@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from sqlalchemy import Engine, func, select
 
 from ent_migrate.outcomes import Action, JournalStatus
-from ent_migrate.state._sql import now, table, update_each, upsert
+from ent_migrate.state._sql import among, now, table, update_each, upsert
 
 __all__ = ["Intent", "Journal", "Outcome"]
 
@@ -65,7 +65,7 @@ class Journal:
             return set(
                 conn.execute(
                     select(journal.c.op_id).where(
-                        journal.c.op_id.in_([i.op_id for i in intents]), journal.c.status == JournalStatus.DONE
+                        among(conn, journal.c.op_id, [i.op_id for i in intents]), journal.c.status == JournalStatus.DONE
                     )
                 ).scalars()
             )

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select, update
 
-from ent_migrate.state._sql import now, table, upsert
+from ent_migrate.state._sql import among, now, table, upsert
 
 __all__ = ["Review"]
 
@@ -61,7 +61,7 @@ class Review:
         if not person_keys:
             return {}
         query = select(q.c.person_key, q.c.candidate_key, q.c.decision).where(
-            q.c.source == source, q.c.person_key.in_(list(person_keys)), q.c.decision.is_not(None)
+            q.c.source == source, among(self.engine, q.c.person_key, person_keys), q.c.decision.is_not(None)
         )
         with self.engine.connect() as conn:
             return {(r.person_key, r.candidate_key): str(r.decision) for r in conn.execute(query)}

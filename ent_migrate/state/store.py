@@ -169,6 +169,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         _set_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # The blocking-key and item-key indexes take random keys (keyed digests, source ids): each
+        # batch dirties pages all over them, and SQLite's default checkpoint (every 1,000 pages, 4 MB)
+        # then copied most of the index back into the file, with an fsync, after nearly every commit.
+        # 10,000 pages (40 MB of WAL) write a page rewritten by several batches once; a 16 MB page
+        # cache (2 MB by default) re-reads fewer of them. A 100k-account plan: 13% faster (issue 15).
+        # Peak memory grows by the cache at most, within the 1M-account plan's budget.
+        cursor.execute("PRAGMA wal_autocheckpoint=10000")
+        cursor.execute("PRAGMA cache_size=-16384")
     finally:
         cursor.close()
 
