@@ -251,6 +251,35 @@ def _pg_copy_update(
     return True
 
 
+def _sqlite_update_each(
+    conn: Connection, tbl: Table, key: str, rows: Sequence[Mapping[str, Any]], fixed: Mapping[str, Any]
+) -> bool:
+    """update_each on SQLite through the driver's executemany (:func:`_sqlite_executemany`): SQLAlchemy's
+    per-row parameter set-up was most of the cost of recording apply's outcomes and map's expected
+    records (issue 15). Every value is bound, the fixed ones and each row's ``onupdate`` stamp too
+    (evaluated once per row, as executemany does), so the statement binds nothing else. False, with
+    nothing sent, when the rows do not all name the same columns or a stamp is not a plain value or
+    function: the general path handles those."""
+    columns = [c for c in rows[0] if c != key]
+    if any(row.keys() != rows[0].keys() for row in rows):
+        return False
+    stamped = [c for c in tbl.c if c.onupdate is not None and c.key not in columns and c.key not in fixed]
+    if any(not (c.onupdate.is_scalar or c.onupdate.is_callable) for c in stamped):  # type: ignore[union-attr]
+        return False
+    names = [*columns, *fixed, *(c.key for c in stamped)]
+    statement = update(tbl).where(tbl.c[key] == bindparam(f"k_{key}")).values(**{c: bindparam(f"b_{c}") for c in names})
+    bound = [
+        {
+            f"k_{key}": row[key],
+            **{f"b_{c}": row[c] for c in columns},
+            **{f"b_{c}": v for c, v in fixed.items()},
+            **{f"b_{c.key}": c.onupdate.arg if c.onupdate.is_scalar else c.onupdate.arg(None) for c in stamped},  # type: ignore[union-attr]
+        }
+        for row in rows
+    ]
+    return _sqlite_executemany(conn, statement, bound)
+
+
 def update_each(engine: Engine, tbl: Table, key: str, rows: Sequence[Mapping[str, Any]], **fixed: Any) -> None:
     """One UPDATE per row, sent as one executemany in one transaction: each row names the row to change
     by its *key* column and gives the new value of each other column it holds; *fixed* values apply
@@ -259,6 +288,8 @@ def update_each(engine: Engine, tbl: Table, key: str, rows: Sequence[Mapping[str
         return
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql" and _pg_copy_update(conn, tbl, key, rows, fixed):
+            return
+        if conn.dialect.name == "sqlite" and _sqlite_update_each(conn, tbl, key, rows, fixed):
             return
         columns = [c for c in rows[0] if c != key]
         statement = (

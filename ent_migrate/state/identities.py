@@ -35,6 +35,10 @@ class Identities:
         self._identities = table("identities")
         self._aliases = table("identity_aliases")
         self._id_map = table("id_map")
+        # The digests of the blocking keys the last candidates() call probed: reconcile then adds the
+        # same keys of the same batch (add_facts), which need not be hashed (or HMACed) twice. One
+        # batch's worth, replaced on each call.
+        self._probed: dict[str, str] = {}
 
     # -- reconcile -----------------------------------------------------------------------------
     def aliased(self, source: str, source_ids: Sequence[str]) -> dict[str, int]:
@@ -126,7 +130,8 @@ class Identities:
 
     def candidates(self, blocks: Iterable[str]) -> dict[str, dict[str, Any]]:
         """canonical id → stored facts, for the identities sharing one of these blocking keys."""
-        digests = sorted({self._block(b) for b in blocks})
+        self._probed = {b: self._block(b) for b in set(blocks)}
+        digests = sorted(set(self._probed.values()))
         if not digests:
             return {}
         ids, bl, facts = self._identities, table("identity_blocks"), table("identity_facts")
@@ -149,6 +154,7 @@ class Identities:
         if not rows:
             return
         ids, bl, facts = self._identities, table("identity_blocks"), table("identity_facts")
+        probed = self._probed
         with self.engine.begin() as conn:
             by_canonical = dict(
                 conn.execute(select(ids.c.canonical_id, ids.c.id).where(among(conn, ids.c.canonical_id, rows))).all()
@@ -172,7 +178,7 @@ class Identities:
                     {"identity_id": by_canonical[c], "block": d}
                     for c, (_, blocks) in rows.items()
                     if c in by_canonical
-                    for d in sorted({self._block(b) for b in blocks})
+                    for d in sorted({probed.get(b) or self._block(b) for b in blocks})
                 ],
                 ["identity_id", "block"],
                 [],
