@@ -34,13 +34,15 @@ from sqlalchemy.schema import CreateTable
 
 from ent_migrate.state.models import Base
 
-__all__ = ["BATCH", "among", "now", "scan", "table", "update_each", "upsert"]
+__all__ = ["BATCH", "JSON_EACH", "among", "now", "scan", "table", "update_each", "upsert"]
 
 BATCH = 1000
 # Under this many rows a PostgreSQL executemany (one pipelined round trip) beats the COPY path's three
 # statements: a lock, a checkpoint or a review entry stays on the ordinary path.
 _COPY_MIN = 32
-_ORDINAL = "_em_n"  # the temp table's row-order column: no table of ours has a column by that name
+_ORDINAL = "_em_n"
+#: set False on an SQLite dialect whose library lacks json_each (built without JSON1, before 3.38)
+JSON_EACH = "_ent_migrate_json_each"  # the temp table's row-order column: no table of ours has a column by that name
 
 
 def table(name: str) -> Table:
@@ -61,6 +63,8 @@ def among(bind: Engine | Connection, column: ColumnElement[Any], values: Iterabl
     listed = list(values)
     if bind.dialect.name == "postgresql":
         return column == any_(bindparam(None, listed, type_=postgresql.ARRAY(column.type)))
+    if not getattr(bind.dialect, JSON_EACH, True):  # an SQLite built without JSON1: the usual IN
+        return column.in_(listed)
     try:
         array = orjson.dumps(listed).decode("utf-8")
     except TypeError:  # what orjson refuses (a lone surrogate, an int past 64 bits): the usual IN

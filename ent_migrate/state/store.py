@@ -30,6 +30,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from ent_migrate.config import Config, check_url_secrets
 from ent_migrate.errors import ConfigError, SchemaOutdatedError, UnreachableError
+from ent_migrate.state._sql import JSON_EACH
 from ent_migrate.state.crypto import json_dumps, json_loads
 from ent_migrate.state.models import Base
 
@@ -181,6 +182,21 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
+def _probe_json_each(dialect: Any, dbapi_connection: Any, _record: Any) -> None:
+    """Does this SQLite have json_each (JSON1: built in since 3.38, and in most builds before)? The
+    state store's batch lookups bind their keys as one JSON array when it does (``_sql.among``)."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SELECT value FROM json_each('[1]')")
+        cursor.fetchall()
+        found = True
+    except sqlite3.OperationalError:
+        found = False
+    finally:
+        cursor.close()
+    setattr(dialect, JSON_EACH, found)
+
+
 def _pg_session(dbapi_connection: Any, _record: Any) -> None:
     # The planner's default random_page_cost (4) prices an index probe as a spinning disk's seek: the
     # batch lookups by blocking key, id or login then scan whole tables (issue 15: the candidates query
@@ -205,6 +221,7 @@ def make_engine(url: str) -> Engine:
             _prepare_sqlite_file(database)
         engine = sa.create_engine(parsed, json_serializer=json_dumps, json_deserializer=json_loads)
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "first_connect", functools.partial(_probe_json_each, engine.dialect))
         return engine
     if backend == "postgresql":
         try:

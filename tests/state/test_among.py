@@ -9,6 +9,7 @@ values there are (what makes it cheaper: compiled once, cached)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, create_engine, insert, select
 
 from ent_migrate.state import make_engine
-from ent_migrate.state._sql import among
+from ent_migrate.state._sql import JSON_EACH, among
 
 _META = MetaData()
 _T = Table("among_t", _META, Column("id", Integer, primary_key=True), Column("key", String(64), index=True))
@@ -97,3 +98,25 @@ def test_one_statement_whatever_the_count(engine_name: str, request: pytest.Fixt
         for keys in ([], ["a"], _KEYS, [f"k{i}" for i in range(1000)])
     }
     assert len(texts) == 1
+
+
+def test_the_store_probes_for_json_each(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path}/state.db")
+    try:
+        with engine.connect():
+            pass
+        assert getattr(engine.dialect, JSON_EACH) is True  # this SQLite has JSON1
+    finally:
+        engine.dispose()
+
+
+def test_an_sqlite_without_json_each_takes_the_plain_in(tmp_path: Path) -> None:
+    engine = _filled(make_engine(f"sqlite:///{tmp_path}/state.db"))
+    try:
+        with engine.connect() as conn:
+            setattr(engine.dialect, JSON_EACH, False)  # as the probe leaves it on a build without JSON1
+            clause = among(conn, _T.c.key, ["Ève", "zz"])
+            assert "json_each" not in str(clause.compile(conn))
+            assert list(conn.execute(select(_T.c.key).where(clause)).scalars()) == ["Ève"]
+    finally:
+        engine.dispose()
