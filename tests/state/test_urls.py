@@ -79,6 +79,9 @@ def test_sqlite_file_private_and_wal(tmp_path: Path) -> None:
             busy_timeout = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
             assert busy_timeout is not None
             assert busy_timeout > 0
+            # issue 15: a checkpoint every 40 MB of WAL, not 4 MB; a 16 MB page cache, not 2 MB
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 10_000
+            assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -16_384
             conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
             conn.commit()
         engine.dispose()
