@@ -40,9 +40,9 @@ BATCH = 1000
 # Under this many rows a PostgreSQL executemany (one pipelined round trip) beats the COPY path's three
 # statements: a lock, a checkpoint or a review entry stays on the ordinary path.
 _COPY_MIN = 32
-_ORDINAL = "_em_n"
+_ORDINAL = "_em_n"  # the temp table's row-order column: no table of ours has a column by that name
 #: set False on an SQLite dialect whose library lacks json_each (built without JSON1, before 3.38)
-JSON_EACH = "_ent_migrate_json_each"  # the temp table's row-order column: no table of ours has a column by that name
+JSON_EACH = "_ent_migrate_json_each"
 
 
 def table(name: str) -> Table:
@@ -227,6 +227,22 @@ def _pg_copy_upsert(
     return True
 
 
+def _stamped(tbl: Table, given: Sequence[str]) -> list[Column[Any]] | None:
+    """The columns an UPDATE setting *given* leaves to their ``onupdate``, which executemany evaluates
+    once per row (so do the bulk paths, with :func:`_stamp`); None when one is not a plain value or
+    function (a SQL expression): only SQLAlchemy's own path runs those."""
+    stamped = [c for c in tbl.c if c.onupdate is not None and c.key not in given]
+    if any(not (c.onupdate.is_scalar or c.onupdate.is_callable) for c in stamped):  # type: ignore[union-attr]
+        return None
+    return stamped
+
+
+def _stamp(column: Column[Any]) -> Any:
+    """A fresh value of the column's ``onupdate`` (see :func:`_stamped`)."""
+    default: Any = column.onupdate
+    return default.arg if default.is_scalar else default.arg(None)
+
+
 def _pg_copy_update(
     conn: Connection, tbl: Table, key: str, rows: Sequence[Mapping[str, Any]], fixed: Mapping[str, Any]
 ) -> bool:
@@ -235,16 +251,12 @@ def _pg_copy_update(
     if not _pg_copyable(conn, tbl, rows, [key]):
         return False
     columns = [c for c in rows[0] if c != key]
-    # executemany evaluates a column's onupdate once per row: so does this path, into the temp table.
-    stamped = [c for c in tbl.c if c.onupdate is not None and c.key not in columns and c.key not in fixed]
-    if any(not (c.onupdate.is_scalar or c.onupdate.is_callable) for c in stamped):  # type: ignore[union-attr]
+    stamped = _stamped(tbl, [*columns, *fixed])  # stamped per row into the temp table
+    if stamped is None:
         return False
     # The last row given for a key wins, as when the rows are run in turn.
     last = {row[key]: row for row in rows}
-    filled = [
-        {**row, **{c.key: c.onupdate.arg if c.onupdate.is_scalar else c.onupdate.arg(None) for c in stamped}}  # type: ignore[union-attr]
-        for row in last.values()
-    ]
+    filled = [{**row, **{c.key: _stamp(c) for c in stamped}} for row in last.values()]
     temp = _pg_copy_in(conn, tbl, [key, *columns, *(c.key for c in stamped)], filled)
     conn.execute(
         update(tbl)
@@ -267,8 +279,8 @@ def _sqlite_update_each(
     columns = [c for c in rows[0] if c != key]
     if any(row.keys() != rows[0].keys() for row in rows):
         return False
-    stamped = [c for c in tbl.c if c.onupdate is not None and c.key not in columns and c.key not in fixed]
-    if any(not (c.onupdate.is_scalar or c.onupdate.is_callable) for c in stamped):  # type: ignore[union-attr]
+    stamped = _stamped(tbl, [*columns, *fixed])
+    if stamped is None:
         return False
     names = [*columns, *fixed, *(c.key for c in stamped)]
     statement = update(tbl).where(tbl.c[key] == bindparam(f"k_{key}")).values(**{c: bindparam(f"b_{c}") for c in names})
@@ -277,7 +289,7 @@ def _sqlite_update_each(
             f"k_{key}": row[key],
             **{f"b_{c}": row[c] for c in columns},
             **{f"b_{c}": v for c, v in fixed.items()},
-            **{f"b_{c.key}": c.onupdate.arg if c.onupdate.is_scalar else c.onupdate.arg(None) for c in stamped},  # type: ignore[union-attr]
+            **{f"b_{c.key}": _stamp(c) for c in stamped},
         }
         for row in rows
     ]

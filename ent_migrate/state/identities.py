@@ -7,6 +7,7 @@ login → new login) outlives the runs: a re-run, or next year's run, gives a pe
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -35,10 +36,9 @@ class Identities:
         self._identities = table("identities")
         self._aliases = table("identity_aliases")
         self._id_map = table("id_map")
-        # The digests of the blocking keys the last candidates() call probed: reconcile then adds the
-        # same keys of the same batch (add_facts), which need not be hashed (or HMACed) twice. One
-        # batch's worth, replaced on each call.
-        self._probed: dict[str, str] = {}
+        # reconcile probes a batch's blocking keys (candidates) and then adds the same keys (add_facts):
+        # each is hashed (or HMACed) once. Bounded: a batch holds a few thousand keys.
+        self._block = functools.lru_cache(maxsize=16_384)(self._digest)
 
     # -- reconcile -----------------------------------------------------------------------------
     def aliased(self, source: str, source_ids: Sequence[str]) -> dict[str, int]:
@@ -121,7 +121,7 @@ class Identities:
             )
 
     # -- matching facts and blocking keys --------------------------------------------------------
-    def _block(self, block: str) -> str:
+    def _digest(self, block: str) -> str:
         # Keyed with encryption at rest (a name + birth date is guessable); else the payloads are
         # plain in the store anyway and a plain digest only keeps the column short.
         if self._ine is not str:
@@ -130,8 +130,7 @@ class Identities:
 
     def candidates(self, blocks: Iterable[str]) -> dict[str, dict[str, Any]]:
         """canonical id → stored facts, for the identities sharing one of these blocking keys."""
-        self._probed = {b: self._block(b) for b in set(blocks)}
-        digests = sorted(set(self._probed.values()))
+        digests = sorted({self._block(b) for b in blocks})
         if not digests:
             return {}
         ids, bl, facts = self._identities, table("identity_blocks"), table("identity_facts")
@@ -154,7 +153,6 @@ class Identities:
         if not rows:
             return
         ids, bl, facts = self._identities, table("identity_blocks"), table("identity_facts")
-        probed = self._probed
         with self.engine.begin() as conn:
             by_canonical = dict(
                 conn.execute(select(ids.c.canonical_id, ids.c.id).where(among(conn, ids.c.canonical_id, rows))).all()
@@ -178,7 +176,7 @@ class Identities:
                     {"identity_id": by_canonical[c], "block": d}
                     for c, (_, blocks) in rows.items()
                     if c in by_canonical
-                    for d in sorted({probed.get(b) or self._block(b) for b in blocks})
+                    for d in sorted({self._block(b) for b in blocks})
                 ],
                 ["identity_id", "block"],
                 [],
