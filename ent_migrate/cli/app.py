@@ -130,6 +130,11 @@ def main() -> None:
     except EntMigrateError as exc:
         err_console.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
         sys.exit(exc.exit_code)
+    finally:
+        # The command's outcome is settled and its state saved: a Ctrl-C from now on has nothing left
+        # to stop. Ignored, not restored: at exit Python puts back the default handler, and a Ctrl-C
+        # during the interpreter's clean-up would kill the process (-2) over a result already given.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.exit(result if isinstance(result, int) else 0)
 
 

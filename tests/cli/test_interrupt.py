@@ -41,3 +41,30 @@ def test_other_unraisable_exceptions_still_reach_the_default_hook() -> None:
     assert done.stdout.strip() == "not interrupted"
     assert "Exception ignored" in done.stderr
     assert "ValueError" in done.stderr
+
+
+LATE = textwrap.dedent(
+    """
+    import os, signal, sys, time
+    from ent_migrate.cli.app import main
+
+    sys.argv = ["ent-migrate", "--help"]
+    try:
+        main()
+    except SystemExit as done:
+        # the command has given its result; a Ctrl-C now, as the process winds down
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.2)
+        print("exit", done.code)
+        sys.exit(done.code)
+    """
+)
+
+
+def test_a_ctrl_c_after_the_command_ended_leaves_its_exit_code() -> None:
+    """Once the outcome is settled, a Ctrl-C has nothing left to stop: it must not turn a finished run
+    into a traceback, or into a death by signal (-2) during the interpreter's clean-up."""
+    done = subprocess.run([sys.executable, "-c", LATE], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("exit 0"), done.stdout
+    assert "Traceback" not in done.stderr
