@@ -197,8 +197,11 @@ def _target_batch(
     if not rows:
         return 0
     ours = identities.aliased(ctx.source_name, [key for _, key, _ in rows])
-    identities.add(alias, [], ours)
+    # The logins before the aliases: a re-run skips an account already aliased, so a stop between the
+    # two, the other way round, lost its login for good (a newcomer could then be given it). Written
+    # again, a login already noted is kept as it was.
     identities.add_target_logins(alias, [(key, str(p["login"])) for _, key, p in rows if p.get("login")])
+    identities.add(alias, [], ours)
     todo = [r for r in rows if r[1] not in ours]
     _batch(ctx, run_id, todo, weights, counts, children, source=alias, jointures=False, hold_duplicates=True)
     return len(rows)
@@ -322,14 +325,6 @@ def _batch(
                 payload, kids[key], jointure=person.jointure, founder=founder_fact(source, key, run_id)
             )
             correlator.add(person)  # one person twice in a source is caught within the batch too
-    target_ids = identities.ids_of(joined.values())
-    joined_ids.update({k: target_ids[c] for k, c in joined.items() if c in target_ids})
-    # A target that is itself fresh in this batch is created by the same add() below.
-    late = {k: c for k, c in joined.items() if c not in target_ids}
-    identities.add(source, fresh, joined_ids)
-    if late:
-        late_ids = identities.ids_of(late.values())
-        identities.add(source, [], {k: late_ids[c] for k, c in late.items()})
     # Facts of the new identities and of the joined ones (their children and explanations grew);
     # a joined alias adds its spellings to the identity's blocks.
     kept: dict[str, tuple[dict[str, Any] | None, tuple[str, ...]]] = {
@@ -338,8 +333,9 @@ def _batch(
     for k, c in joined.items():
         facts_kept, old_blocks = kept.get(c, (current.get(c), ()))
         kept[c] = (facts_kept, old_blocks + blocks[k])
-    identities.add_facts(kept)
-    review.add(queued)
+    # All in one transaction: the people it aliases are skipped by a re-run, so a stop half-way through
+    # would lose their facts, blocking keys and review entries (an INE conflict never queued).
+    identities.keep_batch(source, fresh, joined_ids, joined, kept, queued)
     counts["new_identities"] += len(fresh)
     counts["to_review"] += len({r["person_key"] for r in queued})
 

@@ -12,11 +12,12 @@ import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, func, or_, select
+from sqlalchemy import Connection, Engine, func, or_, select
 
 from ent_migrate.matching.explain import is_founder
 from ent_migrate.state._sql import among, now, table, upsert
 from ent_migrate.state.crypto import cipher_of
+from ent_migrate.state.review import queue_entries
 
 __all__ = ["Identities", "target_source"]
 
@@ -86,39 +87,73 @@ class Identities:
     def add(self, source: str, fresh: Sequence[tuple[str, str, str, str | None]], joined: Mapping[str, int]) -> None:
         """New identities (canonical id, the founding source id, profile, INE), and aliases for them and
         for *joined* (source id → an existing identity), in one transaction."""
-        identities, aliases = self._identities, self._aliases
         with self.engine.begin() as conn:
-            upsert(
-                conn,
-                identities,
-                [
-                    {"canonical_id": c, "profile": p, "ine": self._ine(i) if i else None, "created_at": now()}
-                    for c, _, p, i in fresh
-                ],
-                ["canonical_id"],
-                [],
-            )
-            founders = {c: key for c, key, _, _ in fresh}
-            ids: dict[str, int] = (
-                {
-                    founders[c]: ident
-                    for c, ident in conn.execute(
-                        select(identities.c.canonical_id, identities.c.id).where(
-                            among(self.engine, identities.c.canonical_id, founders)
-                        )
-                    ).all()
-                }
-                if founders
-                else {}
-            )
-            ids.update(joined)
-            upsert(
-                conn,
-                aliases,
-                [{"identity_id": ident, "source": source, "source_id": key} for key, ident in ids.items()],
-                ["source", "source_id"],
-                [],
-            )
+            self._add(conn, source, fresh, joined)
+
+    def keep_batch(
+        self,
+        source: str,
+        fresh: Sequence[tuple[str, str, str, str | None]],
+        joined: Mapping[str, int],
+        joining: Mapping[str, str],
+        facts: Mapping[str, tuple[Mapping[str, Any] | None, Sequence[str]]],
+        queued: Sequence[Mapping[str, Any]],
+    ) -> None:
+        """One reconcile batch's outcome in one transaction: the new identities, the aliases of *fresh*,
+        of *joined* (source id → an identity's id) and of *joining* (source id → the canonical id of
+        the identity it joins, founded in this batch or before), the facts and blocking keys (as
+        :meth:`add_facts`), and the review entries.
+
+        All or nothing, because a re-run skips the people already aliased: kept one by one, a stop
+        after the aliases lost those people's facts, blocking keys and review entries for good."""
+        with self.engine.begin() as conn:
+            self._add(conn, source, fresh, joined)
+            # After the fresh ones: a person may join an identity founded earlier in the same batch.
+            targets = self._ids_of(conn, joining.values())
+            self._add(conn, source, [], {k: targets[c] for k, c in joining.items()})
+            self._add_facts(conn, facts)
+            if queued:
+                queue_entries(conn, queued)
+
+    def _add(
+        self,
+        conn: Connection,
+        source: str,
+        fresh: Sequence[tuple[str, str, str, str | None]],
+        joined: Mapping[str, int],
+    ) -> None:
+        identities, aliases = self._identities, self._aliases
+        upsert(
+            conn,
+            identities,
+            [
+                {"canonical_id": c, "profile": p, "ine": self._ine(i) if i else None, "created_at": now()}
+                for c, _, p, i in fresh
+            ],
+            ["canonical_id"],
+            [],
+        )
+        founders = {c: key for c, key, _, _ in fresh}
+        ids: dict[str, int] = (
+            {
+                founders[c]: ident
+                for c, ident in conn.execute(
+                    select(identities.c.canonical_id, identities.c.id).where(
+                        among(self.engine, identities.c.canonical_id, founders)
+                    )
+                ).all()
+            }
+            if founders
+            else {}
+        )
+        ids.update(joined)
+        upsert(
+            conn,
+            aliases,
+            [{"identity_id": ident, "source": source, "source_id": key} for key, ident in ids.items()],
+            ["source", "source_id"],
+            [],
+        )
 
     # -- matching facts and blocking keys --------------------------------------------------------
     def _digest(self, block: str) -> str:
@@ -150,37 +185,40 @@ class Identities:
 
     def add_facts(self, rows: Mapping[str, tuple[Mapping[str, Any] | None, Sequence[str]]]) -> None:
         """canonical id → (facts to keep or None to leave them, blocking keys to add)."""
+        with self.engine.begin() as conn:
+            self._add_facts(conn, rows)
+
+    def _add_facts(self, conn: Connection, rows: Mapping[str, tuple[Mapping[str, Any] | None, Sequence[str]]]) -> None:
         if not rows:
             return
         ids, bl, facts = self._identities, table("identity_blocks"), table("identity_facts")
-        with self.engine.begin() as conn:
-            by_canonical = dict(
-                conn.execute(select(ids.c.canonical_id, ids.c.id).where(among(conn, ids.c.canonical_id, rows))).all()
-            )
-            upsert(
-                conn,
-                facts,
-                [
-                    {"identity_id": by_canonical[c], "facts": dict(f)}
-                    for c, (f, _) in rows.items()
-                    if f is not None and c in by_canonical
-                ],
-                ["identity_id"],
-                # A joined identity's facts grow (a guardian's children, how each alias joined): replaced.
-                ["facts"],
-            )
-            upsert(
-                conn,
-                bl,
-                [
-                    {"identity_id": by_canonical[c], "block": d}
-                    for c, (_, blocks) in rows.items()
-                    if c in by_canonical
-                    for d in sorted({self._block(b) for b in blocks})
-                ],
-                ["identity_id", "block"],
-                [],
-            )
+        by_canonical = dict(
+            conn.execute(select(ids.c.canonical_id, ids.c.id).where(among(conn, ids.c.canonical_id, rows))).all()
+        )
+        upsert(
+            conn,
+            facts,
+            [
+                {"identity_id": by_canonical[c], "facts": dict(f)}
+                for c, (f, _) in rows.items()
+                if f is not None and c in by_canonical
+            ],
+            ["identity_id"],
+            # A joined identity's facts grow (a guardian's children, how each alias joined): replaced.
+            ["facts"],
+        )
+        upsert(
+            conn,
+            bl,
+            [
+                {"identity_id": by_canonical[c], "block": d}
+                for c, (_, blocks) in rows.items()
+                if c in by_canonical
+                for d in sorted({self._block(b) for b in blocks})
+            ],
+            ["identity_id", "block"],
+            [],
+        )
 
     def with_alias(self, source: str, canonical_ids: Iterable[str]) -> set[str]:
         """Those of these identities that have an alias of *source*."""
@@ -346,14 +384,17 @@ class Identities:
             ]
 
     def ids_of(self, canonical_ids: Iterable[str]) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            return self._ids_of(conn, canonical_ids)
+
+    def _ids_of(self, conn: Connection, canonical_ids: Iterable[str]) -> dict[str, int]:
         ids = self._identities
         wanted = sorted(set(canonical_ids))
         if not wanted:
             return {}
-        with self.engine.connect() as conn:
-            return dict(
-                conn.execute(select(ids.c.canonical_id, ids.c.id).where(among(conn, ids.c.canonical_id, wanted))).all()
-            )
+        return dict(
+            conn.execute(select(ids.c.canonical_id, ids.c.id).where(among(conn, ids.c.canonical_id, wanted))).all()
+        )
 
     def known(self, person_id: str) -> bool:
         """Is this person id an identity (or an alias) an earlier run already holds?"""

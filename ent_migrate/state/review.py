@@ -12,11 +12,22 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Connection, Engine, func, select, update
 
 from ent_migrate.state._sql import among, now, table, upsert
 
-__all__ = ["Review"]
+__all__ = ["Review", "queue_entries"]
+
+
+def queue_entries(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Queue entries within the caller's transaction (reconcile keeps them with the batch's identities)."""
+    upsert(
+        conn,
+        table("review_queue"),
+        [{**r, "created_at": now()} for r in rows],
+        ["source", "person_key", "candidate_key"],
+        ["reason", "score", "matched", "differed"],
+    )
 
 
 class Review:
@@ -34,13 +45,7 @@ class Review:
         if not rows:
             return
         with self.engine.begin() as conn:
-            upsert(
-                conn,
-                self._queue,
-                [{**r, "created_at": now()} for r in rows],
-                ["source", "person_key", "candidate_key"],
-                ["reason", "score", "matched", "differed"],
-            )
+            queue_entries(conn, rows)
 
     def entries(self, *, pending_only: bool = False) -> list[dict[str, Any]]:
         q = self._queue
