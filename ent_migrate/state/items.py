@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, case, delete, func, null, or_, select, tuple_, type_coerce, update
+from sqlalchemy import Engine, case, delete, func, null, or_, select, type_coerce, update
 
 from ent_migrate.model import RECORD_TYPES, Document, Message, Production, Record, RecordKind, fingerprint_of
 from ent_migrate.outcomes import WRITE_ACTIONS, Action, ItemState, Mark
@@ -252,13 +252,15 @@ class Items:
         (verify compares fingerprints only) ``target_payload`` is None: the column is not read, nor
         decoded (or decrypted)."""
         items = self._items
-        wanted = [(str(r.kind), r.key) for r in records]
+        # One query per kind, its keys bound as one parameter (among): SQLAlchemy's tuple IN bound
+        # two parameters per record and rendered them into the statement on every batch.
+        by_kind: dict[str, list[str]] = {}
+        for r in records:
+            by_kind.setdefault(str(r.kind), []).append(r.key)
         payload = items.c.target_payload if payloads else null().label("target_payload")
+        found: dict[tuple[str, str], ExpectedRow] = {}
         with self.engine.connect() as conn:
-            return {
-                (row.kind, row.key): ExpectedRow(
-                    row.id, row.kind, row.key, row.target_payload, row.target_fingerprint, row.action
-                )
+            for kind, keys in by_kind.items():
                 for row in conn.execute(
                     select(
                         items.c.id,
@@ -267,9 +269,12 @@ class Items:
                         payload,
                         items.c.target_fingerprint,
                         items.c.action,
-                    ).where(items.c.run_id == run_id, tuple_(items.c.kind, items.c.key).in_(wanted))
-                )
-            }
+                    ).where(items.c.run_id == run_id, items.c.kind == kind, among(conn, items.c.key, keys))
+                ):
+                    found[row.kind, row.key] = ExpectedRow(
+                        row.id, row.kind, row.key, row.target_payload, row.target_fingerprint, row.action
+                    )
+        return found
 
     def decide(self, decisions: Sequence[Decision]) -> None:
         rows = [{"id": d.item_id, "action": d.action, "reason": d.reason} for d in decisions]
