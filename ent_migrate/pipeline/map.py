@@ -26,7 +26,7 @@ from ent_migrate.model import RecordKind
 from ent_migrate.pipeline.context import PipelineContext
 from ent_migrate.pipeline.map_accounts import fold_people, merged_person
 from ent_migrate.pipeline.map_classes import drop_replaced, split_and_rename, transform_groups
-from ent_migrate.state.identities import Identities
+from ent_migrate.state.identities import Identities, target_source
 
 __all__ = ["build_login", "map_records"]
 
@@ -88,6 +88,13 @@ class _Logins:
         for login_source, accounts in by_source.items():
             found = self.identities.logins(login_source, list(accounts))
             known |= {accounts[old_id]: login for old_id, login in found.items()}
+        # An account the target holds under the person's own key is theirs (reconcile joins them; plan
+        # updates it): an ENT fed from the same export, or a state store rebuilt after a migration.
+        # Its login stays, as an inherited one does: built afresh, it would find the target's login
+        # taken (by the target itself) and rename every such account.
+        own = [key for key, _ in people if key not in known and key not in inherited]
+        if own:
+            known |= self.identities.logins(target_source(self.ctx.target_name), own)
         wanted: dict[str, list[str]] = {}  # key -> candidate logins in order of preference
         for key, payload in people:
             if key in known:

@@ -19,6 +19,7 @@ from ent_migrate.pipeline.safety import Safety
 from ent_migrate.privacy import Pseudonymizer
 from ent_migrate.report import ReportData, ReportItem, WrittenReport, write_reports
 from ent_migrate.state import StateStore
+from ent_migrate.state.identities import target_source
 
 __all__ = ["report_folder", "write_run_report"]
 
@@ -37,10 +38,11 @@ def _where(payload: dict[str, Any] | None) -> tuple[str | None, str | None]:
 
 
 def _items(state: StateStore, run_id: str, kind: str, weights: Weights) -> Iterator[ReportItem]:
-    source = state.runs.get(run_id).source_name
+    run = state.runs.get(run_id)
+    source = run.source_name
     for rows in state.items.scan_for_report(run_id):
         people = (
-            _people(state, source, run_id, [r for r in rows if r.kind == RecordKind.PERSON], weights)
+            _people(state, (source, run.target_name), run_id, [r for r in rows if r.kind == RecordKind.PERSON], weights)
             if kind == "plan"
             else {}
         )
@@ -59,10 +61,11 @@ def _items(state: StateStore, run_id: str, kind: str, weights: Weights) -> Itera
 
 
 def _people(
-    state: StateStore, source: str, run_id: str, rows: list[Any], weights: Weights = DEFAULT_WEIGHTS
+    state: StateStore, names: tuple[str, str], run_id: str, rows: list[Any], weights: Weights = DEFAULT_WEIGHTS
 ) -> dict[str, dict[str, str | None]]:
-    """Per person of one batch: the identity, how it was matched and why, the login's origin (four
-    queries a batch, whatever its size)."""
+    """Per person of one batch: the identity, how it was matched and why, the login's origin (a
+    handful of queries a batch, whatever its size). *names*: the run's source and target."""
+    source, target = names
     keys = [r.key for r in rows]
     if not keys:
         return {}
@@ -84,6 +87,9 @@ def _people(
     facts = state.identities.facts_of(set(canonical.values()))
     merged = {p for (p, c), d in state.review.decisions(source, keys).items() if d == "merge" and canonical.get(p) == c}
     logins = state.identities.login_pairs(source, keys)
+    # A person on an account the target holds under their own key keeps its login (map): kept.
+    if unlisted := [k for k in keys if k not in logins]:
+        logins |= state.identities.login_pairs(target_source(target), unlisted)
     out: dict[str, dict[str, str | None]] = {}
     for row in rows:
         explained = via.get(row.key, row.key)
