@@ -25,7 +25,8 @@ __all__ = ["main"]
 CONFIG = """\
 # Written by `make demo`. Re-run the migration with:  ent-migrate run -c demo-out/ent-migrate.toml
 [state]
-url = "sqlite:///{state}"
+# Relative to this file's folder: a copy of the folder elsewhere has its own state store.
+url = "sqlite:///state.db"
 
 [source.vendor_a]
 spec = "package:vendor-a"
@@ -73,7 +74,7 @@ def main(out: Path = Path("demo-out"), accounts: int = 5000, seed: int = 2026) -
     key.write_text(secrets.token_hex(32) + "\n")
     key.chmod(0o600)
     config = out / "ent-migrate.toml"
-    config.write_text(CONFIG.format(state=out / "state.db"))
+    config.write_text(CONFIG)
     (out / "vendor-b").mkdir()  # vendor B starts empty: an empty folder is an empty package
     os.environ.setdefault("CI", "1")  # no progress bars in the demo's captured output
     _step(

@@ -1,9 +1,12 @@
-"""``make demo`` end to end (smaller): generate, plan, apply, verify all ``=``; its config re-runs."""
+"""``make demo`` end to end (smaller): generate, plan, apply, verify all ``=``; its config re-runs, from
+its folder and from a copy of the folder elsewhere (which has its own state store: the demo's config
+named the first folder's, so a copy's runs wrote into the original's)."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +15,18 @@ import pytest
 
 
 @pytest.mark.slow
+def _rerun(cwd: Path, config: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ent_migrate", "run", "-c", config, "--yes", "--json"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=600,
+    )
+
+
 def test_demo_migrates_and_verifies_and_its_config_reruns(tmp_path: Path) -> None:
     env = {**os.environ, "CI": "1"}
     demo = subprocess.run(
@@ -30,17 +45,16 @@ def test_demo_migrates_and_verifies_and_its_config_reruns(tmp_path: Path) -> Non
     assert sum(n for mark, n in verify["marks"].items() if mark != "=") == 0
     assert Path(verify["report"]["dir"], "verify-report.html").exists()
     assert "HTML report:" in demo.stdout
-    rerun = subprocess.run(
-        [sys.executable, "-m", "ent_migrate", "run", "-c", "demo-out/ent-migrate.toml", "--yes", "--json"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=600,
-    )
+    rerun = _rerun(tmp_path, "demo-out/ent-migrate.toml", env)
     assert rerun.returncode == 0, rerun.stderr
     again = json.loads(rerun.stdout)
     assert again["plan"]["actions"]["skip"] == verify["marks"]["="]
     assert again["apply"]["sent"] == 0
     assert oct((out / "pseudonym.key").stat().st_mode & 0o777) == "0o600"
+    # A copy of the folder elsewhere, the original gone: the copy's state store carries the run on.
+    shutil.copytree(out, tmp_path / "elsewhere" / "demo-out")
+    shutil.rmtree(out)
+    moved = _rerun(tmp_path / "elsewhere", "demo-out/ent-migrate.toml", env)
+    assert moved.returncode == 0, moved.stderr
+    assert json.loads(moved.stdout)["plan"]["actions"]["skip"] == verify["marks"]["="]
+    assert not out.exists()
