@@ -13,31 +13,25 @@ from pathlib import Path
 
 import pytest
 
+_RUN = ("ent_migrate", "run", "-c", "demo-out/ent-migrate.toml", "--yes", "--json")
 
-@pytest.mark.slow
-def _rerun(cwd: Path, config: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+
+def _python(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m *args`` in *cwd*, without progress bars (the demo's and ent-migrate's runs alike)."""
     return subprocess.run(
-        [sys.executable, "-m", "ent_migrate", "run", "-c", config, "--yes", "--json"],
+        [sys.executable, "-m", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
-        env=env,
+        env={**os.environ, "CI": "1"},
         check=False,
         timeout=600,
     )
 
 
+@pytest.mark.slow
 def test_demo_migrates_and_verifies_and_its_config_reruns(tmp_path: Path) -> None:
-    env = {**os.environ, "CI": "1"}
-    demo = subprocess.run(
-        [sys.executable, "-m", "ent_migrate.demo", "--accounts", "300", "--out", "demo-out"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=600,
-    )
+    demo = _python(tmp_path, "ent_migrate.demo", "--accounts", "300", "--out", "demo-out")
     assert demo.returncode == 0, demo.stderr
     out = tmp_path / "demo-out"
     verify = json.loads((out / "verify.json").read_text())
@@ -45,7 +39,7 @@ def test_demo_migrates_and_verifies_and_its_config_reruns(tmp_path: Path) -> Non
     assert sum(n for mark, n in verify["marks"].items() if mark != "=") == 0
     assert Path(verify["report"]["dir"], "verify-report.html").exists()
     assert "HTML report:" in demo.stdout
-    rerun = _rerun(tmp_path, "demo-out/ent-migrate.toml", env)
+    rerun = _python(tmp_path, *_RUN)
     assert rerun.returncode == 0, rerun.stderr
     again = json.loads(rerun.stdout)
     assert again["plan"]["actions"]["skip"] == verify["marks"]["="]
@@ -54,7 +48,7 @@ def test_demo_migrates_and_verifies_and_its_config_reruns(tmp_path: Path) -> Non
     # A copy of the folder elsewhere, the original gone: the copy's state store carries the run on.
     shutil.copytree(out, tmp_path / "elsewhere" / "demo-out")
     shutil.rmtree(out)
-    moved = _rerun(tmp_path / "elsewhere", "demo-out/ent-migrate.toml", env)
+    moved = _python(tmp_path / "elsewhere", *_RUN)
     assert moved.returncode == 0, moved.stderr
     assert json.loads(moved.stdout)["plan"]["actions"]["skip"] == verify["marks"]["="]
     assert not out.exists()
