@@ -80,6 +80,7 @@ def make_handback(tmp_path: Path, academie: Path, keys: tuple[Path, Path]) -> Ca
     def make(edit: Edit = lambda items: items, extra_sources: str = "") -> Handback:
         write_package(edit(iter_records(ACCOUNTS, SEED)), tmp_path / "pkg")
         (tmp_path / "pkey").write_text(secrets.token_hex(16), encoding="ascii")
+        (tmp_path / "pkey").chmod(0o600)  # a pseudonym key others can read is refused
         (tmp_path / "pv.pdf").write_bytes(b"%PDF-1.4 proces-verbal de destruction\n")
         shutil.copy(keys[0], tmp_path / "controller.key")
         config = tmp_path / "migration.toml"

@@ -53,6 +53,7 @@ def _audit_doc(
         iter_records(ACCOUNTS, SEED), tmp_path / "archives", losses=losses, private_key=vendor_key[0]
     )
     (tmp_path / "pkey").write_text(secrets.token_hex(16), encoding="ascii")
+    (tmp_path / "pkey").chmod(0o600)  # a pseudonym key others can read is refused
     config = tmp_path / "migration.toml"
     config.write_text(
         '[privacy]\nkey_file = "pkey"\n[source.edifice]\nspec = "edifice-archive:archives"\n'

@@ -193,6 +193,22 @@ def test_pseudonyms_need_a_key_of_128_bits(
     assert "secrets.token_hex" in plan.stderr  # how to make one
 
 
+def test_a_pseudonym_key_file_other_users_can_read_is_refused(tmp_path: Path, memory_source: str) -> None:
+    key = tmp_path / "pseudonym.key"
+    key.write_text("beef" * 8 + "\n")
+    key.chmod(0o644)
+    config = _memory_config(tmp_path, privacy='key_file = "pseudonym.key"')
+    refused = cli("-c", str(config), "plan")
+    assert refused.returncode == 2
+    assert "can be read by other users (mode 0644)" in refused.stderr
+    assert f"chmod 600 {key}" in refused.stderr
+    assert "beef" not in refused.stderr + refused.stdout
+    assert not (tmp_path / "reports").exists()
+    key.chmod(0o600)
+    planned = cli("-c", str(config), "plan")
+    assert planned.returncode == 0, planned.stderr
+
+
 def test_each_report_names_the_key_that_made_it(tmp_path: Path, memory_source: str) -> None:
     config = _memory_config(tmp_path)
     plan = json.loads(cli("-c", str(config), "plan", "--json").stdout)
