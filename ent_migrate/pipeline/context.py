@@ -125,17 +125,18 @@ def pseudonymizer_from_config(config: Config, environ: Mapping[str, str] | None 
         key_path = Path(str(privacy["key_file"]))
         key_path = key_path if key_path.is_absolute() else _base(config) / key_path
         try:
-            raw = key_path.read_bytes()
             mode = key_path.stat().st_mode
+            # As ssh does with a private key: one that other users of the machine can read lets them
+            # undo the pseudonyms of every report (a known INE or name, hashed with it, is found
+            # again). Refused before the key is even read.
+            if os.name == "posix" and mode & 0o077:
+                raise ConfigError(
+                    f"{config.where}: [privacy] key_file {key_path} can be read by other users (mode "
+                    f"{mode & 0o777:04o}): make it private with chmod 600 {key_path}, then run the command again"
+                )
+            raw = key_path.read_bytes()
         except OSError as exc:
             raise ConfigError(f"{config.where}: [privacy] key_file {key_path}: {exc.strerror}") from None
-        # As ssh does with a private key: one that other users of the machine can read lets them
-        # undo the pseudonyms of every report (a known INE or name, hashed with it, is found again).
-        if os.name == "posix" and mode & 0o077:
-            raise ConfigError(
-                f"{config.where}: [privacy] key_file {key_path} can be read by other users (mode "
-                f"{mode & 0o777:04o}): make it private with chmod 600 {key_path}, then run the command again"
-            )
         return Pseudonymizer(decode_key(raw, f"{config.where}: [privacy] key_file {key_path}"))
     if "key" in privacy:
         value = privacy["key"]

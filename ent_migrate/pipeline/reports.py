@@ -39,10 +39,16 @@ def _where(payload: dict[str, Any] | None) -> tuple[str | None, str | None]:
 
 def _items(state: StateStore, run_id: str, kind: str, weights: Weights) -> Iterator[ReportItem]:
     run = state.runs.get(run_id)
-    source = run.source_name
     for rows in state.items.scan_for_report(run_id):
         people = (
-            _people(state, (source, run.target_name), run_id, [r for r in rows if r.kind == RecordKind.PERSON], weights)
+            _people(
+                state,
+                run.source_name,
+                run.target_name,
+                run_id,
+                [r for r in rows if r.kind == RecordKind.PERSON],
+                weights,
+            )
             if kind == "plan"
             else {}
         )
@@ -61,11 +67,15 @@ def _items(state: StateStore, run_id: str, kind: str, weights: Weights) -> Itera
 
 
 def _people(
-    state: StateStore, names: tuple[str, str], run_id: str, rows: list[Any], weights: Weights = DEFAULT_WEIGHTS
+    state: StateStore,
+    source: str,
+    target: str,
+    run_id: str,
+    rows: list[Any],
+    weights: Weights = DEFAULT_WEIGHTS,
 ) -> dict[str, dict[str, str | None]]:
     """Per person of one batch: the identity, how it was matched and why, the login's origin (a
-    handful of queries a batch, whatever its size). *names*: the run's source and target."""
-    source, target = names
+    handful of queries a batch, whatever its size)."""
     keys = [r.key for r in rows]
     if not keys:
         return {}

@@ -20,7 +20,10 @@ __all__ = ["Review", "queue_entries"]
 
 
 def queue_entries(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Queue entries within the caller's transaction (reconcile keeps them with the batch's identities)."""
+    """Queue entries (source, person_key, candidate_key, profile, reason, score, matched, differed)
+    within the caller's transaction: reconcile keeps them with the batch's identities
+    (:meth:`~ent_migrate.state.identities.Identities.keep_batch`). An entry already queued keeps its
+    decision."""
     upsert(
         conn,
         table("review_queue"),
@@ -39,14 +42,6 @@ class Review:
         self._aliases = table("identity_aliases")
 
     # -- queue ---------------------------------------------------------------------------------
-    def add(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Queue entries (source, person_key, candidate_key, profile, reason, score, matched, differed);
-        an entry already queued keeps its decision."""
-        if not rows:
-            return
-        with self.engine.begin() as conn:
-            queue_entries(conn, rows)
-
     def entries(self, *, pending_only: bool = False) -> list[dict[str, Any]]:
         q = self._queue
         query = select(q).order_by(q.c.source, q.c.person_key, q.c.candidate_key)
