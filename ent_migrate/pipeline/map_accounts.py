@@ -122,13 +122,12 @@ def fold_people(ctx: PipelineContext, run_id: str, skip: set[int]) -> Folds:
     folds.held = sum(1 for key, (_, source, old_id) in elsewhere.items() if (source, old_id) != (ctx.source_name, key))
     # The folded records' payloads (a source's duplicates: a few, not the district; or, for a source
     # an earlier run's accounts already cover, its people).
+    # Looked up by key, not found by a scan of every person (decoding each: issue 15).
     first: dict[str, dict[str, Any]] = {}
-    for rows in ctx.state.items.scan_source(run_id, RecordKind.PERSON):
-        for item_id, key, payload in rows:
-            if key in account_of:
-                folds.people.add(item_id)
-                folds.onto.setdefault(account_of[key], []).append(payload)
-                first.setdefault(account_of[key], payload)
+    for item_id, key, payload in ctx.state.items.source_rows(run_id, str(RecordKind.PERSON), account_of):
+        folds.people.add(item_id)
+        folds.onto.setdefault(account_of[key], []).append(payload)
+        first.setdefault(account_of[key], payload)
     # The earlier run's account becomes this run's record of the identity, under the account's key:
     # plan compares it with what the target holds there instead of creating a second account.
     held_accounts = sorted(a for a in folds.inherited if a in first)

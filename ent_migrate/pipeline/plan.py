@@ -80,10 +80,8 @@ def plan(ctx: PipelineContext, run_id: str) -> dict[str, Any]:
         for batch in ctx.read_target_batches("plan: read the target"):
             _match_batch(ctx, run_id, batch)
             target_total += len(batch)
-    items.create_the_rest(run_id, "absent from the target")
-    items.skip_not_expected(run_id, NOT_EXPECTED)
+    items.settle_plan(run_id, "absent from the target", NOT_EXPECTED)
     invalid = _apply_rules(ctx, run_id, ctx.target.rules())
-    items.mark_planned(run_id)
     counts: dict[str, Any] = dict(items.action_counts(run_id))
     counts["target_total"] = target_total
     counts["rules_broken"] = invalid

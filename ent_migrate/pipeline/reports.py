@@ -37,7 +37,11 @@ def _where(payload: dict[str, Any] | None) -> tuple[str | None, str | None]:
     return payload.get("uai"), None
 
 
-def _items(state: StateStore, run_id: str, kind: str, weights: Weights) -> Iterator[ReportItem]:
+def _items(
+    state: StateStore, run_id: str, kind: str, weights: Weights, schools: dict[str, dict[str, int]]
+) -> Iterator[ReportItem]:
+    """The report's rows; counts the people per school and profile into *schools* on the way (their
+    expected records are at hand: a second pass decoded every person's payload again, issue 15)."""
     run = state.runs.get(run_id)
     for rows in state.items.scan_for_report(run_id):
         people = (
@@ -54,6 +58,9 @@ def _items(state: StateStore, run_id: str, kind: str, weights: Weights) -> Itera
         )
         for row in rows:
             uai, profile = _where(row.payload)
+            if row.expected and row.kind == RecordKind.PERSON:
+                bucket = schools.setdefault(uai or "?", {})
+                bucket[profile or "?"] = bucket.get(profile or "?", 0) + 1
             if kind == "plan":
                 status, reason = row.action or "skip", row.reason or ""
             elif row.mark is None:
@@ -142,17 +149,6 @@ def _conflicts(state: StateStore, source: str) -> list[dict[str, str]]:
     ]
 
 
-def _by_school(state: StateStore, run_id: str) -> dict[str, dict[str, int]]:
-    """People per school and profile, from the expected records (one short pass, counts only)."""
-    out: dict[str, dict[str, int]] = {}
-    for rows in state.items.scan_expected(run_id, RecordKind.PERSON):
-        for payload in rows:
-            uai, profile = _where(payload)
-            bucket = out.setdefault(uai or "?", {})
-            bucket[profile or "?"] = bucket.get(profile or "?", 0) + 1
-    return dict(sorted(out.items()))
-
-
 def _unread(state: StateStore, run_id: str) -> Iterator[dict[str, Any]]:
     for batch in state.problems.scan(run_id):
         for o in batch:
@@ -196,6 +192,7 @@ def write_run_report(
             else (run.verdict or Verdict.NOT_VERIFIED)
         )
     plan_entry = state.reports.latest(run_id, "plan") if kind == "verify" else None
+    schools: dict[str, dict[str, int]] = {}  # filled as the items are written (the CSV comes first)
     data = ReportData(
         kind=kind,
         run_id=run_id,
@@ -204,8 +201,8 @@ def write_run_report(
         target=run.target,
         counts=counts,
         counts_by_kind=by_kind,
-        counts_by_school=_by_school(state, run_id),
-        items=_items(state, run_id, kind, weights),
+        counts_by_school=schools,
+        items=_items(state, run_id, kind, weights, schools),
         problems=problems if problems is not None else _problem_summary(state, run_id),
         thresholds=safety.as_dict(),
         verdict=str(verdict),

@@ -95,7 +95,8 @@ def _charts(data: ReportData, statuses: list[str]) -> list[Chart]:
         charts.append(stacked_chart("Par type d'élément", by_kind, series))
     if data.counts_by_school:
         series = [(p, label, colour) for p, (label, colour) in PROFILE_LABELS.items()]
-        charts.append(stacked_chart("Personnes par établissement et profil", data.counts_by_school, series))
+        by_school = dict(sorted(data.counts_by_school.items()))
+        charts.append(stacked_chart("Personnes par établissement et profil", by_school, series))
     return charts
 
 

@@ -78,6 +78,8 @@ class ReportData:
     target: str
     counts: dict[str, int]
     counts_by_kind: dict[str, dict[str, int]]
+    #: people per school (UAI, "?" when none) and profile; may be filled while ``items`` is iterated
+    #: (the state store's reports count them on the way): the writers read it after the CSV
     counts_by_school: dict[str, dict[str, int]]
     items: Iterable[ReportItem]
     problems: list[dict[str, Any]]

@@ -177,7 +177,7 @@ def _json_document(
         "target": scrub_text(data.target),
         "counts": dict(data.counts),
         "counts_by_kind": {k: dict(v) for k, v in data.counts_by_kind.items()},
-        "counts_by_school": {k: dict(v) for k, v in data.counts_by_school.items()},
+        "counts_by_school": {k: dict(v) for k, v in sorted(data.counts_by_school.items())},
         "problems": scrub_value(data.problems),
         "thresholds": scrub_value(data.thresholds),
         "rows": collected.rows,

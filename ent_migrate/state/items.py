@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, case, delete, func, null, or_, select, type_coerce, update
+from sqlalchemy import Engine, case, delete, func, literal, null, or_, select, type_coerce, update
 
 from ent_migrate.model import RECORD_TYPES, Document, Message, Production, Record, RecordKind, fingerprint_of
 from ent_migrate.outcomes import WRITE_ACTIONS, Action, ItemState, Mark
@@ -72,6 +72,8 @@ class ReportRow:
     payload: dict[str, Any] | None  # the expected record, else the source's (None for a kind without a school)
     #: the source holds this item (False for what only the target holds: its payload is the target's)
     from_source: bool
+    #: map gave it an expected record (``payload`` is then that record)
+    expected: bool
 
 
 class Items:
@@ -177,14 +179,19 @@ class Items:
                 term = f"(run_id = {mark} AND kind = {mark} AND key >= {mark} AND key < {mark})"
                 # Only placeholders are joined in; every value is bound.
                 where = " OR ".join([term] * len(chunk))
-                sql = f"SELECT id, payload FROM items WHERE payload IS NOT NULL AND ({where})"  # noqa: S608
+                sql = f"SELECT id, key, payload FROM items WHERE payload IS NOT NULL AND ({where})"  # noqa: S608
                 params = tuple(v for g in chunk for v in (run_id, str(RecordKind.GUARDIANSHIP), g + "|", g + "}"))
                 mine = set(chunk)
-                for _, raw in sorted(conn.exec_driver_sql(sql, params).all(), key=lambda r: int(r[0])):
-                    payload = decode(raw) if decode is not None else raw
-                    guardian = str(payload["guardian_id"])
+                for _, key, raw in sorted(conn.exec_driver_sql(sql, params).all(), key=lambda r: int(r[0])):
+                    if key.count("|") == 1:
+                        # "guardian|student" says both ids: its payload is not decoded (a tenth of
+                        # reconcile went there, issue 15); only a key with more "|" is ambiguous.
+                        guardian, student = key.split("|")
+                    else:
+                        payload = decode(raw) if decode is not None else raw
+                        guardian, student = str(payload["guardian_id"]), str(payload["student_id"])
                     if guardian in mine:
-                        out.setdefault(guardian, []).append(str(payload["student_id"]))
+                        out.setdefault(guardian, []).append(student)
         return out
 
     def set_expected(self, expected: Iterable[tuple[int, Mapping[str, Any]]]) -> None:
@@ -221,6 +228,23 @@ class Items:
                 )
                 out.update((r.key, r.payload) for r in conn.execute(query))
         return out
+
+    def source_rows(self, run_id: str, kind: str, keys: Iterable[str]) -> list[tuple[int, str, dict[str, Any]]]:
+        """(item id, key, source payload) of the items of *kind* with these keys, in item order (as
+        :meth:`scan_source` gives them): a lookup by key, for a few among a district."""
+        wanted = sorted(set(keys))
+        items = self._items
+        out: list[tuple[int, str, dict[str, Any]]] = []
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), BATCH):
+                query = select(items.c.id, items.c.key, items.c.payload).where(
+                    items.c.run_id == run_id,
+                    items.c.kind == kind,
+                    items.c.payload.is_not(None),
+                    among(conn, items.c.key, wanted[start : start + BATCH]),
+                )
+                out.extend((r.id, r.key, r.payload) for r in conn.execute(query))
+        return sorted(out, key=lambda row: row[0])
 
     def reset_plan(self, run_id: str) -> None:
         """A plan is recomputed from scratch: forget target-only rows and earlier decisions."""
@@ -327,26 +351,34 @@ class Items:
         ]
         update_each(self.engine, self._items, "id", values)
 
-    def skip_not_expected(self, run_id: str, reasons: Mapping[str, str]) -> None:
-        """Items map dropped and the target does not hold: skipped, with the reason for *why* they were
-        dropped (``reasons``: ``not_expected`` code → reason)."""
-        items = self._items
-        with self.engine.begin() as conn:
-            for code, reason in sorted(reasons.items()):
-                conn.execute(
-                    update(items)
-                    .where(items.c.run_id == run_id, items.c.action.is_(None), items.c.not_expected == code)
-                    .values(action=Action.SKIP, reason=reason)
-                )
+    def settle_plan(self, run_id: str, create_reason: str, not_expected: Mapping[str, str]) -> None:
+        """Every item still undecided once the target is read: a create when it is expected (the target
+        does not hold it), else a skip with the reason map dropped it for (*not_expected*: code →
+        reason); and every item of the run is then planned.
 
-    def create_the_rest(self, run_id: str, reason: str) -> None:
-        """Every expected item the target did not hold (no decision yet) is a create."""
+        One UPDATE, not one per rule: each rewrites every row of the run (its payloads with it), and
+        three of them were most of the plan stage at 1M accounts (issue 15)."""
         items = self._items
+        undecided = items.c.action.is_(None)
+        expected = items.c.target_payload.is_not(None)
+        dropped = sorted(not_expected.items())
+        action = case(
+            (~undecided, items.c.action),
+            (expected, literal(str(Action.CREATE))),
+            *((items.c.not_expected == code, literal(str(Action.SKIP))) for code, _ in dropped),
+            else_=items.c.action,
+        )
+        reason = case(
+            (~undecided, items.c.reason),
+            (expected, literal(create_reason)),
+            *((items.c.not_expected == code, literal(why)) for code, why in dropped),
+            else_=items.c.reason,
+        )
         with self.engine.begin() as conn:
             conn.execute(
                 update(items)
-                .where(items.c.run_id == run_id, items.c.action.is_(None), items.c.target_payload.is_not(None))
-                .values(action=Action.CREATE, reason=reason)
+                .where(items.c.run_id == run_id)
+                .values(action=action, reason=reason, state=ItemState.PLANNED, updated_at=now())
             )
 
     def to_validate(
@@ -359,13 +391,6 @@ class Items:
         )
         for rows in scan(self.engine, query, items.c.id):
             yield [(r.id, r.kind, r.target_payload) for r in rows]
-
-    def mark_planned(self, run_id: str) -> None:
-        items = self._items
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(items).where(items.c.run_id == run_id).values(state=ItemState.PLANNED, updated_at=now())
-            )
 
     def action_counts(self, run_id: str) -> dict[str, int]:
         items = self._items
@@ -527,20 +552,23 @@ class Items:
             items.c.mark_reason,
             payload,
             items.c.payload.is_not(None).label("from_source"),
+            items.c.target_payload.is_not(None).label("expected"),
         ).where(items.c.run_id == run_id)
         for rows in scan(self.engine, query, items.c.id):
             yield [
-                ReportRow(r.kind, r.key, r.action, r.reason, r.mark, r.mark_reason, r.any_payload, bool(r.from_source))
+                ReportRow(
+                    r.kind,
+                    r.key,
+                    r.action,
+                    r.reason,
+                    r.mark,
+                    r.mark_reason,
+                    r.any_payload,
+                    bool(r.from_source),
+                    bool(r.expected),
+                )
                 for r in rows
             ]
-
-    def scan_expected(self, run_id: str, kind: RecordKind) -> Iterator[list[dict[str, Any]]]:
-        items = self._items
-        query = select(items.c.id, items.c.target_payload).where(
-            items.c.run_id == run_id, items.c.kind == kind, items.c.target_payload.is_not(None)
-        )
-        for rows in scan(self.engine, query, items.c.id):
-            yield [r.target_payload for r in rows]
 
     def states(self, run_id: str) -> dict[str, dict[str, int]]:
         """kind → item state → count."""

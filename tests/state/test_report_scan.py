@@ -44,11 +44,14 @@ def test_the_report_scan_reads_what_it_needs_and_only_that(engine: Engine, seale
 
 @pytest.mark.parametrize("sealed", [False, True], ids=["clear", "sealed"])
 def test_children_are_read_for_the_guardians_asked_only(engine: Engine, sealed: bool) -> None:
-    # Reconcile asks a batch at a time, by key range: an id holding "|" must not bring another's child.
+    # Reconcile asks a batch at a time, by key range: an id holding "|" must not bring another's child,
+    # nor lose its own (a key "g1|c|6" is read from its payload: the key alone cannot say which "|").
     state, run_id = _store(engine, sealed)
-    links = [("g1", "c1"), ("g1", "c2"), ("g1|x", "c3"), ("g10", "c4"), ("g2", "c5")]
+    links = [("g1", "c1"), ("g1", "c2"), ("g1|x", "c3"), ("g10", "c4"), ("g2", "c5"), ("g1", "c|6")]
     state.items.put_extracted(run_id, [Guardianship(guardian_id=g, student_id=c) for g, c in links])
-    assert state.items.children_of(run_id, ["g1", "g2", "nobody"]) == {"g1": ["c1", "c2"], "g2": ["c5"]}
+    mine = {"g1": ["c1", "c2", "c|6"], "g2": ["c5"]}
+    assert state.items.children_of(run_id, ["g1", "g2", "nobody"]) == mine
+    assert state.items.children_of(run_id, ["g1|x"]) == {"g1|x": ["c3"]}
     many = [f"g{i}" for i in range(450)]  # more than one query's worth of ranges
-    assert state.items.children_of(run_id, many) == {"g1": ["c1", "c2"], "g10": ["c4"], "g2": ["c5"]}
+    assert state.items.children_of(run_id, many) == {**mine, "g10": ["c4"]}
     assert state.items.children_of(run_id, []) == {}
