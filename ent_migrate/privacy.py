@@ -68,11 +68,14 @@ class Pseudonymizer:
     def __init__(self, key: bytes, length: int = 16) -> None:
         if len(key) < MIN_KEY_BYTES:
             raise ConfigError(f"the pseudonym key must hold at least 128 bits; {_HOW}")
-        self._key = key
+        # Keyed once: each call copies the HMAC's state instead of deriving its pads from the key
+        # again (a report pseudonymises every item's id: a third less per id).
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
         self._length = length
         #: names the key in reports without revealing it
         self.key_id = "k:" + hashlib.sha256(b"ent-migrate key id\x00" + key).hexdigest()[:16]
 
     def __call__(self, identifier: str) -> str:
-        digest = hmac.new(self._key, identifier.encode("utf-8"), hashlib.sha256).hexdigest()
-        return "p:" + digest[: self._length]
+        mac = self._keyed.copy()
+        mac.update(identifier.encode("utf-8"))
+        return "p:" + mac.hexdigest()[: self._length]

@@ -112,7 +112,8 @@ def _write_csv(
             )
             if plan:
                 row += tuple(entry.get(column) for column in MATCH_COLUMNS)
-            writer.writerow([csv_cell(cell or "") for cell in row])
+            # csv_cell, inlined: eleven calls a row were a tenth of the report's writing.
+            writer.writerow([("'" + cell if cell[:1] in _FORMULA_START else cell) if cell else "" for cell in row])
             collected.add(item.status, entry)
         text.flush()
     finally:

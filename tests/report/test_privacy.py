@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from pathlib import Path
 
@@ -146,3 +148,12 @@ def test_the_key_early_exit_replaces_exactly_as_before(key: str, before: str, af
     pseudonymize = Pseudonymizer(b"0123456789abcdef")
     reason = before + (key if named else "") + after
     assert _pseudonymize_key(reason, key, pseudonymize) == _pseudonymize_key_reference(reason, key, pseudonymize)
+
+
+@given(st.binary(min_size=16, max_size=64), st.lists(st.text(max_size=40), min_size=1, max_size=8))
+def test_a_pseudonym_is_the_keyed_hmac_of_the_id_whatever_came_before(key: bytes, ids: list[str]) -> None:
+    # The pseudonymizer keys its HMAC once and copies it per id: no id may leak into the next one's.
+    pseudonymize = Pseudonymizer(key)
+    for identifier in ids + ids[::-1]:
+        digest = hmac.new(key, identifier.encode("utf-8"), hashlib.sha256).hexdigest()
+        assert pseudonymize(identifier) == "p:" + digest[:16]
