@@ -8,14 +8,25 @@ the size of the run, and each batch is its own short transaction.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, case, delete, func, literal, null, or_, select, update
 
 from ent_migrate.model import RECORD_TYPES, Document, Message, Production, Record, RecordKind, fingerprint_of
 from ent_migrate.outcomes import WRITE_ACTIONS, Action, ItemState, Mark
-from ent_migrate.state._sql import BATCH, among, now, scan, table, update_each, upsert
+from ent_migrate.state._sql import (
+    BATCH,
+    among,
+    column_decoder,
+    now,
+    placeholder,
+    scan,
+    scan_items,
+    table,
+    update_each,
+    upsert,
+)
 
 __all__ = ["BATCH", "Decision", "ExpectedRow", "Items", "PlannedRow", "ReportRow"]
 
@@ -149,12 +160,11 @@ class Items:
 
     def scan_source(self, run_id: str, kind: RecordKind) -> Iterator[list[tuple[int, str, dict[str, Any]]]]:
         """(item id, key, source payload) of one kind, in batches."""
-        items = self._items
-        query = select(items.c.id, items.c.key, items.c.payload).where(
-            items.c.run_id == run_id, items.c.payload.is_not(None), items.c.kind == kind
-        )
-        for rows in scan(self.engine, query, items.c.id):
-            yield [(r.id, r.key, r.payload) for r in rows]
+        decode = column_decoder(self.engine, self._items.c.payload)
+        mark = placeholder(self.engine)
+        where = f"run_id = {mark} AND kind = {mark} AND payload IS NOT NULL"
+        for rows in scan_items(self.engine, "key, payload", where, (run_id, str(kind))):
+            yield [(int(item_id), key, decode(raw)) for item_id, key, raw in rows]
 
     def children_of(self, run_id: str, guardian_ids: Iterable[str]) -> dict[str, list[str]]:
         """guardian id → their children's ids, from this run's guardianships, for these guardians only
@@ -163,12 +173,9 @@ class Items:
         out: dict[str, list[str]] = {}
         if not wanted:
             return out
+        decode = column_decoder(self.engine, self._items.c.payload)
+        mark = placeholder(self.engine)
         with self.engine.connect() as conn:
-            dialect = conn.dialect
-            decode: Callable[[Any], Any] | None = self._items.c.payload.type.dialect_impl(dialect).result_processor(
-                dialect, None
-            )
-            mark = "?" if dialect.paramstyle == "qmark" else "%s"
             for start in range(0, len(wanted), _PREFIX_BATCH):
                 chunk = wanted[start : start + _PREFIX_BATCH]
                 # A guardianship's key is "guardian|student": one range of the unique (run, kind, key)
@@ -187,7 +194,7 @@ class Items:
                         # reconcile went there, issue 15); only a key with more "|" is ambiguous.
                         guardian, student = key.split("|")
                     else:
-                        payload = decode(raw) if decode is not None else raw
+                        payload = decode(raw)
                         guardian, student = str(payload["guardian_id"]), str(payload["student_id"])
                     if guardian in mine:
                         out.setdefault(guardian, []).append(student)
@@ -532,30 +539,18 @@ class Items:
 
     def scan_for_report(self, run_id: str) -> Iterator[list[ReportRow]]:
         """Every item of the run, in id order and in batches, as the report reads it."""
-        with self.engine.connect() as conn:
-            dialect = conn.dialect
-        decode: Callable[[Any], Any] | None = self._items.c.payload.type.dialect_impl(dialect).result_processor(
-            dialect, None
-        )
-        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        decode = column_decoder(self.engine, self._items.c.payload)
+        mark = placeholder(self.engine)
         # Decode one JSON document per item, not two: the expected record, else the source's. A kind
         # without a school (a guardianship, a message) has nothing the report reads in it: not decoded.
-        # Written as SQL and read as plain tuples (keyset pagination by id, one short transaction a
-        # batch, as scan()): SQLAlchemy's row objects took two thirds of this scan (issue 15).
-        # Only placeholders are joined in; every value is bound.
-        sql = (
-            "SELECT id, kind, key, action, reason, mark, mark_reason,"  # noqa: S608
+        # Read as plain rows (scan_items): SQLAlchemy's took two thirds of this scan (issue 15).
+        columns = (
+            "kind, key, action, reason, mark, mark_reason,"
             f" CASE WHEN kind IN ({', '.join([mark] * len(_NO_SCHOOL_KINDS))}) THEN NULL"
             " ELSE coalesce(target_payload, payload) END,"
             " payload IS NOT NULL, target_payload IS NOT NULL"
-            f" FROM items WHERE run_id = {mark} AND id > {mark} ORDER BY id LIMIT {int(BATCH)}"
         )
-        last = 0  # ids count from 1
-        while True:
-            with self.engine.connect() as conn:
-                rows = conn.exec_driver_sql(sql, (*_NO_SCHOOL_KINDS, run_id, last)).all()
-            if not rows:
-                return
+        for rows in scan_items(self.engine, columns, f"run_id = {mark}", (*_NO_SCHOOL_KINDS, run_id)):
             yield [
                 ReportRow(
                     kind,
@@ -564,15 +559,12 @@ class Items:
                     reason,
                     mark_,
                     mark_reason,
-                    None if raw is None else decode(raw) if decode is not None else raw,
+                    decode(raw),
                     bool(from_source),
                     bool(expected),
                 )
                 for _, kind, key, action, reason, mark_, mark_reason, raw, from_source, expected in rows
             ]
-            last = int(rows[-1][0])
-            if len(rows) < BATCH:
-                return
 
     def states(self, run_id: str) -> dict[str, dict[str, int]]:
         """kind → item state → count."""
