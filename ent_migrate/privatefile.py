@@ -14,7 +14,19 @@ from pathlib import Path
 
 from ent_migrate.errors import ConfigError
 
-__all__ = ["write_private", "write_private_text"]
+__all__ = ["refuse_if_others_can_read", "write_private", "write_private_text"]
+
+
+def refuse_if_others_can_read(path: Path, what: str) -> None:
+    """A ConfigError when users other than its owner may read the secret at *path* (*what* names it in
+    the message, with the chmod that mends it), as ssh refuses such a private key. OSError passes up
+    (a missing file is the caller's to word). Not on Windows, whose modes say nothing of this."""
+    mode = path.stat().st_mode
+    if os.name == "posix" and mode & 0o077:
+        raise ConfigError(
+            f"{what} {path} can be read by other users (mode {mode & 0o777:04o}): "
+            f"make it private with chmod 600 {path}, then run the command again"
+        )
 
 
 def write_private_text(path: Path, chunks: Iterable[str]) -> None:

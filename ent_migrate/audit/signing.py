@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ent_migrate.errors import ConfigError
+from ent_migrate.privatefile import refuse_if_others_can_read
 
 __all__ = ["SIGNATURE_NAME", "generate_key", "load_private_key", "public_key_id", "sign_file", "verify_file"]
 
@@ -22,6 +23,8 @@ SIGNATURE_NAME = "SHA256SUMS.sig"
 
 def load_private_key(path: Path) -> Ed25519PrivateKey:
     try:
+        # Whoever can read the controller's key can sign an audit in its name.
+        refuse_if_others_can_read(path, "the signing key")
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the signing key ({exc.strerror})") from None

@@ -63,6 +63,13 @@ def _audit(
     spec = load_clauses(clauses)
     cfg = settings.config
     pseudo = pseudonymizer_from_config(cfg)
+    key_path = signing_key or spec.signing_key
+    if key_path is not None:
+        # Checked before the audit, not after its report was written: a key others can read, or one
+        # that is not an Ed25519 PEM, stops the command before any work.
+        from ent_migrate.audit.signing import load_private_key
+
+        load_private_key(key_path)
     # With a state store, the audit is recorded: `ent-migrate status` then tracks the R19 deadline.
     # It is opened first, so that a store without its schema stops the audit before any work, not
     # after a report was written that the store then refuses to record.
@@ -71,7 +78,7 @@ def _audit(
     try:
         result = run_audit(cfg, spec, pseudo, pseudo.key_id)
         folder = out or report_dir_from_config(cfg) / "audit"
-        paths = write_audit_report(result, folder, signing_key or spec.signing_key)
+        paths = write_audit_report(result, folder, key_path)
         if engine is not None:
             from ent_migrate.audit.state import record_audit
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -21,6 +22,7 @@ from ent_migrate.model import Record
 from ent_migrate.pipeline.safety import Safety
 from ent_migrate.pipeline.window import Window, parse_window
 from ent_migrate.privacy import DEFAULT_KEY_ENV, Pseudonymizer, decode_key
+from ent_migrate.privatefile import refuse_if_others_can_read
 from ent_migrate.registry import open_connector
 from ent_migrate.state import StateStore
 from ent_migrate.state.crypto import PayloadCipher, attach_cipher
@@ -115,8 +117,6 @@ def _base(config: Config) -> Path:
 def pseudonymizer_from_config(config: Config, environ: Mapping[str, str] | None = None) -> Pseudonymizer:
     """``[privacy] key`` (an ``${ENV}`` reference) or ``key_file`` (relative to the config file), else
     ``$ENT_MIGRATE_PSEUDONYM_KEY``. No key, an empty one or one under 128 bits: a ConfigError."""
-    import os
-
     privacy = config.section("privacy")
     unknown = sorted(set(privacy) - {"key", "key_file"})
     if unknown:
@@ -125,15 +125,9 @@ def pseudonymizer_from_config(config: Config, environ: Mapping[str, str] | None 
         key_path = Path(str(privacy["key_file"]))
         key_path = key_path if key_path.is_absolute() else _base(config) / key_path
         try:
-            mode = key_path.stat().st_mode
-            # As ssh does with a private key: one that other users of the machine can read lets them
-            # undo the pseudonyms of every report (a known INE or name, hashed with it, is found
-            # again). Refused before the key is even read.
-            if os.name == "posix" and mode & 0o077:
-                raise ConfigError(
-                    f"{config.where}: [privacy] key_file {key_path} can be read by other users (mode "
-                    f"{mode & 0o777:04o}): make it private with chmod 600 {key_path}, then run the command again"
-                )
+            # A key other users of the machine can read lets them undo the pseudonyms of every report
+            # (a known INE or name, hashed with it, is found again): refused before it is even read.
+            refuse_if_others_can_read(key_path, f"{config.where}: [privacy] key_file")
             raw = key_path.read_bytes()
         except OSError as exc:
             raise ConfigError(f"{config.where}: [privacy] key_file {key_path}: {exc.strerror}") from None

@@ -101,6 +101,21 @@ def test_verify_signature_accepts_the_report_and_refuses_any_change(make_handbac
     refused(bad, "does not match")
 
 
+def test_a_signing_key_other_users_can_read_is_refused(make_handback: Callable[..., Handback]) -> None:
+    # Whoever can read the controller's key can sign an audit in its name: refused as ssh would.
+    hb = make_handback()
+    key = hb.root / "controller.key"
+    key.chmod(0o640)
+    result = runner.invoke(app, ["audit", "-c", str(hb.config), "--clauses", str(hb.clauses), "--json"])
+    refused(result, f"the signing key {key} can be read by other users (mode 0640)")
+    assert f"chmod 600 {key}" in str(result.exception)
+    assert not (hb.root / "reports" / "audit").exists()  # refused before any work
+    key.chmod(0o600)
+    code, _ = run_audit(hb)
+    assert code == 0
+    assert (hb.root / "reports" / "audit" / "SHA256SUMS.sig").exists()
+
+
 def _drop_some_students(items: Items) -> Items:
     dropped = 0
     for record, blob in items:
