@@ -60,7 +60,8 @@ def store_floor(package: str) -> int:
 
 
 _UPDATES = (
-    "UPDATE items SET target_payload = payload, target_fingerprint = source_fingerprint, state = 'mapped' WHERE id = ?",
+    # Expected as extracted, without a copy (Items.expect_as_extracted).
+    "UPDATE items SET target_fingerprint = source_fingerprint, state = 'mapped' WHERE id = ?",
     "UPDATE items SET action = 'create', reason = 'absent from the target', state = 'planned' WHERE id = ?",
 )
 _PAGE = "SELECT id FROM items WHERE run_id = ? AND id > ? ORDER BY id LIMIT 1000"

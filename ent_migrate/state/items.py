@@ -3,6 +3,9 @@ decided, what apply did and what verify saw.
 
 Every method works in batches (bulk statements, keyset scans), so memory stays one batch whatever
 the size of the run, and each batch is its own short transaction.
+
+An item is expected on the target when it has a ``target_fingerprint``; its expected record is then
+``target_payload``, or the source's ``payload`` when that is NULL (a record expected as it came).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import dataclasses
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, case, delete, func, literal, null, or_, select, update
+from sqlalchemy import Engine, case, delete, func, literal, null, or_, select, type_coerce, update
 
 from ent_migrate.model import RECORD_TYPES, Document, Message, Production, Record, RecordKind, fingerprint_of
 from ent_migrate.outcomes import WRITE_ACTIONS, Action, ItemState, Mark
@@ -91,6 +94,16 @@ class Items:
         self.engine = engine
         self._items = table("items")
         self._ledger = table("content_ledger")
+        items = self._items
+        # The expected record, where there is one (a target fingerprint): the stored one, else — NULL —
+        # the source's (expect_as_extracted stores none for what the source gives as it is).
+        self._expected_payload = type_coerce(
+            case(
+                (items.c.target_fingerprint.is_(None), null()),
+                else_=func.coalesce(items.c.target_payload, items.c.payload),
+            ),
+            items.c.payload.type,
+        ).label("target_payload")
 
     # -- extract -------------------------------------------------------------------------------
     def put_extracted(self, run_id: str, records: Sequence[Record]) -> None:
@@ -142,14 +155,17 @@ class Items:
     # -- map -----------------------------------------------------------------------------------
     def expect_as_extracted(self, run_id: str, *, except_kind: RecordKind) -> int:
         """Expect every record but *except_kind* on the target as the source gave it — one UPDATE,
-        without a round trip through Python and JSON. Returns how many."""
+        without a round trip through Python and JSON, and without a copy: the expected record is the
+        source's (``target_payload`` NULL, ``target_fingerprint`` the source's). Returns how many."""
         items = self._items
         with self.engine.begin() as conn:
             count = conn.execute(
                 update(items)
                 .where(items.c.run_id == run_id, items.c.payload.is_not(None), items.c.kind != except_kind)
                 .values(
-                    target_payload=items.c.payload,
+                    # NULL with a fingerprint: "as the source gave it" (_expected_payload). A copy
+                    # doubled every row of the run, and each later full-run UPDATE rewrote both.
+                    target_payload=None,
                     target_fingerprint=items.c.source_fingerprint,
                     state=ItemState.MAPPED,
                     not_expected=None,
@@ -287,7 +303,7 @@ class Items:
         by_kind: dict[str, list[str]] = {}
         for r in records:
             by_kind.setdefault(str(r.kind), []).append(r.key)
-        payload = items.c.target_payload if payloads else null().label("target_payload")
+        payload = self._expected_payload if payloads else null().label("target_payload")
         found: dict[tuple[str, str], ExpectedRow] = {}
         with self.engine.connect() as conn:
             for kind, keys in by_kind.items():
@@ -366,7 +382,7 @@ class Items:
         three of them were most of the plan stage at 1M accounts (issue 15)."""
         items = self._items
         undecided = items.c.action.is_(None)
-        expected = items.c.target_payload.is_not(None)
+        expected = items.c.target_fingerprint.is_not(None)
         dropped = sorted(not_expected.items())
         action = case(
             (~undecided, items.c.action),
@@ -392,7 +408,7 @@ class Items:
     ) -> Iterator[list[tuple[int, str, dict[str, Any]]]]:
         """(item id, kind, expected payload) of the items plan checks against the target's rules."""
         items = self._items
-        query = select(items.c.id, items.c.kind, items.c.target_payload).where(
+        query = select(items.c.id, items.c.kind, self._expected_payload).where(
             items.c.run_id == run_id, items.c.kind.in_(sorted(kinds)), items.c.action.in_(sorted(actions))
         )
         for rows in scan(self.engine, query, items.c.id):
@@ -427,7 +443,7 @@ class Items:
         """Planned writes of one kind and action not yet applied, in batches."""
         items = self._items
         query = select(
-            items.c.id, items.c.kind, items.c.key, items.c.action, items.c.target_payload, items.c.target_fingerprint
+            items.c.id, items.c.kind, items.c.key, items.c.action, self._expected_payload, items.c.target_fingerprint
         ).where(
             items.c.run_id == run_id, items.c.kind == kind, items.c.action == action, items.c.state == ItemState.PLANNED
         )
@@ -497,7 +513,7 @@ class Items:
         """Expected but never seen on the target: an error if apply failed on it, else missing."""
         items = self._items
         with self.engine.begin() as conn:
-            unseen = (items.c.run_id == run_id, items.c.mark.is_(None), items.c.target_payload.is_not(None))
+            unseen = (items.c.run_id == run_id, items.c.mark.is_(None), items.c.target_fingerprint.is_not(None))
             conn.execute(
                 update(items)
                 .where(*unseen, items.c.state == ItemState.FAILED)
@@ -548,7 +564,7 @@ class Items:
             "kind, key, action, reason, mark, mark_reason,"
             f" CASE WHEN kind IN ({', '.join([mark] * len(_NO_SCHOOL_KINDS))}) THEN NULL"
             " ELSE coalesce(target_payload, payload) END,"
-            " payload IS NOT NULL, target_payload IS NOT NULL"
+            " payload IS NOT NULL, target_fingerprint IS NOT NULL"
         )
         for rows in scan_items(self.engine, columns, f"run_id = {mark}", (*_NO_SCHOOL_KINDS, run_id)):
             yield [

@@ -150,7 +150,8 @@ class Item(Base):
     __tablename__ = "items"
     __table_args__ = (
         UniqueConstraint("run_id", "kind", "key"),
-        Index(None, "run_id", "state"),
+        # No (run_id, state) index: every stage moves every item to its next state, and each such
+        # UPDATE rewrote it whole (revision 0007); what reads by state reads by kind too.
         # The stages scan a run's items in id order, by batches ("id > last ORDER BY id LIMIT n"),
         # whole or one kind at a time: without these each batch would sort the run's items again.
         Index(None, "run_id", "id"),
@@ -165,6 +166,8 @@ class Item(Base):
     source_fingerprint: Mapped[str | None] = mapped_column(String(64))
     # The records themselves (names, birth dates, INE): sealed when [state] encryption_key is set.
     payload: Mapped[dict[str, Any] | None] = mapped_column(EncryptedJSON())
+    # The expected record on the target. An item is expected when it has a target fingerprint; its
+    # target_payload is then NULL when that record is the source's as it is (most kinds: no copy).
     target_payload: Mapped[dict[str, Any] | None] = mapped_column(EncryptedJSON())
     target_fingerprint: Mapped[str | None] = mapped_column(String(64))
     action: Mapped[str | None] = mapped_column(String(16))

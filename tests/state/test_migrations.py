@@ -57,11 +57,11 @@ def _tables(engine: Engine) -> set[str]:
 
 def test_one_numbered_head() -> None:
     scripts = ScriptDirectory.from_config(_alembic_config())
-    assert scripts.get_heads() == ["0006"]
-    assert head_revision() == "0006"
+    assert scripts.get_heads() == ["0007"]
+    assert head_revision() == "0007"
     # a straight line: each revision revises the one before it
     chain = [s.revision for s in scripts.walk_revisions()]
-    assert chain == ["0006", "0005", "0004", "0003", "0002", "0001"]
+    assert chain == ["0007", "0006", "0005", "0004", "0003", "0002", "0001"]
     for script in scripts.walk_revisions():
         assert re.fullmatch(r"\d{4}", script.revision), script.revision
         assert script.path.endswith(f"{script.revision}_{script.path.rsplit('_', 1)[-1]}")
@@ -103,10 +103,10 @@ def test_schema_diff_sees_a_hand_made_change(engine: Engine) -> None:
     upgrade(engine)
     with engine.begin() as conn:
         conn.exec_driver_sql("ALTER TABLE runs ADD COLUMN extra TEXT")
-        conn.exec_driver_sql("DROP INDEX ix_items_run_id_state")
+        conn.exec_driver_sql("DROP INDEX ix_items_run_id_kind_id")
     diff = schema_diff(engine)
     assert "remove_column runs.extra" in diff
-    assert "add_index items.ix_items_run_id_state" in diff
+    assert "add_index items.ix_items_run_id_kind_id" in diff
 
 
 def test_require_current_refuses_empty_then_downgraded(engine: Engine) -> None:
@@ -224,7 +224,7 @@ def test_offline_sql_and_url_driven_env(tmp_path: Path) -> None:
     command.upgrade(cfg, "head", sql=True)
     sql = cfg.output_buffer.getvalue()
     assert "CREATE TABLE runs" in sql
-    assert "CREATE INDEX ix_items_run_id_state" in sql
+    assert "CREATE INDEX ix_items_run_id_kind_id" in sql
     assert not (tmp_path / "by-url.db").exists()  # offline touches no database
     command.upgrade(cfg, "head")
     engine = make_engine(url)
