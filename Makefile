@@ -32,7 +32,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check .
 
 typecheck: $(VENV)/.installed
-	$(BIN)/mypy --strict ent_migrate tests
+	$(BIN)/mypy --strict ent_migrate tests bench
 
 test: setup lint typecheck
 	$(BIN)/pytest -q $(PYTEST_ARGS)

@@ -232,7 +232,7 @@ def run(entries: int = 20_000, concurrency: int = 4, rounds: int = 3) -> list[di
                 done = measure("bench.ldap", "ldap3_read", server.url(bases["tools"]), options, people)
                 keep("ldap3_read", done["seconds"], done["peak_rss"])
     load = os.getloadavg()[0]
-    for path, tool, ours, l3 in (
+    for path, tool, mine, l3 in (
         ("write", "ldapadd", "our_write", "ldap3_add"),
         ("read", "ldapsearch", "our_read", "ldap3_read"),
     ):
@@ -243,11 +243,11 @@ def run(entries: int = 20_000, concurrency: int = 4, rounds: int = 3) -> list[di
             "concurrency": concurrency if path == "write" else 1,
             "tool": "ldapadd" if path == "write" else "ldapsearch -E pr=1000/noprompt",
             "tool_entries_per_s": round(entries / best[tool]["seconds"]),
-            "ours_entries_per_s": round(entries / best[ours]["seconds"]),
-            "ratio": round(best[tool]["seconds"] / best[ours]["seconds"], 3),
+            "ours_entries_per_s": round(entries / best[mine]["seconds"]),
+            "ratio": round(best[tool]["seconds"] / best[mine]["seconds"], 3),
             "ldap3_entries_per_s": round(entries / best[l3]["seconds"]),
             "ldap3_ratio": round(best[tool]["seconds"] / best[l3]["seconds"], 3),
-            "ours_peak_rss_mb": round(best[ours]["rss"] / 2**20, 1),
+            "ours_peak_rss_mb": round(best[mine]["rss"] / 2**20, 1),
             "tool_peak_rss_mb": round(best[tool]["rss"] / 2**20, 1),
             "ldap3_peak_rss_mb": round(best[l3]["rss"] / 2**20, 1),
             "load_average": round(load, 1),

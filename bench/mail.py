@@ -26,6 +26,7 @@ import random
 import ssl
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -174,12 +175,13 @@ def main(count: int = 20_000) -> list[dict[str, object]]:
     with run_dovecot() as server:
         bare_login, bare_password = server.add_user()
         again_login, again_password = server.add_user()
-        for side, run in (
+        sides: tuple[tuple[str, Callable[[], tuple[int, int]]], ...] = (
             ("bare", lambda: _bare(server, bare_login, bare_password, folder)),
             ("ours-1", lambda: _ours(server, server.add_user()[0], folder, 1)),
             ("ours-4", lambda: _ours(server, server.add_user()[0], folder, 4)),
             ("bare-again", lambda: _bare(server, again_login, again_password, folder)),
-        ):
+        )
+        for side, run in sides:
             start = time.perf_counter()
             n, size = run()
             seconds = time.perf_counter() - start
