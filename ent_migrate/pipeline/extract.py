@@ -61,5 +61,6 @@ def extract(ctx: PipelineContext, run_id: str) -> dict[str, Any]:
     problems = ctx.source.problems.to_list()
     if failure is not None:
         raise failure
+    ctx.state.refresh_statistics()  # the run's items were just loaded: reconcile's queries plan on them
     people = counts.get("person", 0)
     return {"records": counts, "problems": problems, "people": people}

@@ -141,6 +141,7 @@ def reconcile(ctx: PipelineContext, run_id: str, weights: Weights | None = None)
             _batch(ctx, run_id, todo, weights, counts, children_of(todo))
     if Capability.ACCOUNTS in ctx.capabilities and Capability.READ_BACK in ctx.target.capabilities:
         counts["target_accounts"] = _target_accounts(ctx, run_id, weights)
+    ctx.state.refresh_statistics()  # the identities were just loaded: map's queries plan on them
     return counts
 
 

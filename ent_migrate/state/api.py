@@ -44,6 +44,17 @@ class StateStore:
         self.reports = ReportsLog(engine)
         self.review = Review(engine)
 
+    def refresh_statistics(self) -> None:
+        """After a bulk load (extract, reconcile): the query planner's statistics, refreshed. On
+        PostgreSQL, until autovacuum comes by, they still say that the tables a district was just
+        loaded into are nearly empty, and the planner read every guardianship of the run for each
+        batch of reconcile (issue 15). SQLite plans without them (its ANALYZE would read every index
+        of the run): nothing to do there."""
+        if self.engine.dialect.name != "postgresql":
+            return
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
+
     @contextlib.contextmanager
     def lock(self, command: str, run_id: str | None = None) -> Iterator[None]:
         """Hold the write lock (raises StateLockedError naming who holds it)."""

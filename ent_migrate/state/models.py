@@ -146,6 +146,10 @@ class StageCheckpoint(Base):
     updated_at: Mapped[dt.datetime] = _updated()
 
 
+#: A key column: binary order on every back-end (PostgreSQL's default collation follows the locale).
+_KEY = Text().with_variant(Text(collation="C"), "postgresql")
+
+
 class Item(Base):
     __tablename__ = "items"
     __table_args__ = (
@@ -161,7 +165,10 @@ class Item(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = _run_fk()
     kind: Mapped[str] = mapped_column(String(16), nullable=False)
-    key: Mapped[str] = mapped_column(Text, nullable=False)
+    # Ids compare code point by code point, as on SQLite, whatever the database's locale: reconcile
+    # reads a guardian's guardianships as the key range "id|" to "id}", which a French collation
+    # (it ignores "|" and "}") makes empty (revision 0007).
+    key: Mapped[str] = mapped_column(_KEY, nullable=False)
     state: Mapped[str] = mapped_column(String(16), nullable=False)
     source_fingerprint: Mapped[str | None] = mapped_column(String(64))
     # The records themselves (names, birth dates, INE): sealed when [state] encryption_key is set.

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from sqlalchemy import Engine
 
@@ -24,3 +26,23 @@ def engine(state_url: str) -> Iterator[Engine]:
     eng = make_engine(state_url)
     yield eng
     eng.dispose()
+
+
+@pytest.fixture
+def french_engine(postgres_url: str) -> Iterator[Engine]:
+    """A store on a PostgreSQL database created with a French collation (ICU fr-FR), as a DBA in an
+    académie may well create it: it orders text by the language's rules, not by code point."""
+    name = "fr_" + uuid.uuid4().hex[:16]
+    base, _, _ = postgres_url.rpartition("/")
+    admin = base.replace("postgresql+psycopg://", "postgresql://") + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(
+            f"CREATE DATABASE \"{name}\" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'fr-FR' LOCALE 'C.UTF-8'"
+        )
+    eng = make_engine(f"{base}/{name}")
+    try:
+        yield eng
+    finally:
+        eng.dispose()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -57,6 +57,22 @@ def test_children_are_read_for_the_guardians_asked_only(engine: Engine, sealed: 
     assert state.items.children_of(run_id, []) == {}
 
 
+def test_children_are_found_whatever_the_database_collation(french_engine: Engine) -> None:
+    # The key range "g1|" to "g1}" is empty under a French collation, which ignores "|" and "}": the
+    # keys compare code point by code point there too (revision 0007), or no guardian ever joins
+    # through their children.
+    state, run_id = _store(french_engine, sealed=False)
+    with french_engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT 'g1|c' < 'g1}'").scalar() is False  # the database's own order
+    links = [("g1", "c1"), ("g1", "c|6"), ("g10", "c4"), ("g1|x", "c3")]
+    state.items.put_extracted(run_id, [Guardianship(guardian_id=g, student_id=c) for g, c in links])
+    assert state.items.children_of(run_id, ["g1", "g10", "g1|x"]) == {
+        "g1": ["c1", "c|6"],
+        "g10": ["c4"],
+        "g1|x": ["c3"],
+    }
+
+
 def test_the_report_scan_reads_every_item_once_across_batches(engine: Engine) -> None:
     # Keyset pagination by id, BATCH rows a query: nothing skipped or read twice at the boundaries.
     state, run_id = _store(engine, sealed=False)
