@@ -36,10 +36,12 @@ __all__ = ["BATCH", "Decision", "ExpectedRow", "Items", "PlannedRow", "ReportRow
 _BLOB_TYPES = (Message, Document, Production)
 _PREFIX_BATCH = 200  # key ranges per query: an OR of index ranges, kept to a short statement
 #: children_of on PostgreSQL: each (lo, hi) range of the arrays is one index probe (keys are "C"-collated).
+#: The subquery's OFFSET 0 keeps it one probe per range: joined flat, the planner guesses each range
+#: holds a third of the run and reads every guardianship instead.
 _PG_CHILDREN = (
-    "SELECT i.id, i.key, i.payload FROM unnest(%s::text[], %s::text[]) AS r(lo, hi)"
-    ' JOIN items i ON i.key >= r.lo COLLATE "C" AND i.key < r.hi COLLATE "C"'
-    " WHERE i.run_id = %s AND i.kind = %s AND i.payload IS NOT NULL"
+    "SELECT x.id, x.key, x.payload FROM unnest(%s::text[], %s::text[]) AS r(lo, hi) CROSS JOIN LATERAL"
+    " (SELECT i.id, i.key, i.payload FROM items i WHERE i.run_id = %s AND i.kind = %s"
+    ' AND i.key >= r.lo COLLATE "C" AND i.key < r.hi COLLATE "C" AND i.payload IS NOT NULL OFFSET 0) AS x'
 )
 #: Kinds whose records name no school: the report reads nothing in their payload.
 _NO_SCHOOL_KINDS = sorted(
