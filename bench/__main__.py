@@ -7,6 +7,7 @@ Writes ``bench/out/results.json`` and prints a table. Generated districts are ca
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -199,7 +200,14 @@ def main(sizes: list[int], which: str = "all") -> None:
     (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
 
 
+def _stop(signum: int, _frame: object) -> None:
+    # Stopped with kill (SIGTERM): unwind, so that the servers a bench started (PostgreSQL, slapd,
+    # Dovecot) are stopped by their context managers, not left running with their data on the cores.
+    raise SystemExit(128 + signum)
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _stop)
     args = sys.argv[1:]
     benches = ("plan", "plan-pg", "apply", "readers", "mail", "rest", "ldap", "reconcile", "reconcile3", "all")
     which = args.pop(0) if args and args[0] in benches else "all"
