@@ -67,10 +67,9 @@ def postgres_server() -> Iterator[str]:
 @contextlib.contextmanager
 def fresh_database(server_url: str) -> Iterator[str]:
     """A fresh, empty database on that server, dropped afterwards (the tests' helper too)."""
-    from tests.servers.postgres import postgres_database
+    from tests.servers.postgres import fresh_database as tests_fresh_database
 
-    fixture: Any = postgres_database
-    with contextlib.contextmanager(fixture.__wrapped__)(server_url) as url:
+    with tests_fresh_database(server_url) as url:
         yield url
 
 

@@ -210,8 +210,8 @@ class Items:
                 kind = str(RecordKind.GUARDIANSHIP)
                 params: tuple[Any, ...]
                 if postgres:
-                    # One probe per range through a join on the bound arrays: PostgreSQL's planner may
-                    # scan the whole table for an OR of 200 ranges (half a second a query at 100k).
+                    # One index probe per range of the bound arrays (_PG_CHILDREN): PostgreSQL's
+                    # planner may scan the whole table for an OR of 200 ranges (half a second at 100k).
                     sql, params = _PG_CHILDREN, ([g + "|" for g in chunk], [g + "}" for g in chunk], run_id, kind)
                 else:
                     term = f"(run_id = {mark} AND kind = {mark} AND key >= {mark} AND key < {mark})"

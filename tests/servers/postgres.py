@@ -32,7 +32,7 @@ from typing import Any
 import psycopg
 import pytest
 
-__all__ = ["find_postgres_bin", "postgres_database", "postgres_url"]
+__all__ = ["find_postgres_bin", "fresh_database", "postgres_database", "postgres_url"]
 
 SUPERUSER = "postgres"
 DATABASE = "ent_migrate"
@@ -212,16 +212,24 @@ def postgres_url() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.fixture
-def postgres_database(postgres_url: str) -> Iterator[str]:
-    """A fresh, empty database on the session's server for one test (dropped afterwards)."""
+@contextlib.contextmanager
+def fresh_database(postgres_url: str, options: str = "") -> Iterator[str]:
+    """A fresh, empty database on that server, created with *options* (``CREATE DATABASE name
+    options``: a template, a locale), as a SQLAlchemy URL; dropped afterwards."""
     name = "t_" + uuid.uuid4().hex[:16]
     base, _, _ = postgres_url.rpartition("/")
     admin = base.replace("postgresql+psycopg://", "postgresql://") + "/postgres"
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}" {options}')
     try:
         yield f"{base}/{name}"
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_database(postgres_url: str) -> Iterator[str]:
+    """A fresh, empty database on the session's server for one test (dropped afterwards)."""
+    with fresh_database(postgres_url) as url:
+        yield url

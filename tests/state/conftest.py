@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from sqlalchemy import Engine
 
 from ent_migrate.state import make_engine
+from tests.servers.postgres import fresh_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -32,17 +31,10 @@ def engine(state_url: str) -> Iterator[Engine]:
 def french_engine(postgres_url: str) -> Iterator[Engine]:
     """A store on a PostgreSQL database created with a French collation (ICU fr-FR), as a DBA in an
     académie may well create it: it orders text by the language's rules, not by code point."""
-    name = "fr_" + uuid.uuid4().hex[:16]
-    base, _, _ = postgres_url.rpartition("/")
-    admin = base.replace("postgresql+psycopg://", "postgresql://") + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(
-            f"CREATE DATABASE \"{name}\" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'fr-FR' LOCALE 'C.UTF-8'"
-        )
-    eng = make_engine(f"{base}/{name}")
-    try:
-        yield eng
-    finally:
-        eng.dispose()
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    french = "TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'fr-FR' LOCALE 'C.UTF-8'"
+    with fresh_database(postgres_url, french) as url:
+        eng = make_engine(url)
+        try:
+            yield eng
+        finally:
+            eng.dispose()
