@@ -177,7 +177,11 @@ def _plan_render(out: dict[str, Any]) -> None:
     line = _problems_line(out)
     if line:
         err_console.print(f"[red]{line}[/]" if out.get("input_errors") else line, highlight=False)
-    console.print(f"plan revision {out['revision']}; report: {out['report']['dir']}")
+    console.print(f"plan revision {out['revision']}; report: {out['report']['dir']}", highlight=False)
+    if int(out.get("input_errors", 0)) <= int(out.get("accepted_input_errors", 0)):
+        # What the lead passes to apply once they have read the report: that plan, and no other.
+        digest = out["report"]["digest"][:12]
+        console.print(f"reviewed? apply it with: ent-migrate apply --plan {digest}", highlight=False)
 
 
 def _confirm(as_json: bool) -> Any:
@@ -308,6 +312,17 @@ def plan_cmd(
     emit(out, as_json, lambda: _plan_render(out))
 
 
+ReviewedOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--plan",
+        metavar="DIGEST",
+        help="The digest of the plan report you reviewed (as `plan` prints it, 8+ characters): "
+        "apply refuses any other plan.",
+    ),
+]
+
+
 @app.command("apply")
 def apply_cmd(
     source: SourceOpt = None,
@@ -316,12 +331,15 @@ def apply_cmd(
     max_deletions: MaxDel = None,
     max_deletions_pct: MaxDelPct = None,
     max_updates_pct: MaxUpdPct = None,
+    reviewed: ReviewedOpt = None,
     as_json: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:
     """Execute the last reviewed plan idempotently; a re-run resumes where it stopped.
 
-    Refuses (exit 2) when no plan report exists: run `plan` first.
+    Refuses (exit 2) when no plan report exists (run `plan` first), when that report was changed since
+    plan wrote it, when the configuration names another source, target or mapping than the plan was
+    made for, and, with --plan, when the last plan is not the one named.
     """
     safety = _safety_overrides(
         max_deletions=max_deletions, max_deletions_pct=max_deletions_pct, max_updates_pct=max_updates_pct
@@ -329,7 +347,7 @@ def apply_cmd(
     with _context("apply", source, target, safety=safety) as ctx:
         run_id = open_run(ctx)
         try:
-            out = do_apply(ctx, run_id, max_ops=max_ops)
+            out = do_apply(ctx, run_id, max_ops=max_ops, reviewed=reviewed)
         except ThresholdExceededError as exc:
             _refused(exc, as_json)
         except Interrupted:

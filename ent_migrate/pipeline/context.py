@@ -111,7 +111,8 @@ class RunSettings:
 
 
 def _base(config: Config) -> Path:
-    return config.path.parent if config.path else Path.cwd()
+    # Absolute: the report folders are kept in the state store, and apply may run from another folder.
+    return config.path.parent.absolute() if config.path else Path.cwd()
 
 
 def pseudonymizer_from_config(config: Config, environ: Mapping[str, str] | None = None) -> Pseudonymizer:

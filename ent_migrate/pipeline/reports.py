@@ -169,9 +169,12 @@ def write_run_report(
     refusal: str | None = None,
     revision: int | None = None,
     weights: Weights = DEFAULT_WEIGHTS,
+    inputs: dict[str, str] | None = None,
 ) -> tuple[WrittenReport, Path]:
     """Write the *kind* report of *run_id* into its own folder; return it and the folder. *weights*
-    are those reconcile used (the mapping's ``[matching]``): a join is explained with its own score."""
+    are those reconcile used (the mapping's ``[matching]``): a join is explained with its own score.
+    *inputs* are what a plan was made from (:func:`~ent_migrate.pipeline.reviewed.plan_inputs`); a plan
+    report written again keeps those of the plan it shows."""
     run = state.runs.get(run_id)
     by_kind = state.items.counts_by_kind(run_id, marks=kind == "verify")
     counts: dict[str, int] = {}
@@ -217,7 +220,13 @@ def write_run_report(
     )
     folder = report_folder(report_dir, run_id, kind, revision)
     written = write_reports(data, folder, pseudonymize, csv_delimiter=csv_delimiter)
-    state.reports.add(run_id, kind, revision, str(folder), written.digest, {"counts": counts, "verdict": str(verdict)})
+    summary: dict[str, Any] = {"counts": counts, "verdict": str(verdict)}
+    shown = state.reports.latest(run_id, "plan") if inputs is None and kind == "plan" else None
+    if shown is not None and shown.revision == revision and "inputs" in shown.summary:
+        inputs = shown.summary["inputs"]
+    if inputs is not None:
+        summary["inputs"] = inputs
+    state.reports.add(run_id, kind, revision, str(folder), written.digest, summary)
     state.runs.set_report_digest(run_id, written.digest)
     return written, folder
 

@@ -31,6 +31,7 @@ from ent_migrate.pipeline.map import map_records
 from ent_migrate.pipeline.plan import plan
 from ent_migrate.pipeline.reconcile import reconcile
 from ent_migrate.pipeline.reports import write_run_report
+from ent_migrate.pipeline.reviewed import check_plan_inputs, plan_inputs, reviewed_plan
 from ent_migrate.pipeline.verify import verify
 from ent_migrate.problems import Occurrence, Severity
 from ent_migrate.state import StateStore
@@ -100,6 +101,7 @@ def _plan_report(ctx: PipelineContext, run_id: str, problems: list[dict[str, Any
         problems=problems,
         csv_delimiter=ctx.settings.csv_delimiter,
         weights=ctx.mapping.weights,
+        inputs=plan_inputs(ctx),
         **kw,
     )
     return {"dir": str(folder), "digest": written.digest, "files": [p.name for p in written.paths]}
@@ -183,34 +185,22 @@ class PlanInputError(InputError):
         self.result = result
 
 
-def _reviewed_plan(ctx: PipelineContext, run_id: str) -> str:
-    """The digest of the plan report apply is about to execute; NoPlanError when there is none."""
-    runs = ctx.state.runs
-    run = runs.get(run_id)
-    entry = ctx.state.reports.latest(run_id, "plan")
-    if not runs.stage_done(run_id, Stage.PLAN) or entry is None or entry.revision != run.plan_revision:
-        raise NoPlanError(
-            "there is no reviewed plan to apply for this source and target: run `ent-migrate plan` first, read "
-            "its report, then `ent-migrate apply` (or `ent-migrate run`, which plans, asks, then applies)"
-        )
-    if entry.summary.get("verdict") not in (None, "ready"):
-        raise NoPlanError(
-            f"the last plan (revision {entry.revision}) was not applicable "
-            f"({entry.summary.get('verdict')}): fix what its report says and plan again"
-        )
-    return entry.digest
-
-
 def do_apply(
     ctx: PipelineContext,
     run_id: str,
     *,
     max_ops: int | None = None,
     should_stop: Callable[[], bool] | None = None,
+    reviewed: str | None = None,
 ) -> dict[str, Any]:
+    """Apply the run's reviewed plan (:mod:`ent_migrate.pipeline.reviewed`); *reviewed* is the digest
+    (or its first characters) of the plan report the lead read, when they name it."""
     runs = ctx.state.runs
     if not ctx.state.journal.started(run_id) or runs.get(run_id).applied_plan_digest is None:
-        runs.set_applied_plan(run_id, _reviewed_plan(ctx, run_id))
+        runs.set_applied_plan(run_id, reviewed_plan(ctx, run_id, reviewed))
+    else:
+        # A resume: the plan was checked when its apply began; the configuration must still name it.
+        _resumed_plan(ctx, run_id, reviewed)
     window = ctx.settings.window
     if should_stop is None and window is not None:
         # Outside school hours only: apply stops cleanly at the window's end, the next run resumes.
@@ -229,6 +219,18 @@ def do_apply(
     if window is not None and result.stopped_early and not window.contains(dt.datetime.now()):
         out["outside_window"] = int(window.seconds_until_start(dt.datetime.now()))
     return out
+
+
+def _resumed_plan(ctx: PipelineContext, run_id: str, reviewed: str | None) -> None:
+    applied = ctx.state.runs.get(run_id).applied_plan_digest or ""
+    entry = ctx.state.reports.by_digest(run_id, "plan", applied)
+    if entry is not None:
+        check_plan_inputs(ctx, entry.summary, entry.revision)
+    if reviewed is not None and not applied.startswith(reviewed.strip().lower()):
+        raise NoPlanError(
+            f"this run is finishing the apply of plan {applied[:12]}, begun before; --plan {reviewed} names "
+            "another: run apply without --plan (or with that digest) to finish it, then plan again"
+        )
 
 
 def do_verify(ctx: PipelineContext, run_id: str) -> dict[str, Any]:

@@ -42,14 +42,19 @@ class ReportsLog:
             )
 
     def latest(self, run_id: str, kind: str) -> ReportEntry | None:
+        return self._last(run_id, kind)
+
+    def by_digest(self, run_id: str, kind: str, digest: str) -> ReportEntry | None:
+        """The last *kind* report of the run with that digest (the plan report an apply executes)."""
+        return self._last(run_id, kind, digest)
+
+    def _last(self, run_id: str, kind: str, digest: str | None = None) -> ReportEntry | None:
         reports = self._reports
+        query = select(reports).where(reports.c.run_id == run_id, reports.c.kind == kind)
+        if digest is not None:
+            query = query.where(reports.c.digest == digest)
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(reports)
-                .where(reports.c.run_id == run_id, reports.c.kind == kind)
-                .order_by(reports.c.id.desc())
-                .limit(1)
-            ).first()
+            row = conn.execute(query.order_by(reports.c.id.desc()).limit(1)).first()
         if row is None:
             return None
         return ReportEntry(row.kind, int(row.revision), row.path, row.digest, dict(row.summary or {}))
