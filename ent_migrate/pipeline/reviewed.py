@@ -95,8 +95,8 @@ def _check_named(expected: str, digest: str, revision: int) -> None:
         )
     if not digest.startswith(wanted):
         raise NoPlanError(
-            f"the plan you reviewed ({wanted[:12]}) is not the last plan of this run: revision {revision} "
-            f"({digest[:12]}) was made since. Review its report, then apply it with --plan {digest[:12]}"
+            f"the last plan of this run is revision {revision} ({digest[:12]}), not the one you name "
+            f"({wanted[:12]}): review its report, then apply it with --plan {digest[:12]}"
         )
 
 

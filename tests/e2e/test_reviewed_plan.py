@@ -47,7 +47,7 @@ def test_apply_plan_names_the_reviewed_report_and_refuses_a_newer_one(tmp_path: 
     assert _digest(latest) != _digest(reviewed)
     refused = cli("-c", str(config), "apply", "--plan", _digest(reviewed)[:12])
     assert refused.returncode == 2, refused.stderr
-    assert "is not the last plan of this run" in refused.stderr
+    assert f"not the one you name ({_digest(reviewed)[:12]})" in refused.stderr
     assert f"--plan {_digest(latest)[:12]}" in refused.stderr  # what to do once that one is read
     assert _target(tmp_path) == []
     badly = cli("-c", str(config), "apply", "--plan", "abc")
