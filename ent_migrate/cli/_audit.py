@@ -12,7 +12,6 @@ and its SHA256SUMS; ``ent-migrate audit keygen controller.key controller.pub`` m
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Annotated
@@ -28,7 +27,7 @@ from ent_migrate.cli._common import EXIT_DIFFERENCES, EXIT_OK, ConfigOpt, consol
 from ent_migrate.cli.app import app
 from ent_migrate.errors import ConfigError
 from ent_migrate.pipeline.context import pseudonymizer_from_config, report_dir_from_config
-from ent_migrate.report.writers import SUMS_NAME
+from ent_migrate.report.writers import SUMS_NAME, SumsMismatchError, check_sums
 
 __all__ = ["audit_app", "verify_report"]
 
@@ -108,17 +107,10 @@ def verify_report(folder: Path, public_key: Path) -> str:
     """Check ``SHA256SUMS.sig`` under *public_key*, then every file SHA256SUMS names. Returns the key id."""
     sums = folder / SUMS_NAME
     key_id = verify_file(sums, folder / SIGNATURE_NAME, public_key)
-    for number, line in enumerate(sums.read_text(encoding="ascii").splitlines(), 1):
-        digest, _sep, name = line.partition("  ")
-        if not name or "/" in name or name.startswith("."):
-            raise ConfigError(f"{sums}:{number}: not a 'SHA256  NAME' line")
-        try:
-            with (folder / name).open("rb") as handle:
-                actual = hashlib.file_digest(handle, "sha256").hexdigest()
-        except OSError as exc:
-            raise ConfigError(f"{sums}:{number}: {name}: {exc.strerror}") from None
-        if actual != digest:
-            raise ConfigError(f"{sums}:{number}: {name} was changed after the report was signed")
+    try:
+        check_sums(folder, sums.read_text(encoding="ascii"))
+    except SumsMismatchError as exc:
+        raise ConfigError(f"{exc} after the report was signed" if exc.changed else str(exc)) from None
     return key_id
 
 

@@ -27,12 +27,11 @@ from typing import Any
 from ent_migrate.errors import ConfigError, NoPlanError
 from ent_migrate.outcomes import Stage
 from ent_migrate.pipeline.context import PipelineContext
-from ent_migrate.report.writers import SUMS_NAME
+from ent_migrate.report.writers import SUMS_NAME, SumsMismatchError, check_sums
 
-__all__ = ["check_plan_inputs", "plan_inputs", "reviewed_plan"]
+__all__ = ["plan_inputs", "resumed_plan", "reviewed_plan"]
 
 _MIN_DIGEST_PREFIX = 8
-_SUMS_LINE = re.compile(r"([0-9a-f]{64}) [ *](.+)")
 
 
 def plan_inputs(ctx: PipelineContext) -> dict[str, str]:
@@ -41,27 +40,25 @@ def plan_inputs(ctx: PipelineContext) -> dict[str, str]:
     return {"source": ctx.source_spec, "target": ctx.target_spec, "mapping": ctx.mapping.digest}
 
 
-def check_plan_inputs(ctx: PipelineContext, summary: dict[str, Any], revision: int) -> None:
+def _check_inputs(ctx: PipelineContext, summary: dict[str, Any], revision: int) -> None:
     """NoPlanError when the configuration no longer names what plan revision *revision* was made for.
     A plan entry written before ent-migrate kept its inputs has none: nothing to compare."""
     planned = summary.get("inputs")
     if not isinstance(planned, dict):
         return
     now = plan_inputs(ctx)
-    changed = [name for name in ("target", "source", "mapping") if planned.get(name) != now[name]]
-    if not changed:
-        return
-    what = {"target": "the target", "source": "the source", "mapping": "the mapping"}
-    details = "; ".join(
-        f"{what[name]} was {planned.get(name)!r}, the configuration now says {now[name]!r}"
-        if name != "mapping"
-        else "the mapping file changed"
-        for name in changed
-    )
-    raise NoPlanError(
-        f"the plan (revision {revision}) was made for another configuration: {details}. "
-        "Restore the configuration it was made for, or plan again and review the new report"
-    )
+    changed = [
+        f"the {name} was {planned.get(name)!r}, the configuration now says {now[name]!r}"
+        for name in ("target", "source")
+        if planned.get(name) != now[name]
+    ]
+    if planned.get("mapping") != now["mapping"]:
+        changed.append("the mapping file changed")
+    if changed:
+        raise NoPlanError(
+            f"the plan (revision {revision}) was made for another configuration: {'; '.join(changed)}. "
+            "Restore the configuration it was made for, or plan again and review the new report"
+        )
 
 
 def reviewed_plan(ctx: PipelineContext, run_id: str, expected: str | None = None) -> str:
@@ -81,22 +78,41 @@ def reviewed_plan(ctx: PipelineContext, run_id: str, expected: str | None = None
         )
     if expected is not None:
         _check_named(expected, entry.digest, entry.revision)
-    check_plan_inputs(ctx, entry.summary, entry.revision)
+    _check_inputs(ctx, entry.summary, entry.revision)
     _check_report_files(Path(entry.path), entry.digest, run_id)
     return entry.digest
 
 
-def _check_named(expected: str, digest: str, revision: int) -> None:
+def _named(expected: str) -> str:
+    """``--plan``'s digest, checked for shape and lower-cased."""
     wanted = expected.strip().lower()
     if len(wanted) < _MIN_DIGEST_PREFIX or not re.fullmatch(r"[0-9a-f]+", wanted):
         raise ConfigError(
             f"--plan takes the digest of the plan report you reviewed (at least {_MIN_DIGEST_PREFIX} hexadecimal "
             f"characters, as `ent-migrate plan` prints it), not {expected!r}"
         )
+    return wanted
+
+
+def _check_named(expected: str, digest: str, revision: int) -> None:
+    wanted = _named(expected)
     if not digest.startswith(wanted):
         raise NoPlanError(
             f"the last plan of this run is revision {revision} ({digest[:12]}), not the one you name "
             f"({wanted[:12]}): review its report, then apply it with --plan {digest[:12]}"
+        )
+
+
+def resumed_plan(ctx: PipelineContext, run_id: str, applied: str, expected: str | None = None) -> None:
+    """An apply resumed: its plan (digest *applied*) was checked when it began; the configuration must
+    still name what that plan was made for (check 3), and ``--plan``, if given, that plan (check 4)."""
+    entry = ctx.state.reports.by_digest(run_id, "plan", applied)
+    if entry is not None:
+        _check_inputs(ctx, entry.summary, entry.revision)
+    if expected is not None and not applied.startswith(_named(expected)):
+        raise NoPlanError(
+            f"this run is finishing the apply of plan {applied[:12]}, begun before; --plan {expected} names "
+            "another: run apply without --plan (or with that digest) to finish it, then plan again"
         )
 
 
@@ -116,17 +132,7 @@ def _check_report_files(folder: Path, digest: str, run_id: str) -> None:
         ) from None
     if hashlib.sha256(raw).hexdigest() != digest:
         raise NoPlanError(f"{sums_path} is not the one plan wrote (its digest differs): {again}")
-    for number, line in enumerate(raw.decode("ascii", "replace").splitlines(), 1):
-        found = _SUMS_LINE.fullmatch(line)
-        if found is None:
-            raise NoPlanError(f"{sums_path}:{number}: not a SHA256SUMS line: {again}")
-        member = folder / found.group(2)
-        if member.parent != folder:
-            raise NoPlanError(f"{sums_path}:{number}: names a file outside its folder: {again}")
-        try:
-            with member.open("rb") as handle:
-                actual = hashlib.file_digest(handle, "sha256").hexdigest()
-        except OSError as exc:
-            raise NoPlanError(f"{member}: {exc.strerror or exc}: restore it, or {again}") from None
-        if actual != found.group(1):
-            raise NoPlanError(f"{member} changed since plan wrote it: {again}")
+    try:
+        check_sums(folder, raw.decode("ascii", "replace"))
+    except SumsMismatchError as exc:
+        raise NoPlanError(f"{exc}{' since plan wrote it' if exc.changed else ''}: {again}") from None

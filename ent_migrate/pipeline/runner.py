@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ent_migrate.audit.state import latest_audit
-from ent_migrate.errors import InputError, NoPlanError, ThresholdExceededError
+from ent_migrate.errors import InputError, ThresholdExceededError
 from ent_migrate.model import Profile
 from ent_migrate.outcomes import ACCESS_REMOVING_ACTIONS, RunStatus, Stage, StageStatus
 from ent_migrate.pipeline.apply import apply
@@ -31,7 +31,7 @@ from ent_migrate.pipeline.map import map_records
 from ent_migrate.pipeline.plan import plan
 from ent_migrate.pipeline.reconcile import reconcile
 from ent_migrate.pipeline.reports import write_run_report
-from ent_migrate.pipeline.reviewed import check_plan_inputs, plan_inputs, reviewed_plan
+from ent_migrate.pipeline.reviewed import plan_inputs, resumed_plan, reviewed_plan
 from ent_migrate.pipeline.verify import verify
 from ent_migrate.problems import Occurrence, Severity
 from ent_migrate.state import StateStore
@@ -196,11 +196,11 @@ def do_apply(
     """Apply the run's reviewed plan (:mod:`ent_migrate.pipeline.reviewed`); *reviewed* is the digest
     (or its first characters) of the plan report the lead read, when they name it."""
     runs = ctx.state.runs
-    if not ctx.state.journal.started(run_id) or runs.get(run_id).applied_plan_digest is None:
+    applied = runs.get(run_id).applied_plan_digest
+    if not ctx.state.journal.started(run_id) or applied is None:
         runs.set_applied_plan(run_id, reviewed_plan(ctx, run_id, reviewed))
     else:
-        # A resume: the plan was checked when its apply began; the configuration must still name it.
-        _resumed_plan(ctx, run_id, reviewed)
+        resumed_plan(ctx, run_id, applied, reviewed)
     window = ctx.settings.window
     if should_stop is None and window is not None:
         # Outside school hours only: apply stops cleanly at the window's end, the next run resumes.
@@ -219,18 +219,6 @@ def do_apply(
     if window is not None and result.stopped_early and not window.contains(dt.datetime.now()):
         out["outside_window"] = int(window.seconds_until_start(dt.datetime.now()))
     return out
-
-
-def _resumed_plan(ctx: PipelineContext, run_id: str, reviewed: str | None) -> None:
-    applied = ctx.state.runs.get(run_id).applied_plan_digest or ""
-    entry = ctx.state.reports.by_digest(run_id, "plan", applied)
-    if entry is not None:
-        check_plan_inputs(ctx, entry.summary, entry.revision)
-    if reviewed is not None and not applied.startswith(reviewed.strip().lower()):
-        raise NoPlanError(
-            f"this run is finishing the apply of plan {applied[:12]}, begun before; --plan {reviewed} names "
-            "another: run apply without --plan (or with that digest) to finish it, then plan again"
-        )
 
 
 def do_verify(ctx: PipelineContext, run_id: str) -> dict[str, Any]:

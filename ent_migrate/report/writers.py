@@ -32,7 +32,17 @@ from ent_migrate.report.model import (
 )
 from ent_migrate.report.scrub import scrub_reason, scrub_text, scrub_value
 
-__all__ = ["CSV_HEADER", "MATCH_COLUMNS", "SUMS_NAME", "Collected", "csv_cell", "ordered_statuses", "write_reports"]
+__all__ = [
+    "CSV_HEADER",
+    "MATCH_COLUMNS",
+    "SUMS_NAME",
+    "Collected",
+    "SumsMismatchError",
+    "check_sums",
+    "csv_cell",
+    "ordered_statuses",
+    "write_reports",
+]
 
 CSV_HEADER: tuple[str, ...] = ("kind", "id", "status", "mark", "reason", "uai", "profile")
 #: appended to the plan CSV: per person, the identity matched, how and why, and the login's origin
@@ -76,6 +86,31 @@ def _temp_file(out_dir: Path, name: str, temps: list[Path]) -> Iterator[IO[bytes
 def _sha256(path: Path) -> str:
     with path.open("rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+class SumsMismatchError(ValueError):
+    """A report folder is not as its SHA256SUMS says; the message names the manifest's line and the
+    file. ``changed`` is true when a file's bytes differ (not a bad line or an unreadable file)."""
+
+    def __init__(self, message: str, *, changed: bool = False) -> None:
+        super().__init__(message)
+        self.changed = changed
+
+
+def check_sums(folder: Path, sums: str) -> None:
+    """Every file the SHA256SUMS text *sums* of *folder* names hashes as listed (``sha256sum -c``, for
+    the files of that folder only); SumsMismatchError at the first that does not."""
+    manifest = folder / SUMS_NAME
+    for number, line in enumerate(sums.splitlines(), 1):
+        digest, _sep, name = line.partition("  ")
+        if not name or "/" in name or name.startswith("."):
+            raise SumsMismatchError(f"{manifest}:{number}: not a 'SHA256  NAME' line")
+        try:
+            actual = _sha256(folder / name)
+        except OSError as exc:
+            raise SumsMismatchError(f"{manifest}:{number}: {name}: {exc.strerror}") from None
+        if actual != digest:
+            raise SumsMismatchError(f"{manifest}:{number}: {name} was changed", changed=True)
 
 
 def _write_csv(
