@@ -20,7 +20,15 @@ from typing import Any
 from ent_migrate.errors import ConfigError
 from ent_migrate.tomlwhere import parse_toml
 
-__all__ = ["SECTIONS", "Config", "check_url_secrets", "expand_env", "is_secret_key", "load_config"]
+__all__ = [
+    "SECTIONS",
+    "Config",
+    "check_spec_secrets",
+    "check_url_secrets",
+    "expand_env",
+    "is_secret_key",
+    "load_config",
+]
 
 SECTIONS = ("state", "source", "target", "mapping", "safety", "run", "report", "privacy", "promotion")
 
@@ -93,6 +101,20 @@ def check_url_secrets(url: str, where: str) -> None:
             raise ConfigError(f"{where}: the URL's {name}= parameter holds a literal secret: {fix}")
 
 
+def check_spec_secrets(spec: str, where: str) -> None:
+    """A connector spec holds no password nor secret parameter, not even as a ``${VAR}`` reference:
+    unlike the state URL, the spec is kept as written (expanded) in the state store's runs, in every
+    report's inputs and in apply's refusals, which are shared with vendors. Credentials go in the
+    connector's own options (``bind_password``, ``password``, ``token`` = "${VAR}"), which are not."""
+    fix = 'put the credentials in the connector\'s options (for example password = "${VAR}"), not in the spec'
+    found = _URL_PASSWORD.search(spec)
+    if found and found.group(1):
+        raise ConfigError(f"{where} holds a password; a spec is kept in the state store and the reports: {fix}")
+    for key, value in _URL_QUERY_SECRET.findall(spec):
+        if is_secret_key(key) and value:
+            raise ConfigError(f"{where}: its {key}= parameter holds a secret, and a spec is kept in the reports: {fix}")
+
+
 def _walk(data: Any, path: str, source: str) -> Any:
     if isinstance(data, dict):
         out: dict[str, Any] = {}
@@ -157,6 +179,7 @@ class Config:
         spec = options.pop("spec", None)
         if not isinstance(spec, str):
             raise ConfigError(f'{self.where}: [{role}.{name}] needs spec = "NAME:LOCATION"')
+        check_spec_secrets(spec, f"{self.where}: [{role}.{name}] spec")
         if self.path is not None:
             spec = _relative_spec(spec, self.path.parent)
         return name, spec, options, f"{self.where}: [{role}.{name}]"

@@ -380,3 +380,34 @@ def test_files_of_another_kind_name_the_connector_that_reads_them(tmp_path: Path
     problems = {p["code"]: p for p in json.loads(plan.stdout)["problems"]}
     assert "source.empty" in problems
     assert "this looks like a SIECLE BEE_ELEVES file: use siecle:" in problems["file.unknown"]["details"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        # Expanded from the environment, the password would be kept in clear all the same.
+        ("rest:https://ent:${E2E_TARGET_PW}@127.0.0.1:9/api", "holds a password"),
+        ("rest:https://ent:hunter2@127.0.0.1:9/api", "holds a password"),
+        ("rest:https://127.0.0.1:9/api?access_token=${E2E_TARGET_PW}", "access_token= parameter holds a secret"),
+    ],
+)
+def test_a_password_in_a_connector_spec_is_refused_before_it_is_kept(tmp_path: Path, spec: str, message: str) -> None:
+    """A spec is kept as given (expanded) in the runs, in each report's inputs and in apply's refusals:
+    a password there would be in clear in the store and in files sent to vendors."""
+    path = tmp_path / "c.toml"
+    path.write_text(
+        f'[state]\nurl = "sqlite:///{tmp_path / "state.db"}"\n[source.a]\nspec = "memory:src"\n'
+        f'[target.b]\nspec = "{spec}"\n[privacy]\nkey = "${{E2E_KEY}}"\n[report]\ndir = "reports"\n'
+    )
+    env = {**ENV, "E2E_TARGET_PW": "s3cr3t-pw"}
+    assert cli("-c", str(path), "db", "upgrade", env=env).returncode == 0
+    done = cli("-c", str(path), "plan", env=env)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "[target.b] spec" in done.stderr
+    assert "s3cr3t-pw" not in done.stderr + done.stdout
+    assert "hunter2" not in done.stderr + done.stdout
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "reports").exists()
+    with sqlite3.connect(tmp_path / "state.db") as db:
+        assert db.execute("SELECT count(*) FROM runs").fetchone() == (0,)  # nothing kept
