@@ -37,7 +37,9 @@ dry-run report (:mod:`ent_migrate.matching.explain`).
 
 Each batch reads only the candidates of its own blocking keys from the state store (keyed digests,
 never all pairs, never all records in memory). Identities of this run are added batch by batch, so
-one person twice in a source is caught too.
+one person twice in a source is caught too; their blocking keys wait, kept with each batch, in a
+private index until the stage ends, then go into the store's block index in one sorted insert
+(:mod:`ent_migrate.state._blocks`: added a batch at a time, those digests rewrote its pages all over).
 """
 
 from __future__ import annotations
@@ -84,7 +86,18 @@ def facts_payload(
 def reconcile(ctx: PipelineContext, run_id: str, weights: Weights | None = None) -> dict[str, Any]:
     """Give every person of the run an identity; *weights* default to the mapping's ``[matching]``."""
     weights = weights or ctx.mapping.weights
-    counts = {
+    # The blocking keys kept go into the store's block index once, sorted, at the end (state._blocks).
+    with ctx.state.identities.deferred_blocks():
+        counts = _source_people(ctx, run_id, weights)
+        if Capability.ACCOUNTS in ctx.capabilities and Capability.READ_BACK in ctx.target.capabilities:
+            counts["target_accounts"] = _target_accounts(ctx, run_id, weights)
+    ctx.state.refresh_statistics()  # the identities were just loaded: map's queries plan on them
+    return counts
+
+
+def _source_people(ctx: PipelineContext, run_id: str, weights: Weights) -> dict[str, Any]:
+    """Reconcile the source's people: pupils and staff first, each guardian once their children are."""
+    counts: dict[str, Any] = {
         "people": 0,
         "new_identities": 0,
         "joined_by_ine": 0,
@@ -139,9 +152,6 @@ def reconcile(ctx: PipelineContext, run_id: str, weights: Weights | None = None)
         for rows in ctx.state.items.scan_source(run_id, RecordKind.PERSON):
             todo = [r for r in rows if r[1] in deferred]
             _batch(ctx, run_id, todo, weights, counts, children_of(todo))
-    if Capability.ACCOUNTS in ctx.capabilities and Capability.READ_BACK in ctx.target.capabilities:
-        counts["target_accounts"] = _target_accounts(ctx, run_id, weights)
-    ctx.state.refresh_statistics()  # the identities were just loaded: map's queries plan on them
     return counts
 
 

@@ -34,9 +34,23 @@ from sqlalchemy.schema import CreateTable
 
 from ent_migrate.state.models import Base
 
-__all__ = ["BATCH", "JSON_EACH", "among", "now", "placeholder", "scan", "scan_items", "table", "update_each", "upsert"]
+__all__ = [
+    "BATCH",
+    "CACHE_KIB",
+    "JSON_EACH",
+    "among",
+    "now",
+    "placeholder",
+    "scan",
+    "scan_items",
+    "table",
+    "update_each",
+    "upsert",
+]
 
 BATCH = 1000
+#: The state store's SQLite page cache per connection, as ``PRAGMA cache_size`` takes it (negative: KiB).
+CACHE_KIB = -16384
 # Under this many rows a PostgreSQL executemany (one pipelined round trip) beats the COPY path's three
 # statements: a lock, a checkpoint or a review entry stays on the ordinary path.
 _COPY_MIN = 32

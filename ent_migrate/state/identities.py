@@ -7,14 +7,16 @@ login → new login) outlives the runs: a re-run, or next year's run, gives a pe
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, or_, select
 
 from ent_migrate.matching.explain import is_founder
+from ent_migrate.state._blocks import RunBlocks, move_pending
 from ent_migrate.state._sql import among, now, table, upsert
 from ent_migrate.state.crypto import cipher_of
 from ent_migrate.state.review import queue_entries
@@ -40,6 +42,22 @@ class Identities:
         # reconcile probes a batch's blocking keys (candidates) and then adds the same keys (add_facts):
         # each is hashed (or HMACed) once. Bounded: a batch holds a few thousand keys.
         self._block = functools.lru_cache(maxsize=16_384)(self._digest)
+        self._run_blocks: RunBlocks | None = None  # within deferred_blocks(): this reconcile's keys
+
+    @contextlib.contextmanager
+    def deferred_blocks(self) -> Iterator[None]:
+        """Within: the blocking keys kept wait in ``identity_blocks_pending`` (and a private index that
+        :meth:`candidates` reads) instead of going into ``identity_blocks`` a batch at a time; they go
+        there in one sorted insert on the way out (:mod:`ent_migrate.state._blocks`). Keys a stopped
+        reconcile left pending are moved first. On an error they stay pending, for the next one."""
+        move_pending(self.engine)
+        self._run_blocks = RunBlocks()
+        try:
+            yield
+            move_pending(self.engine)
+        finally:
+            self._run_blocks.close()
+            self._run_blocks = None
 
     # -- reconcile -----------------------------------------------------------------------------
     def aliased(self, source: str, source_ids: Sequence[str]) -> dict[str, int]:
@@ -170,16 +188,18 @@ class Identities:
             return {}
         ids, bl, facts = self._identities, table("identity_blocks"), table("identity_facts")
         out: dict[str, dict[str, Any]] = {}
+        facts_of = select(ids.c.canonical_id, facts.c.facts).join(facts, facts.c.identity_id == ids.c.id)
+        # This reconcile's own keys, not in identity_blocks yet: their identities' ids.
+        ours = sorted(self._run_blocks.identities(digests)) if self._run_blocks is not None else []
         with self.engine.connect() as conn:
             for start in range(0, len(digests), 500):
                 # Each identity once through an IN subquery, not a DISTINCT: PostgreSQL has no equality
                 # operator for json, so DISTINCT over the facts column fails there.
                 sharing = select(bl.c.identity_id).where(among(conn, bl.c.block, digests[start : start + 500]))
-                query = (
-                    select(ids.c.canonical_id, facts.c.facts)
-                    .join(facts, facts.c.identity_id == ids.c.id)
-                    .where(ids.c.id.in_(sharing))
-                )
+                query = facts_of.where(ids.c.id.in_(sharing))
+                out.update({r.canonical_id: r.facts for r in conn.execute(query) if r.facts is not None})
+            for start in range(0, len(ours), 500):
+                query = facts_of.where(among(conn, ids.c.id, ours[start : start + 500]))
                 out.update({r.canonical_id: r.facts for r in conn.execute(query) if r.facts is not None})
         return out
 
@@ -207,18 +227,16 @@ class Identities:
             # A joined identity's facts grow (a guardian's children, how each alias joined): replaced.
             ["facts"],
         )
-        upsert(
-            conn,
-            bl,
-            [
-                {"identity_id": by_canonical[c], "block": d}
-                for c, (_, blocks) in rows.items()
-                if c in by_canonical
-                for d in sorted({self._block(b) for b in blocks})
-            ],
-            ["identity_id", "block"],
-            [],
-        )
+        kept = [
+            (by_canonical[c], d)
+            for c, (_, blocks) in rows.items()
+            if c in by_canonical
+            for d in sorted({self._block(b) for b in blocks})
+        ]
+        if self._run_blocks is not None:
+            self._run_blocks.keep(conn, kept)
+            return
+        upsert(conn, bl, [{"identity_id": i, "block": d} for i, d in kept], ["block", "identity_id"], [])
 
     def with_alias(self, source: str, canonical_ids: Iterable[str]) -> set[str]:
         """Those of these identities that have an alias of *source*."""

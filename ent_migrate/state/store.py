@@ -30,7 +30,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from ent_migrate.config import Config, check_url_secrets
 from ent_migrate.errors import ConfigError, SchemaOutdatedError, UnreachableError
-from ent_migrate.state._sql import JSON_EACH
+from ent_migrate.state._sql import CACHE_KIB, JSON_EACH
 from ent_migrate.state.crypto import json_dumps, json_loads
 from ent_migrate.state.models import Base
 
@@ -177,7 +177,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         # cache (2 MB by default) re-reads fewer of them. A 100k-account plan: 13% faster (issue 15).
         # Peak memory grows by the cache at most, within the 1M-account plan's budget.
         cursor.execute("PRAGMA wal_autocheckpoint=10000")
-        cursor.execute("PRAGMA cache_size=-16384")
+        cursor.execute(f"PRAGMA cache_size={CACHE_KIB}")
     finally:
         cursor.close()
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from ent_migrate.connectors.memory import MemoryConnector
 from ent_migrate.model import Person, Profile
@@ -76,3 +80,83 @@ def test_merge_then_undo_restores_the_prior_state(tmp_path: Path) -> None:
     review.undo_merge(merge_id)
     assert ids.canonical_of(ctx.source_name, ["clash-p1", "p1"]) == before
     assert review.merges()[0]["undone_at"] is not None
+
+
+def _blocks(ctx: Any) -> tuple[set[tuple[str, str]], int]:
+    """(canonical id, block digest) of every indexed blocking key, and how many keys wait pending."""
+    with ctx.state.engine.connect() as conn:
+        indexed = conn.exec_driver_sql(
+            "SELECT i.canonical_id, b.block FROM identity_blocks b JOIN identities i ON i.id = b.identity_id"
+        ).all()
+        pending = conn.exec_driver_sql("SELECT count(*) FROM identity_blocks_pending").scalar_one()
+    return {(c, b) for c, b in indexed}, int(pending)
+
+
+def test_one_person_twice_is_caught_across_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch of one: the second record of p0 is scored against an identity founded batches before,
+    whose keys wait in the reconcile's own index, not yet in identity_blocks; at the end the index
+    holds what keeping each batch's keys there at once gave."""
+    monkeypatch.setattr("ent_migrate.state._sql.BATCH", 1)
+    store = MemoryConnector.named_store("src")
+    fill(store, district(pupils=4))
+    fill(store, iter(_extra()))
+    outcomes = []
+    for deferred in (True, False):
+        here = tmp_path / str(deferred)
+        here.mkdir()
+        ctx = context(here)
+        run_id = open_run(ctx)
+        seen: list[tuple[set[tuple[str, str]], int]] = []
+        keep = ctx.state.identities.keep_batch
+
+        def watched(*args: Any, ctx: Any = ctx, keep: Any = keep, seen: Any = seen) -> None:
+            keep(*args)
+            seen.append(_blocks(ctx))
+
+        monkeypatch.setattr(ctx.state.identities, "keep_batch", watched)
+        if not deferred:  # as before revision 0008: each batch's keys straight into identity_blocks
+            monkeypatch.setattr(ctx.state.identities, "deferred_blocks", contextlib.nullcontext)
+        do_plan(ctx, run_id)
+        canon = ctx.state.identities.canonical_of(ctx.source_name, ["p0", "dup-p0", "twin-p0"])
+        assert canon["dup-p0"] == canon["p0"]
+        assert canon["twin-p0"] != canon["p0"]
+        assert len(seen) > 5
+        if deferred:
+            assert all(not indexed and pending for indexed, pending in seen)  # kept aside while it ran
+        outcomes.append((canon, _blocks(ctx)))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][1][1] == 0  # nothing left pending
+
+
+def test_keys_a_stopped_reconcile_left_pending_are_indexed_by_the_next(tmp_path: Path) -> None:
+    store = MemoryConnector.named_store("src")
+    fill(store, district(pupils=4))
+    fill(store, iter(_extra()))
+    for name in ("whole", "stopped"):
+        (tmp_path / name).mkdir()
+    whole = context(tmp_path / "whole")
+    do_plan(whole, open_run(whole))
+    expected, _ = _blocks(whole)
+
+    ctx = context(tmp_path / "stopped")
+    run_id = open_run(ctx)
+    identities = ctx.state.identities
+    calls = 0
+    keep = identities.keep_batch
+
+    def stopping(*args: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise KeyboardInterrupt  # Ctrl-C after the first batch was kept
+        keep(*args)
+
+    setattr(identities, "keep_batch", stopping)  # noqa: B010  # a stop, on this instance only
+    with pytest.raises(KeyboardInterrupt):
+        do_plan(ctx, run_id)
+    indexed, pending = _blocks(ctx)
+    assert not indexed
+    assert pending > 0
+    again = context(tmp_path / "stopped")
+    do_plan(again, run_id)
+    assert _blocks(again) == (expected, 0)

@@ -36,6 +36,7 @@ TABLES = {
     "identities",
     "identity_aliases",
     "identity_blocks",
+    "identity_blocks_pending",
     "identity_facts",
     "identity_merges",
     "review_queue",
@@ -57,11 +58,11 @@ def _tables(engine: Engine) -> set[str]:
 
 def test_one_numbered_head() -> None:
     scripts = ScriptDirectory.from_config(_alembic_config())
-    assert scripts.get_heads() == ["0007"]
-    assert head_revision() == "0007"
+    assert scripts.get_heads() == ["0008"]
+    assert head_revision() == "0008"
     # a straight line: each revision revises the one before it
     chain = [s.revision for s in scripts.walk_revisions()]
-    assert chain == ["0007", "0006", "0005", "0004", "0003", "0002", "0001"]
+    assert chain == ["0008", "0007", "0006", "0005", "0004", "0003", "0002", "0001"]
     for script in scripts.walk_revisions():
         assert re.fullmatch(r"\d{4}", script.revision), script.revision
         assert script.path.endswith(f"{script.revision}_{script.path.rsplit('_', 1)[-1]}")
@@ -285,3 +286,35 @@ def test_concurrent_upgrades_take_turns(state_url: str) -> None:
         assert schema_diff(engine) == []
     finally:
         engine.dispose()
+
+
+def test_revision_0008_keeps_the_blocking_keys_and_the_way_back_keeps_the_pending_ones(engine: Engine) -> None:
+    """identity_blocks is copied to change its unique index (SQLite cannot drop a constraint in place):
+    every key survives, and each pair is still kept once; going back, keys a stopped reconcile left
+    pending go where the older ent-migrate looks for them."""
+    upgrade(engine, "0007")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO identities (id, canonical_id, profile, created_at) VALUES"
+            " (1, 'p1', 'student', '2026-12-07 00:00:00'), (2, 'p2', 'student', '2026-12-07 00:00:00')"
+        )
+        conn.exec_driver_sql("INSERT INTO identity_blocks (identity_id, block) VALUES (1, 'b1'), (1, 'b2'), (2, 'b1')")
+    upgrade(engine)
+    assert schema_diff(engine) == []
+
+    def blocks() -> list[tuple[int, str]]:
+        with engine.connect() as conn:
+            return sorted(
+                (int(i), str(b)) for i, b in conn.exec_driver_sql("SELECT identity_id, block FROM identity_blocks")
+            )
+
+    assert blocks() == [(1, "b1"), (1, "b2"), (2, "b1")]
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO identity_blocks (identity_id, block) VALUES (2, 'b1')")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO identity_blocks_pending (identity_id, block) VALUES (2, 'b3'), (2, 'b3'), (1, 'b1')"
+        )
+    downgrade(engine, "0007")
+    assert blocks() == [(1, "b1"), (1, "b2"), (2, "b1"), (2, "b3")]
+    assert "identity_blocks_pending" not in _tables(engine)
