@@ -20,8 +20,12 @@ How, with nothing lost at any stop:
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
 import sqlite3
-from collections.abc import Iterable, Sequence
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select, text
@@ -36,7 +40,7 @@ _CHUNK = 500  # keys per lookup: under SQLite's oldest limit of 999 bound parame
 #: index: the rest of their pages stay in the OS's file cache, out of the plan's peak memory.
 _MOVE_CACHE_KIB = -4096
 _DELETE_IDS = 100_000  # pending rows deleted per statement
-_INDEX_CACHE_KIB = -4096
+_INDEX_PRAGMAS = ("journal_mode=OFF", "synchronous=OFF", "cache_size=-4096")
 
 #: One statement, on both back-ends: the sort is the database's (external, bounded memory), and a key
 #: an identity has already (a grown identity's, a re-run's) is skipped. ``WHERE true`` keeps SQLite
@@ -84,6 +88,20 @@ def move_pending(engine: Engine) -> int:
     return moved
 
 
+@contextlib.contextmanager
+def _index_errors() -> Iterator[None]:
+    """The private index's faults as what they are for the user: its own sqlite3 connection is no
+    SQLAlchemy engine's, so the state store's error messages never saw them, and a full temporary
+    folder gave a traceback. Nothing is lost: the batch that failed is not committed, a re-run resumes."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        folder = os.environ.get("SQLITE_TMPDIR") or tempfile.gettempdir()  # where SQLite looks first
+        if "full" in str(exc):
+            raise OSError(errno.ENOSPC, "no space left for reconcile's temporary index", folder) from exc
+        raise OSError(errno.EIO, f"reconcile's temporary index failed ({exc})", folder) from exc
+
+
 class RunBlocks:
     """This reconcile's blocking keys: kept with each batch, found again by :meth:`identities`."""
 
@@ -91,12 +109,13 @@ class RunBlocks:
         # "": a private temporary database on disk (SQLite's temp folder: SQLITE_TMPDIR, TMPDIR or /tmp),
         # deleted on close.
         self._index = sqlite3.connect("", isolation_level=None)
-        for pragma in ("journal_mode=OFF", "synchronous=OFF", f"cache_size={_INDEX_CACHE_KIB}"):
-            self._index.execute(f"PRAGMA {pragma}")
-        self._index.execute(
-            "CREATE TABLE blocks (block TEXT NOT NULL, identity_id INTEGER NOT NULL,"
-            " PRIMARY KEY (block, identity_id)) WITHOUT ROWID"
-        )
+        with _index_errors():
+            for pragma in _INDEX_PRAGMAS:
+                self._index.execute(f"PRAGMA {pragma}")
+            self._index.execute(
+                "CREATE TABLE blocks (block TEXT NOT NULL, identity_id INTEGER NOT NULL,"
+                " PRIMARY KEY (block, identity_id)) WITHOUT ROWID"
+            )
 
     def keep(self, conn: Connection, rows: Sequence[tuple[int, str]]) -> None:
         """Append (identity id, block digest) rows in *conn*'s transaction, and index them here."""
@@ -117,9 +136,10 @@ class RunBlocks:
             )
         # Indexed before the batch commits: if it does not, a key here names an identity that is not
         # there, and the facts looked up for it are simply not found.
-        self._index.execute("BEGIN")
-        self._index.executemany("INSERT OR IGNORE INTO blocks VALUES (?, ?)", [(b, i) for i, b in rows])
-        self._index.execute("COMMIT")
+        with _index_errors():
+            self._index.execute("BEGIN")
+            self._index.executemany("INSERT OR IGNORE INTO blocks VALUES (?, ?)", [(b, i) for i, b in rows])
+            self._index.execute("COMMIT")
 
     def identities(self, digests: Iterable[str]) -> set[int]:
         """The ids of the identities this reconcile kept under one of these block digests."""
@@ -130,7 +150,8 @@ class RunBlocks:
             marks = ", ".join("?" * len(chunk))
             # Only placeholders are joined in; every value is bound.
             sql = f"SELECT identity_id FROM blocks WHERE block IN ({marks})"  # noqa: S608
-            found.update(i for (i,) in self._index.execute(sql, chunk))
+            with _index_errors():
+                found.update(i for (i,) in self._index.execute(sql, chunk))
         return found
 
     def close(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 from pathlib import Path
 from typing import Any
 
@@ -160,3 +161,25 @@ def test_keys_a_stopped_reconcile_left_pending_are_indexed_by_the_next(tmp_path:
     again = context(tmp_path / "stopped")
     do_plan(again, run_id)
     assert _blocks(again) == (expected, 0)
+
+
+def test_a_full_temporary_folder_is_a_message_and_the_rerun_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The private index's own SQLite fills up (a page limit stands for a full disk): the error is the
+    OSError the command line reports as "no space left", not sqlite3's, and the next plan ends well."""
+    store = MemoryConnector.named_store("src")
+    fill(store, district(pupils=4))
+    fill(store, iter(_extra()))
+    ctx = context(tmp_path)
+    run_id = open_run(ctx)
+    monkeypatch.setattr("ent_migrate.state._blocks._INDEX_PRAGMAS", ("page_size=512", "max_page_count=3"))
+    with pytest.raises(OSError, match="no space left for reconcile's temporary index") as raised:
+        do_plan(ctx, run_id)
+    assert raised.value.errno == errno.ENOSPC
+    monkeypatch.undo()
+    again = context(tmp_path)
+    do_plan(again, run_id)
+    canon = again.state.identities.canonical_of(again.source_name, ["p0", "dup-p0"])
+    assert canon["dup-p0"] == canon["p0"]
+    assert _blocks(again)[1] == 0
