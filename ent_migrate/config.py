@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +86,16 @@ _URL_PASSWORD = re.compile(r"://[^/@?#]*?:([^@/?#]*)@")
 _URL_QUERY_SECRET = re.compile(r"[?&]([^=&#]+)=([^&#]*)")
 
 
+def _url_secrets(url: str) -> Iterator[tuple[str | None, str]]:
+    """The secrets a URL holds, each as (None, the password) or (a secret parameter's name, its value)."""
+    found = _URL_PASSWORD.search(url)
+    if found and found.group(1):
+        yield None, found.group(1)
+    for name, value in _URL_QUERY_SECRET.findall(url):
+        if is_secret_key(name) and value:
+            yield name, value
+
+
 def check_url_secrets(url: str, where: str) -> None:
     """A database URL may hold a password only as a ``${VAR}`` reference (or none at all: libpq's
     passfile and PGPASSWORD work as usual); a secret query parameter likewise."""
@@ -93,12 +103,12 @@ def check_url_secrets(url: str, where: str) -> None:
         "write it as postgresql://user:${PGPASSWORD_VAR}@host/db with the password exported, "
         "or leave it out and use a libpq passfile (~/.pgpass) or PGPASSWORD"
     )
-    found = _URL_PASSWORD.search(url)
-    if found and found.group(1) and not _ENV_REF.fullmatch(found.group(1)):
-        raise ConfigError(f"{where}: the URL holds a literal password; passwords are never written in clear: {fix}")
-    for name, value in _URL_QUERY_SECRET.findall(url):
-        if is_secret_key(name) and value and not _ENV_REF.fullmatch(value):
-            raise ConfigError(f"{where}: the URL's {name}= parameter holds a literal secret: {fix}")
+    for name, value in _url_secrets(url):
+        if _ENV_REF.fullmatch(value):
+            continue
+        if name is None:
+            raise ConfigError(f"{where}: the URL holds a literal password; passwords are never written in clear: {fix}")
+        raise ConfigError(f"{where}: the URL's {name}= parameter holds a literal secret: {fix}")
 
 
 def check_spec_secrets(spec: str, where: str) -> None:
@@ -107,12 +117,10 @@ def check_spec_secrets(spec: str, where: str) -> None:
     report's inputs and in apply's refusals, which are shared with vendors. Credentials go in the
     connector's own options (``bind_password``, ``password``, ``token`` = "${VAR}"), which are not."""
     fix = 'put the credentials in the connector\'s options (for example password = "${VAR}"), not in the spec'
-    found = _URL_PASSWORD.search(spec)
-    if found and found.group(1):
-        raise ConfigError(f"{where} holds a password; a spec is kept in the state store and the reports: {fix}")
-    for key, value in _URL_QUERY_SECRET.findall(spec):
-        if is_secret_key(key) and value:
-            raise ConfigError(f"{where}: its {key}= parameter holds a secret, and a spec is kept in the reports: {fix}")
+    for name, _value in _url_secrets(spec):
+        if name is None:
+            raise ConfigError(f"{where} holds a password; a spec is kept in the state store and the reports: {fix}")
+        raise ConfigError(f"{where}: its {name}= parameter holds a secret, and a spec is kept in the reports: {fix}")
 
 
 def _walk(data: Any, path: str, source: str) -> Any:

@@ -198,8 +198,8 @@ class Identities:
                 sharing = select(bl.c.identity_id).where(among(conn, bl.c.block, digests[start : start + 500]))
                 query = facts_of.where(ids.c.id.in_(sharing))
                 out.update({r.canonical_id: r.facts for r in conn.execute(query) if r.facts is not None})
-            for start in range(0, len(ours), 500):
-                query = facts_of.where(among(conn, ids.c.id, ours[start : start + 500]))
+            if ours:  # among binds the ids as one value, however many
+                query = facts_of.where(among(conn, ids.c.id, ours))
                 out.update({r.canonical_id: r.facts for r in conn.execute(query) if r.facts is not None})
         return out
 

@@ -243,11 +243,8 @@ class IdentityBlock(Base):
 class PendingIdentityBlock(Base):
     """A blocking key a reconcile under way has kept for an identity, not yet in ``identity_blocks``
     (revision 0008): appended in the batch's own transaction, moved there in block order when the
-    reconcile ends, or when the next one begins after a stop (:meth:`Identities.deferred_blocks`).
-
-    No index: rows are only appended and read back whole. Inserted one batch at a time into the block
-    index instead, keys spread all over it (digests) dirtied thousands of its pages per commit: a
-    million-account reconcile wrote 28 GB and read 48 GB for a store of 3 GB."""
+    reconcile ends, or when the next one begins after a stop. No index: rows are only appended and
+    read back whole (why: :mod:`ent_migrate.state._blocks`)."""
 
     __tablename__ = "identity_blocks_pending"
 
