@@ -11,6 +11,7 @@ from rich.table import Table
 
 from ent_migrate.cli._common import EXIT_OK, EXIT_UNREACHABLE, console, emit
 from ent_migrate.cli.app import app
+from ent_migrate.config import check_spec_secrets
 from ent_migrate.contract import Capability, Role
 from ent_migrate.errors import ConfigError, EntMigrateError, SpecError
 from ent_migrate.options import describe_options
@@ -116,6 +117,9 @@ def check(spec: str, option: OptionOpt = None, as_json: JsonOpt = False) -> None
     Options come from the config file's section using this spec, then -o KEY=VALUE. A missing or bad
     option is a usage error (exit 2); only a source or target that cannot be reached gives exit 3.
     """
+    # Before anything echoes it: the spec is printed in the result, and a password typed in it would be
+    # too (as a section's spec is refused before it reaches the runs and the reports).
+    check_spec_secrets(spec, "connectors check: the spec")
     name, _ = parse_spec(spec)
     cls = connector_class(name)
     result: dict[str, Any] = {"spec": spec, "name": name, "roles": sorted(str(r) for r in cls.roles)}

@@ -96,6 +96,20 @@ def test_a_literal_secret_in_the_config_is_exit_2_without_traceback(tmp_path: Pa
     assert "holds a literal secret" in " ".join(output.split())
 
 
+@pytest.mark.parametrize(
+    "spec",
+    ["rest:https://ent:hunter2-Not-For-Logs@127.0.0.1:9/api", "rest:https://127.0.0.1:9/?token=hunter2-Not-For-Logs"],
+)
+def test_check_refuses_a_secret_in_the_spec_without_echoing_it(spec: str) -> None:
+    """The spec is echoed in the result: one holding a password is refused first, as in a section."""
+    done = run("connectors", "check", spec, "--json")
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output
+    assert "hunter2-Not-For-Logs" not in output
+    assert "Traceback" not in output
+    assert "connector's options" in " ".join(output.split())
+
+
 @pytest.mark.parametrize("args", [["connectors", "about", "nosuch"], ["connectors", "check", "no-colon"]])
 def test_bad_names_and_specs_are_exit_2(args: list[str]) -> None:
     done = run(*args)
