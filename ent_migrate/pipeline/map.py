@@ -15,6 +15,7 @@ the source's values), and its class renames and splits and ``[transforms.group]`
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -37,6 +38,9 @@ _WINDOW = 100  # collision suffixes probed at a time for one base
 _PREFETCH = 4
 
 
+# Cached: every person's first and last names are folded (a tenth of map at 100k accounts), and names
+# repeat a lot. Bounded, as fold_name's cache is.
+@functools.lru_cache(maxsize=1 << 16)
 def _ascii(text: str) -> str:
     folded = fold_ascii(text.replace("'", "").replace("’", ""))  # "Œ" is "oe", not dropped
     return _NOT_LOGIN.sub("-", folded.lower()).strip("-")

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, func, or_, select
 
 from ent_migrate.matching.explain import is_founder
 from ent_migrate.state._blocks import RunBlocks, move_pending
-from ent_migrate.state._sql import among, now, table, upsert
+from ent_migrate.state._sql import among, insert_rows, now, table, upsert
 from ent_migrate.state.crypto import cipher_of
 from ent_migrate.state.review import queue_entries
 
@@ -480,9 +480,11 @@ class Identities:
         """(old id, old login, new login): kept for good."""
         if not rows:
             return
+        stamp = now()  # one transaction, one time: and converted once (_sql._bound_columns)
         with self.engine.begin() as conn:
-            conn.execute(
-                self._id_map.insert(),
+            insert_rows(
+                conn,
+                self._id_map,
                 [
                     {
                         "source": source,
@@ -490,7 +492,7 @@ class Identities:
                         "new_id": old_id,
                         "old_login": old_login,
                         "new_login": login,
-                        "created_at": now(),
+                        "created_at": stamp,
                     }
                     for old_id, old_login, login in rows
                 ],

@@ -22,6 +22,7 @@ from ent_migrate.state._sql import (
     BATCH,
     among,
     column_decoder,
+    insert_rows,
     now,
     placeholder,
     scan,
@@ -375,7 +376,7 @@ class Items:
             for record, action, reason, expected in rows
         ]
         with self.engine.begin() as conn:
-            conn.execute(self._items.insert(), values)
+            insert_rows(conn, self._items, values)
 
     def decide_dropped(self, rows: Sequence[tuple[int, Action, str, Mapping[str, Any] | None]]) -> None:
         """(item id, action, reason, expected payload or None) for items map dropped whose record the
