@@ -112,6 +112,8 @@ def _plan_row(accounts: int, backend: str, server_url: str) -> dict[str, object]
         "store_floor_records_per_s": round(floor["per_second"]),
         "ratio_to_store_floor": round(ours["count"] / ours["seconds"] / floor["per_second"], 3),
         "plan_peak_rss_mb": round(ours["peak_rss"] / 2**20, 1),
+        # The report's reader (a fork: its pages shared with the plan's are counted in both).
+        "plan_child_peak_rss_mb": round(ours["children_peak_rss"] / 2**20, 1),
         "bare_peak_rss_mb": round(bare["peak_rss"] / 2**20, 1),
     }
     print(json.dumps(row), flush=True)

@@ -1,4 +1,5 @@
-"""Run one measured job in a child process: wall time and peak RSS (VmHWM) of that process alone."""
+"""Run one measured job in a child process: wall time and peak RSS (VmHWM) of that process, and the
+peak RSS of the largest process it started in turn (the plan report's reader is a fork)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 __all__ = ["measure"]
 
 _CHILD = r"""
-import json, sys, time, importlib
+import json, sys, time, importlib, resource
 module, func, args = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 fn = getattr(importlib.import_module(module), func)
 start = time.perf_counter()
@@ -24,7 +25,9 @@ with open("/proc/self/status") as fh:
     for line in fh:
         if line.startswith("VmHWM:"):
             hwm = int(line.split()[1]) * 1024
-print(json.dumps({**extra, "count": count, "seconds": elapsed, "peak_rss": hwm}))
+# ru_maxrss is in KiB on Linux: the largest child waited for (its pages shared with this one count again).
+children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+print(json.dumps({**extra, "count": count, "seconds": elapsed, "peak_rss": hwm, "children_peak_rss": children}))
 """
 
 

@@ -6,8 +6,9 @@ revision (a re-plan never overwrites the reviewed dry-run) and ``<run>/verify-<n
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from ent_migrate.matching import DEFAULT_WEIGHTS, Weights
 from ent_migrate.matching.explain import explain_match, login_origin
 from ent_migrate.model import RecordKind
 from ent_migrate.outcomes import MARKS, Verdict
+from ent_migrate.pipeline._forked import FORK_MIN_ROWS, can_fork, forked_rows
 from ent_migrate.pipeline.safety import Safety
 from ent_migrate.privacy import Pseudonymizer
 from ent_migrate.report import ReportData, ReportItem, WrittenReport, write_reports
@@ -39,7 +41,7 @@ def _where(payload: dict[str, Any] | None) -> tuple[str | None, str | None]:
 
 def _items(
     state: StateStore, run_id: str, kind: str, weights: Weights, schools: dict[str, dict[str, int]]
-) -> Iterator[ReportItem]:
+) -> Generator[ReportItem, None, None]:
     """The report's rows; counts the people per school and profile into *schools* on the way (their
     expected records are at hand: a second pass decoded every person's payload again, issue 15)."""
     run = state.runs.get(run_id)
@@ -71,6 +73,43 @@ def _items(
             yield ReportItem(
                 kind=row.kind, key=row.key, status=status, reason=reason, uai=uai, profile=profile, **extra
             )
+
+
+def _pack(item: ReportItem) -> tuple[Any, ...]:
+    return (
+        item.kind,
+        item.key,
+        item.status,
+        item.reason,
+        item.uai,
+        item.profile,
+        item.identity,
+        item.match,
+        item.why,
+        item.login,
+    )
+
+
+def _unpack(row: tuple[Any, ...]) -> ReportItem:
+    return ReportItem(*row)
+
+
+def _report_items(
+    state: StateStore, run_id: str, kind: str, weights: Weights, schools: dict[str, dict[str, int]], rows: int
+) -> Generator[ReportItem, None, None]:
+    """:func:`_items`, read in a child process while this one writes (the report's second core,
+    :mod:`ent_migrate.pipeline._forked`) when the run is large enough and the platform forks."""
+    if rows < FORK_MIN_ROWS or not can_fork():
+        return _items(state, run_id, kind, weights, schools)
+    counted: dict[str, dict[str, int]] = {}  # the child's: sent back when its rows are done
+    return forked_rows(
+        state.engine,
+        lambda: _items(state, run_id, kind, weights, counted),
+        _pack,
+        _unpack,
+        finish=lambda: counted,
+        on_end=schools.update,
+    )
 
 
 def _people(
@@ -196,6 +235,7 @@ def write_run_report(
         )
     plan_entry = state.reports.latest(run_id, "plan") if kind == "verify" else None
     schools: dict[str, dict[str, int]] = {}  # filled as the items are written (the CSV comes first)
+    items = _report_items(state, run_id, kind, weights, schools, sum(counts.values()))
     data = ReportData(
         kind=kind,
         run_id=run_id,
@@ -205,7 +245,7 @@ def write_run_report(
         counts=counts,
         counts_by_kind=by_kind,
         counts_by_school=schools,
-        items=_items(state, run_id, kind, weights, schools),
+        items=items,
         problems=problems if problems is not None else _problem_summary(state, run_id),
         thresholds=safety.as_dict(),
         verdict=str(verdict),
@@ -219,7 +259,10 @@ def write_run_report(
         conflicts=_conflicts(state, run.source_name) if kind == "plan" else None,
     )
     folder = report_folder(report_dir, run_id, kind, revision)
-    written = write_reports(data, folder, pseudonymize, csv_delimiter=csv_delimiter)
+    # Closed whatever happens: a writer that fails stops the child reading for it now, not when the
+    # generator is collected.
+    with contextlib.closing(items):
+        written = write_reports(data, folder, pseudonymize, csv_delimiter=csv_delimiter)
     summary: dict[str, Any] = {"counts": counts, "verdict": str(verdict)}
     shown = state.reports.latest(run_id, "plan") if inputs is None and kind == "plan" else None
     if shown is not None and shown.revision == revision and "inputs" in shown.summary:

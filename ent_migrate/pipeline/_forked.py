@@ -1,0 +1,139 @@
+"""Read a report's rows in a forked child while this process writes them: the report on two cores.
+
+A plan report reads every item back (the scan, each payload decoded, each person's match explained)
+and writes it (pseudonyms, the CSV, the capped lists). At a million accounts reading was 61% of the
+report's 107 s and writing 36%, one after the other on one core (issue 15). With :func:`forked_rows`
+a child process reads and this one writes what it sends, batch by batch: the same rows in the same
+order, so the same bytes (tests/pipeline/test_forked_report.py).
+
+The child is a fork: it has the store's engine and keys, the mapping's weights and whatever the
+caller set up, without pickling any of it. Its engine drops the connections it inherited, unclosed
+(they are the parent's), and opens its own: SQLAlchemy's advice for a fork. It ignores Ctrl-C (the
+parent stops it), and a parent that dies leaves it a broken pipe at its next batch, on which it
+exits. It leaves with ``os._exit``: nothing of the parent's (files, atexit hooks) is flushed twice.
+
+Errors: what the child raises is sent, and raised here as it was raised there (an ``OSError`` for a
+full disk keeps its errno); a child that dies without a word (killed, out of memory) is an
+:class:`ReportReaderError`. Either way the caller's report is not written (its temporary files go).
+
+Only where ``fork`` exists (Linux and the BSDs, where ent-migrate runs) and for runs of at least
+:data:`FORK_MIN_ROWS` items: under that, starting a process costs more than it gives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import pickle
+import signal
+from collections.abc import Callable, Generator, Iterator
+from multiprocessing.connection import Connection
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine
+
+from ent_migrate.errors import EntMigrateError
+
+__all__ = ["FORK_MIN_ROWS", "ReportReaderError", "can_fork", "forked_rows"]
+
+#: the fewest items a report reads in a child for (a fork and its pipe cost milliseconds; a report of
+#: 10,000 items, half a second). The demo's run is over it: the CLI's end-to-end tests take this path.
+FORK_MIN_ROWS = 10_000
+_BATCH = 1000  # rows a message: the pipe's cost is per message, and the child runs a batch ahead at most
+
+_T = TypeVar("_T")
+
+
+class ReportReaderError(EntMigrateError):
+    """The process reading the report's rows stopped without saying why (killed, out of memory)."""
+
+    exit_code = 4  # as an interrupted command: nothing is lost, the same command resumes
+
+
+def can_fork() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def forked_rows(
+    engine: Engine,
+    produce: Callable[[], Iterator[_T]],
+    pack: Callable[[_T], tuple[Any, ...]],
+    unpack: Callable[[tuple[Any, ...]], _T],
+    *,
+    finish: Callable[[], Any],
+    on_end: Callable[[Any], None],
+) -> Generator[_T, None, None]:
+    """What ``produce()`` yields, produced in a forked child: each row ``pack``-ed there (to a plain
+    tuple, cheap to pickle) and ``unpack``-ed here. When the child's iterator is done, ``finish()``
+    (there) gives a value that ``on_end`` receives (here) before this iterator ends: what the child's
+    rows added up on the way."""
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=_child, args=(engine, produce, pack, finish, sender), daemon=True)
+    child.start()
+    sender.close()  # the child's end: once it is gone, recv() here says EOF instead of waiting
+    try:
+        while True:
+            try:
+                what, value = receiver.recv()
+            except EOFError:
+                child.join()
+                raise ReportReaderError(
+                    f"the process reading the report's rows stopped (exit code {child.exitcode}) before "
+                    "it finished: run the same command again"
+                ) from None
+            if what == "rows":
+                yield from map(unpack, value)
+            elif what == "error":
+                raise value
+            else:
+                on_end(value)
+                return
+    finally:
+        receiver.close()
+        if child.is_alive():  # this side stopped first (an error, Ctrl-C): the child is not needed
+            child.terminate()
+        child.join()
+
+
+def _child(
+    engine: Engine,
+    produce: Callable[[], Iterator[Any]],
+    pack: Callable[[Any], tuple[Any, ...]],
+    finish: Callable[[], Any],
+    sender: Connection,
+) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent decides
+    code = 0
+    try:
+        engine.dispose(close=False)  # the inherited connections are the parent's: never used, never closed
+        batch: list[tuple[Any, ...]] = []
+        for row in produce():
+            batch.append(pack(row))
+            if len(batch) >= _BATCH:
+                sender.send(("rows", batch))
+                batch = []
+        if batch:
+            sender.send(("rows", batch))
+        sender.send(("end", finish()))
+    except (BrokenPipeError, ConnectionResetError):
+        code = 1  # the parent is gone or stopped reading: nothing to tell
+    except BaseException as exc:  # every error goes to the parent, which raises it
+        code = 1
+        with contextlib.suppress(OSError):
+            sender.send(("error", _picklable(exc)))
+    finally:
+        sender.close()
+        os._exit(code)  # not the parent's atexit hooks and buffers, which are the parent's to run
+
+
+def _picklable(exc: BaseException) -> BaseException:
+    """*exc* if it survives pickling (most do: OSError, SQLAlchemy's errors); else one that says it."""
+    try:
+        # Our own bytes, made and read back in this process: nothing untrusted is unpickled.
+        pickle.loads(pickle.dumps(exc))  # noqa: S301
+    except Exception:  # any failure to pickle means: send a plain one
+        # Its type only: an error's text may quote a statement's parameters (personal data).
+        return ReportReaderError(f"reading the report's rows failed ({type(exc).__name__}): run the same command again")
+    return exc
