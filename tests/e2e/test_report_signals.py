@@ -1,0 +1,88 @@
+"""A plan stopped while its report is being written, by Ctrl-C or by a kill, through a real process: the
+report's reader (a fork, ent_migrate.pipeline._forked) goes with it, no half report is left, the store's
+lock is free, and the same command then ends normally."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ent_migrate.pipeline._forked import FORK_MIN_ROWS
+from tests.e2e.test_verdicts import ENV, _aaf_bundle, _config, cli
+
+
+def _children(pid: int) -> set[int]:
+    out = set()
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+        except OSError:
+            continue  # gone meanwhile
+        if fields.get("PPid", "").strip() == str(pid):
+            out.add(int(status.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")  # a zombie has exited: only its parent has yet to read its status
+
+
+def _reader_of(proc: subprocess.Popen[str], reports: Path) -> int:
+    """The report reader's pid, once the report is being written (its temporary CSV is there)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the plan ended before its report could be interrupted"
+        if any(reports.glob("*/plan-*/.plan-report.csv.*.tmp")) and (children := _children(proc.pid)):
+            (child,) = children
+            return child
+        time.sleep(0.01)
+    raise AssertionError("the plan never wrote its report")
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill"])
+def test_a_plan_stopped_in_its_report_leaves_nothing_behind(tmp_path: Path, how: signal.Signals) -> None:
+    bundle = _aaf_bundle(tmp_path, accounts=12000)  # about 15,000 items: over FORK_MIN_ROWS
+    config = _config(tmp_path, f"aaf:{bundle}", extra="[safety]\nmax_input_errors = -1\n")
+    reports = tmp_path / "reports"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ent_migrate", "-c", str(config), "plan"],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # a group of its own, as a terminal gives a command: Ctrl-C reaches both
+    )
+    reader = _reader_of(proc, reports)
+    if how == signal.SIGINT:
+        os.killpg(proc.pid, how)
+    else:
+        proc.send_signal(how)
+    _out, err = proc.communicate(timeout=60)
+    if how == signal.SIGINT:
+        assert proc.returncode == 4, err
+        assert "interrupted: re-run the same command to resume" in err
+        assert "Traceback" not in err
+    else:
+        assert proc.returncode == -signal.SIGKILL
+    # The reader goes too: stopped by the plan, or, the plan killed, at its next batch (a broken pipe).
+    deadline = time.monotonic() + 30
+    while _alive(reader) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(reader)
+    assert list(reports.glob("*/plan-*/plan-report.csv")) == []  # never a half report...
+    if how == signal.SIGINT:
+        assert list(reports.rglob(".*.tmp")) == []  # ... nor, on Ctrl-C, its temporary files
+    again = cli("-c", str(config), "plan")  # the lock went with both processes
+    assert again.returncode == 0, again.stderr
+    (csv,) = reports.glob("*/plan-*/plan-report.csv")
+    assert len(csv.read_bytes().splitlines()) > FORK_MIN_ROWS  # a report read in a child, as interrupted
