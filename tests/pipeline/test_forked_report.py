@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine
 
 import ent_migrate.pipeline.reports as reports
 import ent_migrate.report.writers as writers
@@ -20,12 +21,13 @@ from ent_migrate.pipeline import PipelineContext, do_plan
 from ent_migrate.pipeline._forked import ReportReaderError
 from ent_migrate.pipeline.reports import write_run_report
 from ent_migrate.pipeline.runner import open_run
+from ent_migrate.state import make_engine, upgrade
 from tests.pipeline._helpers import context, district, fill
 
 
-def _planned(tmp_path: Path) -> tuple[PipelineContext, str]:
+def _planned(tmp_path: Path, db: Engine | None = None) -> tuple[PipelineContext, str]:
     fill(MemoryConnector.named_store("src"), district(pupils=40))
-    ctx = context(tmp_path)
+    ctx = context(tmp_path, db=db)
     run_id = open_run(ctx)
     do_plan(ctx, run_id)
     return ctx, run_id
@@ -48,8 +50,16 @@ def _files(folder: Path) -> dict[str, Any]:
     return out
 
 
-def test_a_report_read_in_a_child_is_the_report_read_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    ctx, run_id = _planned(tmp_path)
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_report_read_in_a_child_is_the_report_read_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest, backend: str
+) -> None:
+    db = None
+    if backend == "postgresql":  # the child's own connection; the parent's stay usable after it
+        db = make_engine(request.getfixturevalue("postgres_database"))
+        upgrade(db)
+        request.addfinalizer(db.dispose)
+    ctx, run_id = _planned(tmp_path, db)
     here = _files(_report(ctx, run_id, tmp_path / "here"))
     people = reports._people
 
@@ -68,6 +78,8 @@ def test_a_report_read_in_a_child_is_the_report_read_here(tmp_path: Path, monkey
     assert forked == here  # ... into the same bytes: every row, the counts per school, the lists
     assert b"p:" in forked["plan-report.csv"]
     assert len(forked["plan-report.csv"].splitlines()) > 100
+    monkeypatch.undo()
+    assert _files(_report(ctx, run_id, tmp_path / "after")) == here  # this process's connections still work
 
 
 @pytest.mark.parametrize("fault", ["disk full", "killed", "writer's disk full"])
