@@ -23,6 +23,7 @@ Only where ``fork`` exists (Linux and the BSDs, where ent-migrate runs) and for 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gc
 import multiprocessing
 import os
@@ -75,6 +76,7 @@ def forked_rows(
     # Frozen for the fork: a collection in the child would otherwise write into the header of every
     # object it inherited, and so copy the parent's whole heap page by page (110 MB of the child's
     # memory at 100k accounts). The parent's are unfrozen at once; the child keeps its copy frozen.
+    _return_free_heap()
     gc.freeze()
     try:
         child.start()
@@ -103,6 +105,17 @@ def forked_rows(
         if child.is_alive():  # this side stopped first (an error, Ctrl-C): the child is not needed
             child.terminate()
         child.join()
+
+
+def _return_free_heap() -> None:
+    """Give the C heap's free pages back to the system before the fork: glibc keeps what the earlier
+    stages freed (50 MB at 100k accounts), which the parent then holds during the report while the
+    child adds its own (at 1M accounts the two together were 295 MB, the bound being 300)."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return  # not glibc (musl, the BSDs): nothing kept to give back this way
+    trim(0)
 
 
 def _child(
