@@ -14,6 +14,7 @@ and an exit code, never a traceback::
     │   │                                or input problems over [safety] max_input_errors
     │   └── UnsafeArchiveError           zip-slip, link, bomb, tampered manifest member
     ├── ThresholdExceededError           exit 1: plan or apply over a safety threshold
+    ├── ReportReaderError                exit 4: the report's reader process died (killed, out of memory)
     └── ConnectorError                   a source or target failed
         ├── UnreachableError             exit 3: cannot connect or authenticate
         ├── TransientError               retried with backoff (carries an optional retry_after)
@@ -31,6 +32,7 @@ __all__ = [
     "InputError",
     "NoPlanError",
     "RegistryError",
+    "ReportReaderError",
     "SchemaOutdatedError",
     "SpecError",
     "StateLockedError",
@@ -101,6 +103,13 @@ class ThresholdExceededError(EntMigrateError):
         self.report: dict[str, Any] | None = None
         self.counts: dict[str, int] = {}
         self.listed: list[dict[str, str]] = []
+
+
+class ReportReaderError(EntMigrateError):
+    """The process reading a report's rows (:mod:`ent_migrate.pipeline._forked`) stopped without saying
+    why (killed, out of memory). Nothing is lost: the same command writes the report again."""
+
+    exit_code = 4  # as an interrupted command
 
 
 class ConnectorError(EntMigrateError):

@@ -35,9 +35,9 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine, event
 
-from ent_migrate.errors import EntMigrateError
+from ent_migrate.errors import ReportReaderError
 
-__all__ = ["FORK_MIN_ROWS", "ReportReaderError", "can_fork", "forked_rows"]
+__all__ = ["FORK_MIN_ROWS", "can_fork", "forked_rows"]
 
 #: the fewest items a report reads in a child for (a fork and its pipe cost milliseconds; a report of
 #: 10,000 items, half a second). The demo's run is over it: the CLI's end-to-end tests take this path.
@@ -46,12 +46,6 @@ _CHILD_CACHE_KIB = -2048  # PRAGMA cache_size of the child's connection (negativ
 _BATCH = 1000  # rows a message: the pipe's cost is per message, and the child runs a batch ahead at most
 
 _T = TypeVar("_T")
-
-
-class ReportReaderError(EntMigrateError):
-    """The process reading the report's rows stopped without saying why (killed, out of memory)."""
-
-    exit_code = 4  # as an interrupted command: nothing is lost, the same command resumes
 
 
 def can_fork() -> bool:

@@ -17,8 +17,8 @@ from sqlalchemy import Engine
 import ent_migrate.pipeline.reports as reports
 import ent_migrate.report.writers as writers
 from ent_migrate.connectors.memory import MemoryConnector
+from ent_migrate.errors import ReportReaderError
 from ent_migrate.pipeline import PipelineContext, do_plan
-from ent_migrate.pipeline._forked import ReportReaderError
 from ent_migrate.pipeline.reports import write_run_report
 from ent_migrate.pipeline.runner import open_run
 from ent_migrate.state import make_engine, upgrade
