@@ -104,8 +104,8 @@ def forked_rows(
 
 def _return_free_heap() -> None:
     """Give the C heap's free pages back to the system before the fork: glibc keeps what the earlier
-    stages freed (50 MB at 100k accounts), which the parent then holds during the report while the
-    child adds its own (at 1M accounts the two together were 295 MB, the bound being 300)."""
+    stages freed, which the parent would hold through the report beside the child's own pages (the
+    parent during the report at 100k accounts: 199 -> 181 MB)."""
     try:
         trim = ctypes.CDLL(None).malloc_trim
     except (OSError, AttributeError):

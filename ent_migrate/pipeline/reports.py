@@ -7,8 +7,10 @@ revision (a re-plan never overwrites the reviewed dry-run) and ``<run>/verify-<n
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
-from collections.abc import Generator, Iterator
+import operator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,19 +77,9 @@ def _items(
             )
 
 
-def _pack(item: ReportItem) -> tuple[Any, ...]:
-    return (
-        item.kind,
-        item.key,
-        item.status,
-        item.reason,
-        item.uai,
-        item.profile,
-        item.identity,
-        item.match,
-        item.why,
-        item.login,
-    )
+#: A report row as the child sends it: a plain tuple of ReportItem's fields, in their order (derived,
+#: so that a field added to ReportItem travels too), cheap to pickle.
+_pack: Callable[[ReportItem], tuple[Any, ...]] = operator.attrgetter(*(f.name for f in dataclasses.fields(ReportItem)))
 
 
 def _unpack(row: tuple[Any, ...]) -> ReportItem:

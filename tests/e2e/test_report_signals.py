@@ -7,14 +7,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from ent_migrate.pipeline._forked import FORK_MIN_ROWS
-from tests.e2e.test_verdicts import ENV, _aaf_bundle, _config, cli
+from tests.e2e.test_verdicts import _aaf_bundle, _config, cli, started
 
 
 def _children(pid: int) -> set[int]:
@@ -54,14 +53,8 @@ def test_a_plan_stopped_in_its_report_leaves_nothing_behind(tmp_path: Path, how:
     bundle = _aaf_bundle(tmp_path, accounts=12000)  # about 15,000 items: over FORK_MIN_ROWS
     config = _config(tmp_path, f"aaf:{bundle}", extra="[safety]\nmax_input_errors = -1\n")
     reports = tmp_path / "reports"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ent_migrate", "-c", str(config), "plan"],
-        env=ENV,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # a group of its own, as a terminal gives a command: Ctrl-C reaches both
-    )
+    # A group of its own, as a terminal gives a command: Ctrl-C reaches both processes.
+    proc = started("-c", str(config), "plan", start_new_session=True)
     reader = _reader_of(proc, reports)
     if how == signal.SIGINT:
         os.killpg(proc.pid, how)

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,6 +33,18 @@ def cli(*args: str, env: dict[str, str] | None = None, timeout: int = 300) -> su
         env=env or ENV,
         check=False,
         timeout=timeout,
+    )
+
+
+def started(*args: str, **popen: Any) -> subprocess.Popen[str]:
+    """``ent-migrate ARGS`` in the background, its output piped: for a test that signals it midway."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "ent_migrate", *args],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
     )
 
 
@@ -268,13 +281,7 @@ def test_two_writers_at_once_the_second_says_who_holds_the_store(tmp_path: Path)
     bundle = _aaf_bundle(tmp_path, accounts=8000)  # a run of several seconds
     # (a 2D feed alone references the guardians its 1D feed introduces: accepted here, not the point)
     config = _config(tmp_path, f"aaf:{bundle}", extra="[safety]\nmax_input_errors = -1\n")
-    first = subprocess.Popen(
-        [sys.executable, "-m", "ent_migrate", "-c", str(config), "run", "--yes"],
-        env=ENV,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    first = started("-c", str(config), "run", "--yes")
     time.sleep(2.0)  # let it take the lock first: the second process is the one that must be refused
     try:
         deadline = time.monotonic() + 60
@@ -309,13 +316,7 @@ def _wait_until_running(db: Path, proc: subprocess.Popen[str]) -> None:
 def test_ctrl_c_exits_4_and_says_how_to_resume(tmp_path: Path) -> None:
     bundle = _aaf_bundle(tmp_path, accounts=12000)
     config = _config(tmp_path, f"aaf:{bundle}", extra="[safety]\nmax_input_errors = -1\n")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ent_migrate", "-c", str(config), "plan"],
-        env=ENV,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = started("-c", str(config), "plan")
     _wait_until_running(tmp_path / "state.db", proc)
     proc.send_signal(signal.SIGINT)
     _out, err = proc.communicate(timeout=60)
@@ -327,9 +328,7 @@ def test_ctrl_c_exits_4_and_says_how_to_resume(tmp_path: Path) -> None:
     assert json.loads(cli("-c", str(config), "status", "--json").stdout)["status"] == "planned"
     # A re-plan interrupted in turn: status no longer says "planned" (that plan was not finished), and
     # apply refuses to run on it.
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ent_migrate", "-c", str(config), "plan"], env=ENV, stderr=subprocess.PIPE, text=True
-    )
+    proc = started("-c", str(config), "plan")
     # Not a fixed sleep: on a fast machine the whole re-plan took less than the 6 s once guessed. Wait
     # until one of its stages is under way (every stage of the finished plan was done).
     _wait_until_running(tmp_path / "state.db", proc)
