@@ -21,7 +21,7 @@ from ent_migrate.outcomes import MARKS, Verdict
 from ent_migrate.pipeline._forked import FORK_MIN_ROWS, can_fork, forked_rows
 from ent_migrate.pipeline.safety import Safety
 from ent_migrate.privacy import Pseudonymizer
-from ent_migrate.report import ReportData, ReportItem, WrittenReport, write_reports
+from ent_migrate.report import ReportData, ReportItem, WrittenReport, remove_stale_temps, write_reports
 from ent_migrate.state import StateStore
 from ent_migrate.state.identities import target_source
 
@@ -251,6 +251,7 @@ def write_run_report(
         conflicts=_conflicts(state, run.source_name) if kind == "plan" else None,
     )
     folder = report_folder(report_dir, run_id, kind, revision)
+    remove_stale_temps(folder.parent)  # what a killed report of this run left (ent_migrate.report._temps)
     # Closed whatever happens: a writer that fails stops the child reading for it now, not when the
     # generator is collected.
     with contextlib.closing(items):

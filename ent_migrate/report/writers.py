@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ent_migrate.errors import ConfigError
+from ent_migrate.report._temps import temp_prefix
 from ent_migrate.report.collect import Collected, ordered_statuses
 from ent_migrate.report.html import render_html
 from ent_migrate.report.model import (
@@ -75,7 +76,7 @@ def _item_id(item: ReportItem, pseudonymize: Callable[[str], str]) -> str:
 
 @contextlib.contextmanager
 def _temp_file(out_dir: Path, name: str, temps: list[Path]) -> Iterator[IO[bytes]]:
-    fd, raw = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.", suffix=".tmp")
+    fd, raw = tempfile.mkstemp(dir=out_dir, prefix=temp_prefix(name), suffix=".tmp")
     temps.append(Path(raw))
     with os.fdopen(fd, "wb") as handle:
         yield handle
@@ -252,6 +253,7 @@ def write_reports(
     if json_cap < 0 or html_cap < 0:
         raise ConfigError("report list caps must be zero or more")
     out_dir = Path(out_dir)
+    created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     json_name, csv_name, html_name = (f"{data.kind}-report.{ext}" for ext in ("json", "csv", "html"))
     temps: list[Path] = []  # every temp file made so far, removed if anything fails
@@ -281,6 +283,9 @@ def write_reports(
     finally:
         for leftover in temps:
             leftover.unlink(missing_ok=True)
+        if temps and created:
+            with contextlib.suppress(OSError):  # only if empty: another writer's files keep it
+                out_dir.rmdir()  # a failed first report leaves no empty folder to mistake for one
     finals = [out_dir / name for name in (json_name, csv_name, html_name, SUMS_NAME)]
     return WrittenReport(paths=finals, digest=digest)
 

@@ -1,6 +1,6 @@
 """A plan stopped while its report is being written, by Ctrl-C or by a kill, through a real process: the
 report's reader (a fork, ent_migrate.pipeline._forked) goes with it, no half report is left, the store's
-lock is free, and the same command then ends normally."""
+lock is free, and the same command then ends normally, removing what a killed one left."""
 
 from __future__ import annotations
 
@@ -79,3 +79,6 @@ def test_a_plan_stopped_in_its_report_leaves_nothing_behind(tmp_path: Path, how:
     assert again.returncode == 0, again.stderr
     (csv,) = reports.glob("*/plan-*/plan-report.csv")
     assert len(csv.read_bytes().splitlines()) > FORK_MIN_ROWS  # a report read in a child, as interrupted
+    # What the killed plan left, its temporary files and their revision's folder, went with this plan.
+    assert list(reports.rglob(".*.tmp")) == []
+    assert list(reports.glob("*/plan-*")) == [csv.parent]

@@ -1,0 +1,83 @@
+"""A report's temporary files: named after the process writing them, so that the next report can
+remove those of a writer that is dead.
+
+A report is written into hidden temporary files that are moved into place at the end
+(:mod:`ent_migrate.report.writers`); a failure removes them. A process killed (SIGKILL, out of
+memory, a power cut) cannot: its files stayed in the report folder for good, one set a kill, each
+as large as the report, and a killed plan's revision folder held nothing else. Each file's name now
+says which host and process made it (``.plan-report.csv.<host>-<pid>.<random>.tmp``), and a report
+written for a run first removes the files of that run's folders whose process is gone from this
+host, then the folders left empty.
+
+Only a dead writer's files go: ``ent-migrate report`` writes without the store's lock, so another
+process may be writing beside this one. A file of another host (a shared folder) or of an older
+ent-migrate (no pid in its name) is left; so is one whose pid a live process took since: kept when
+unsure, never removed under a writer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import socket
+from pathlib import Path
+
+__all__ = ["remove_stale_temps", "temp_prefix"]
+
+_HOST = hashlib.sha256(socket.gethostname().encode("utf-8", "surrogateescape")).hexdigest()[:8]
+# mkstemp's random part is letters, digits and "_": the name's last dot-free word before ".tmp".
+_TEMP = re.compile(r"\.(?:.+)\.(?P<host>[0-9a-f]{8})-(?P<pid>[0-9]+)\.[A-Za-z0-9_]+\.tmp")
+
+
+def temp_prefix(name: str) -> str:
+    """The prefix of a temporary file for *name* written by this process (mkstemp adds the rest)."""
+    return f".{name}.{_HOST}-{os.getpid()}."
+
+
+def remove_stale_temps(run_dir: Path) -> int:
+    """Remove, in each folder of *run_dir*, the temporary report files of a process of this host that
+    no longer runs, then each folder that is left empty; how many files went."""
+    removed = 0
+    try:
+        folders = [p for p in run_dir.iterdir() if p.is_dir() and not p.is_symlink()]
+    except OSError:
+        return 0  # no such run folder yet (the first report), or not readable: nothing of ours there
+    for folder in folders:
+        stale = [p for p in _temps(folder) if _dead(p)]
+        for path in stale:
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue  # another report removed it first
+            removed += 1
+        if stale:
+            # Only if empty (a killed plan's revision folder had nothing else); one that holds a
+            # report or another writer's files stays.
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+    return removed
+
+
+def _temps(folder: Path) -> list[Path]:
+    try:
+        return [p for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(".tmp")]
+    except OSError:
+        return []
+
+
+def _dead(path: Path) -> bool:
+    found = _TEMP.fullmatch(path.name)
+    if found is None or found["host"] != _HOST:
+        return False
+    pid = int(found["pid"])
+    if pid == os.getpid():
+        return False  # this process's own: a report it is writing
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError):
+        return False  # a live process of another user, or not a pid at all
+    return False  # alive (or a zombie, or the pid reused): kept
