@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine
+from sqlalchemy.pool import QueuePool
 
 import ent_migrate.pipeline.reports as reports
 import ent_migrate.report.writers as writers
@@ -121,3 +122,30 @@ def test_a_child_that_fails_fails_the_report_and_leaves_nothing(
     # The store is still usable here: the child's connections were its own.
     monkeypatch.undo()
     assert (_report(ctx, run_id, tmp_path / "again") / "plan-report.csv").is_file()
+
+
+def _idle(engine: Engine) -> int:
+    pool = engine.pool  # a new one after each dispose: looked up each time
+    assert isinstance(pool, QueuePool)  # SQLAlchemy's pool for a SQLite file
+    return pool.checkedin()
+
+
+def test_this_process_holds_no_idle_connection_while_the_child_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each idle connection keeps the page cache the earlier stages filled: closed before the fork, so
+    # the parent's memory and the child's do not both hold it through the report.
+    ctx, run_id = _planned(tmp_path)
+    assert _idle(ctx.state.engine) >= 1  # the plan's connection, idle in the pool
+    idle: list[int] = []
+    item_id = writers._item_id
+
+    def _noting_the_pool(item: Any, pseudonymize: Any) -> str:
+        idle.append(_idle(ctx.state.engine))
+        return item_id(item, pseudonymize)
+
+    monkeypatch.setattr(writers, "_item_id", _noting_the_pool)
+    monkeypatch.setattr(reports, "FORK_MIN_ROWS", 1)
+    _report(ctx, run_id, tmp_path / "forked")
+    assert len(idle) > 100
+    assert set(idle) == {0}
