@@ -3,7 +3,7 @@ remove those of a writer that is dead.
 
 A report is written into hidden temporary files that are moved into place at the end
 (:mod:`ent_migrate.report.writers`); a failure removes them. A process killed (SIGKILL, out of
-memory, a power cut) cannot: its files stayed in the report folder for good, one set a kill, each
+memory, a power cut) cannot: its files stayed in the report folder for good, one set per kill, each
 as large as the report, and a killed plan's revision folder held nothing else. Each file's name now
 says which host and process made it (``.plan-report.csv.<host>-<pid>.<random>.tmp``), and a report
 written for a run first removes the files of that run's folders whose process is gone from this
@@ -49,8 +49,8 @@ def remove_stale_temps(run_dir: Path) -> int:
         for path in stale:
             try:
                 path.unlink()
-            except FileNotFoundError:
-                continue  # another report removed it first
+            except OSError:
+                continue  # another report removed it first, or it is not ours to remove: never fatal
             removed += 1
         if stale:
             # Only if empty (a killed plan's revision folder had nothing else); one that holds a
@@ -62,7 +62,8 @@ def remove_stale_temps(run_dir: Path) -> int:
 
 def _temps(folder: Path) -> list[Path]:
     try:
-        return [p for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(".tmp")]
+        names = [p for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(".tmp")]
+        return [p for p in names if p.is_file() and not p.is_symlink()]  # a writer's files only
     except OSError:
         return []
 

@@ -3,6 +3,7 @@ those of a writer still at work, of another host or of an older ent-migrate are 
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import time
 from pathlib import Path
 
 from ent_migrate.report import remove_stale_temps
+from ent_migrate.report._temps import temp_prefix
 
 # A report of a run (plan revision 1), its rows from a generator that, half-way, either kills its
 # own process or waits for a line on stdin: a writer killed, or one still at work.
@@ -96,6 +98,11 @@ def test_files_it_cannot_vouch_for_are_kept(tmp_path: Path) -> None:
     ]
     for name in names:
         (folder / name).write_text("")
+    # Named as a dead writer's file of this host, but a folder and a link: not a writer's file.
+    mine = temp_prefix("plan-report.csv").replace(f"-{os.getpid()}.", f"-{pid}.")
+    (folder / f"{mine}dir_1.tmp").mkdir()
+    (folder / f"{mine}lnk_1.tmp").symlink_to(folder / names[0])
+    names += [f"{mine}dir_1.tmp", f"{mine}lnk_1.tmp"]
     assert remove_stale_temps(tmp_path / "run") == 0
     assert sorted(p.name for p in folder.iterdir()) == sorted(names)
     assert remove_stale_temps(tmp_path / "missing") == 0  # a run's first report: no folder yet
@@ -103,8 +110,6 @@ def test_files_it_cannot_vouch_for_are_kept(tmp_path: Path) -> None:
 
 def test_a_pid_taken_again_is_taken_for_alive(tmp_path: Path) -> None:
     # The file of a dead writer whose pid now belongs to a live process: kept (unsure, never removed).
-    from ent_migrate.report._temps import temp_prefix
-
     folder = tmp_path / "run" / "plan-1"
     folder.mkdir(parents=True)
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
