@@ -82,3 +82,29 @@ def test_a_plan_stopped_in_its_report_leaves_nothing_behind(tmp_path: Path, how:
     # What the killed plan left, its temporary files and their revision's folder, went with this plan.
     assert list(reports.rglob(".*.tmp")) == []
     assert list(reports.glob("*/plan-*")) == [csv.parent]
+
+
+def test_on_postgresql_the_plan_keeps_its_lock_through_the_forked_report(
+    tmp_path: Path, postgres_database: str
+) -> None:
+    # The report's fork closes the store's idle connections first (their page caches): never the one
+    # holding PostgreSQL's advisory lock, or a second writer could start while the report is written.
+    bundle = _aaf_bundle(tmp_path, accounts=12000)
+    config = _config(tmp_path, f"aaf:{bundle}", extra="[safety]\nmax_input_errors = -1\n")
+    store = ("--state", postgres_database, "-c", str(config))
+    assert cli(*store, "db", "upgrade").returncode == 0
+    reports = tmp_path / "reports"
+    proc = started(*store, "plan")
+    try:
+        _reader_of(proc, reports)  # the report is being written, read by its child
+        proc.send_signal(signal.SIGSTOP)  # held there: its report takes a second, a command starts in two
+        second = cli(*store, "plan")
+        assert second.returncode == 2, second.stderr
+        assert "in use by" in second.stderr
+    finally:
+        proc.send_signal(signal.SIGCONT)
+        _out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    (csv,) = reports.glob("*/plan-*/plan-report.csv")
+    assert len(csv.read_bytes().splitlines()) > FORK_MIN_ROWS
+    assert cli(*store, "plan").returncode == 0  # and the lock went with the command
