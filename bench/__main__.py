@@ -114,6 +114,8 @@ def _plan_row(accounts: int, backend: str, server_url: str) -> dict[str, object]
         "plan_peak_rss_mb": round(ours["peak_rss"] / 2**20, 1),
         # The report's reader (a fork: its pages shared with the plan's are counted in both).
         "plan_child_peak_rss_mb": round(ours["children_peak_rss"] / 2**20, 1),
+        # The most the plan and its reader held at once (bench/_measure.py): the figure for a budget.
+        "plan_peak_rss_together_mb": round(ours["peak_rss_together"] / 2**20, 1),
         "bare_peak_rss_mb": round(bare["peak_rss"] / 2**20, 1),
     }
     print(json.dumps(row), flush=True)
