@@ -21,7 +21,7 @@ from ent_migrate.outcomes import MARKS, Verdict
 from ent_migrate.pipeline._forked import FORK_MIN_ROWS, can_fork, forked_rows
 from ent_migrate.pipeline.safety import Safety
 from ent_migrate.privacy import Pseudonymizer
-from ent_migrate.report import ReportData, ReportItem, WrittenReport, remove_stale_temps, write_reports
+from ent_migrate.report import ReportData, ReportItem, WrittenReport, remove_stale_temps, run_folder_lock, write_reports
 from ent_migrate.state import StateStore
 from ent_migrate.state.identities import target_source
 
@@ -206,65 +206,69 @@ def write_run_report(
     are those reconcile used (the mapping's ``[matching]``): a join is explained with its own score.
     *inputs* are what a plan was made from (:func:`~ent_migrate.pipeline.reviewed.plan_inputs`); a plan
     report written again keeps those of the plan it shows."""
-    run = state.runs.get(run_id)
-    by_kind = state.items.counts_by_kind(run_id, marks=kind == "verify")
-    counts: dict[str, int] = {}
-    for per_kind in by_kind.values():
-        for label, n in per_kind.items():
-            counts[label] = counts.get(label, 0) + n
-    if kind == "verify":
-        for mark in MARKS:
-            counts.setdefault(str(mark), 0)
-    if revision is None:
-        revision = run.plan_revision if kind == "plan" else state.reports.count(run_id, kind) + 1
-    input_errors = state.problems.errors(run_id)
-    accepted = min(input_errors, safety.max_input_errors) if safety.max_input_errors != -1 else input_errors
-    if verdict is None:
-        verdict = (
-            ("input-problems" if input_errors > accepted else "ready")
-            if kind == "plan"
-            else (run.verdict or Verdict.NOT_VERIFIED)
+    # One writer of this run's reports at a time (ent_migrate.report._temps): two `ent-migrate report`
+    # at once, which take no store lock, would mix their files in one folder, and log a digest the
+    # folder does not hold.
+    with run_folder_lock(report_dir / run_id):
+        run = state.runs.get(run_id)
+        by_kind = state.items.counts_by_kind(run_id, marks=kind == "verify")
+        counts: dict[str, int] = {}
+        for per_kind in by_kind.values():
+            for label, n in per_kind.items():
+                counts[label] = counts.get(label, 0) + n
+        if kind == "verify":
+            for mark in MARKS:
+                counts.setdefault(str(mark), 0)
+        if revision is None:
+            revision = run.plan_revision if kind == "plan" else state.reports.count(run_id, kind) + 1
+        input_errors = state.problems.errors(run_id)
+        accepted = min(input_errors, safety.max_input_errors) if safety.max_input_errors != -1 else input_errors
+        if verdict is None:
+            verdict = (
+                ("input-problems" if input_errors > accepted else "ready")
+                if kind == "plan"
+                else (run.verdict or Verdict.NOT_VERIFIED)
+            )
+        plan_entry = state.reports.latest(run_id, "plan") if kind == "verify" else None
+        schools: dict[str, dict[str, int]] = {}  # filled as the items are written (the CSV comes first)
+        items = _report_items(state, run_id, kind, weights, schools, sum(counts.values()))
+        data = ReportData(
+            kind=kind,
+            run_id=run_id,
+            created_at=dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+            source=run.source,
+            target=run.target,
+            counts=counts,
+            counts_by_kind=by_kind,
+            counts_by_school=schools,
+            items=items,
+            problems=problems if problems is not None else _problem_summary(state, run_id),
+            thresholds=safety.as_dict(),
+            verdict=str(verdict),
+            key_id=pseudonymize.key_id,
+            revision=revision,
+            input_errors=input_errors,
+            accepted_input_errors=accepted if accepted <= input_errors else 0,
+            unread=_unread(state, run_id),
+            refusal=refusal,
+            plan_digest=run.applied_plan_digest or (plan_entry.digest if plan_entry else None),
+            conflicts=_conflicts(state, run.source_name) if kind == "plan" else None,
         )
-    plan_entry = state.reports.latest(run_id, "plan") if kind == "verify" else None
-    schools: dict[str, dict[str, int]] = {}  # filled as the items are written (the CSV comes first)
-    items = _report_items(state, run_id, kind, weights, schools, sum(counts.values()))
-    data = ReportData(
-        kind=kind,
-        run_id=run_id,
-        created_at=dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
-        source=run.source,
-        target=run.target,
-        counts=counts,
-        counts_by_kind=by_kind,
-        counts_by_school=schools,
-        items=items,
-        problems=problems if problems is not None else _problem_summary(state, run_id),
-        thresholds=safety.as_dict(),
-        verdict=str(verdict),
-        key_id=pseudonymize.key_id,
-        revision=revision,
-        input_errors=input_errors,
-        accepted_input_errors=accepted if accepted <= input_errors else 0,
-        unread=_unread(state, run_id),
-        refusal=refusal,
-        plan_digest=run.applied_plan_digest or (plan_entry.digest if plan_entry else None),
-        conflicts=_conflicts(state, run.source_name) if kind == "plan" else None,
-    )
-    folder = report_folder(report_dir, run_id, kind, revision)
-    remove_stale_temps(folder.parent)  # what a killed report of this run left (ent_migrate.report._temps)
-    # Closed whatever happens: a writer that fails stops the child reading for it now, not when the
-    # generator is collected.
-    with contextlib.closing(items):
-        written = write_reports(data, folder, pseudonymize, csv_delimiter=csv_delimiter)
-    summary: dict[str, Any] = {"counts": counts, "verdict": str(verdict)}
-    shown = state.reports.latest(run_id, "plan") if inputs is None and kind == "plan" else None
-    if shown is not None and shown.revision == revision and "inputs" in shown.summary:
-        inputs = shown.summary["inputs"]
-    if inputs is not None:
-        summary["inputs"] = inputs
-    state.reports.add(run_id, kind, revision, str(folder), written.digest, summary)
-    state.runs.set_report_digest(run_id, written.digest)
-    return written, folder
+        folder = report_folder(report_dir, run_id, kind, revision)
+        remove_stale_temps(folder.parent)  # what a killed report of this run left (ent_migrate.report._temps)
+        # Closed whatever happens: a writer that fails stops the child reading for it now, not when the
+        # generator is collected.
+        with contextlib.closing(items):
+            written = write_reports(data, folder, pseudonymize, csv_delimiter=csv_delimiter)
+        summary: dict[str, Any] = {"counts": counts, "verdict": str(verdict)}
+        shown = state.reports.latest(run_id, "plan") if inputs is None and kind == "plan" else None
+        if shown is not None and shown.revision == revision and "inputs" in shown.summary:
+            inputs = shown.summary["inputs"]
+        if inputs is not None:
+            summary["inputs"] = inputs
+        state.reports.add(run_id, kind, revision, str(folder), written.digest, summary)
+        state.runs.set_report_digest(run_id, written.digest)
+        return written, folder
 
 
 def _problem_summary(state: StateStore, run_id: str) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ API (used by the pipeline)::
     written.paths   # [<kind>-report.json, <kind>-report.csv, <kind>-report.html, SHA256SUMS]
     written.digest  # sha256 of the SHA256SUMS file: the one value to sign or send by another channel
     remove_stale_temps(run_dir)  # the temporary files a killed writer left in the run's folders
+    with run_folder_lock(run_dir): ...  # one writer of a run's reports at a time
 
 ``data.items`` is iterated exactly once, as a stream: CSV rows are written as they come; only items
 whose status is not ``=`` or ``skip`` are kept, up to a cap per status (10,000 in the JSON lists, 1,000
@@ -71,8 +72,8 @@ moved into place with ``os.replace``, SHA256SUMS last. The same data gives byte-
 
 from __future__ import annotations
 
-from ent_migrate.report._temps import remove_stale_temps
+from ent_migrate.report._temps import remove_stale_temps, run_folder_lock
 from ent_migrate.report.model import ReportData, ReportItem, WrittenReport
 from ent_migrate.report.writers import write_reports
 
-__all__ = ["ReportData", "ReportItem", "WrittenReport", "remove_stale_temps", "write_reports"]
+__all__ = ["ReportData", "ReportItem", "WrittenReport", "remove_stale_temps", "run_folder_lock", "write_reports"]

@@ -1,5 +1,6 @@
-"""A report's temporary files: named after the process writing them, so that the next report can
-remove those of a writer that is dead.
+"""A report's temporary files, named after the process writing them so that the next report can
+remove those of a writer that is dead; and the lock that lets one writer at a time write a run's
+reports.
 
 A report is written into hidden temporary files that are moved into place at the end
 (:mod:`ent_migrate.report.writers`); a failure removes them. A process killed (SIGKILL, out of
@@ -13,18 +14,27 @@ Only a dead writer's files go: ``ent-migrate report`` writes without the store's
 process may be writing beside this one. A file of another host (a shared folder) or of an older
 ent-migrate (no pid in its name) is left; so is one whose pid a live process took since: kept when
 unsure, never removed under a writer.
+
+:func:`run_folder_lock` is an ``flock`` on ``<run>/.report.lock``, held while a report of the run is
+written and logged. ``ent-migrate report`` takes no store lock (it may run while an apply holds the
+store), so two of them at once wrote one folder together: each moved its four files into place, and
+their time stamps differ, so the folder could end with one's manifest beside the other's HTML, and
+the store's log with a digest the folder does not hold. The second now waits for the first. A
+process that dies releases it at once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import re
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["remove_stale_temps", "temp_prefix"]
+__all__ = ["remove_stale_temps", "run_folder_lock", "temp_prefix"]
 
 _HOST = hashlib.sha256(socket.gethostname().encode("utf-8", "surrogateescape")).hexdigest()[:8]
 # mkstemp's random part is letters, digits and "_": the name's last dot-free word before ".tmp".
@@ -34,6 +44,28 @@ _TEMP = re.compile(r"\.(?:.+)\.(?P<host>[0-9a-f]{8})-(?P<pid>[0-9]+)\.[A-Za-z0-9
 def temp_prefix(name: str) -> str:
     """The prefix of a temporary file for *name* written by this process (mkstemp adds the rest)."""
     return f".{name}.{_HOST}-{os.getpid()}."
+
+
+_LOCK_NAME = ".report.lock"
+
+
+@contextlib.contextmanager
+def run_folder_lock(run_dir: Path) -> Iterator[None]:
+    """Hold the lock on *run_dir*'s reports for the block (made if need be), waiting for another writer."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(run_dir / _LOCK_NAME, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:  # a file system without locks (some NFS mounts): written as before, unlocked
+            yield
+            return
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 def remove_stale_temps(run_dir: Path) -> int:

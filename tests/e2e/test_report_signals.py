@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 
 from ent_migrate.pipeline._forked import FORK_MIN_ROWS
-from tests.e2e.test_verdicts import _aaf_bundle, _config, cli, started
+from ent_migrate.report import run_folder_lock
+from tests.e2e.test_verdicts import _aaf_bundle, _config, _memory_config, cli, memory_source, started
+
+__all__ = ["memory_source"]  # the fixture, used by name below
 
 
 def _children(pid: int) -> set[int]:
@@ -108,3 +111,23 @@ def test_on_postgresql_the_plan_keeps_its_lock_through_the_forked_report(
     (csv,) = reports.glob("*/plan-*/plan-report.csv")
     assert len(csv.read_bytes().splitlines()) > FORK_MIN_ROWS
     assert cli(*store, "plan").returncode == 0  # and the lock went with the command
+
+
+def test_a_report_waits_for_the_one_being_written_of_the_same_run(tmp_path: Path, memory_source: str) -> None:
+    # `ent-migrate report` takes no store lock: two at once wrote one folder together (their files'
+    # time stamps differ), and the store logged the digest of whichever logged last.
+    config = _memory_config(tmp_path)
+    assert cli("-c", str(config), "plan").returncode == 0, memory_source
+    (run_dir,) = (tmp_path / "reports").iterdir()
+    with run_folder_lock(run_dir):  # another writer of this run's reports, at work
+        waiting = started("-c", str(config), "report", "--kind", "plan")
+        time.sleep(8)  # the report alone takes two seconds
+        assert waiting.poll() is None, waiting.communicate()
+    _out, err = waiting.communicate(timeout=120)
+    assert waiting.returncode == 0, err
+    assert sorted(p.name for p in (run_dir / "plan-1").iterdir()) == [
+        "SHA256SUMS",
+        "plan-report.csv",
+        "plan-report.html",
+        "plan-report.json",
+    ]
