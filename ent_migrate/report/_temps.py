@@ -38,7 +38,7 @@ __all__ = ["remove_stale_temps", "run_folder_lock", "temp_prefix"]
 
 _HOST = hashlib.sha256(socket.gethostname().encode("utf-8", "surrogateescape")).hexdigest()[:8]
 # mkstemp's random part is letters, digits and "_": the name's last dot-free word before ".tmp".
-_TEMP = re.compile(r"\.(?:.+)\.(?P<host>[0-9a-f]{8})-(?P<pid>[0-9]+)\.[A-Za-z0-9_]+\.tmp")
+_TEMP = re.compile(r"\..+\.(?P<host>[0-9a-f]{8})-(?P<pid>[0-9]+)\.[A-Za-z0-9_]+\.tmp")
 
 
 def temp_prefix(name: str) -> str:
@@ -77,7 +77,7 @@ def remove_stale_temps(run_dir: Path) -> int:
     except OSError:
         return 0  # no such run folder yet (the first report), or not readable: nothing of ours there
     for folder in folders:
-        stale = [p for p in _temps(folder) if _dead(p)]
+        stale = [p for p in _temps(folder) if _dead(p.name)]
         for path in stale:
             try:
                 path.unlink()
@@ -93,15 +93,16 @@ def remove_stale_temps(run_dir: Path) -> int:
 
 
 def _temps(folder: Path) -> list[Path]:
+    """The files of *folder* named as a report writer's temporary files (regular files only)."""
     try:
-        names = [p for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(".tmp")]
-        return [p for p in names if p.is_file() and not p.is_symlink()]  # a writer's files only
+        named = [p for p in folder.iterdir() if _TEMP.fullmatch(p.name)]
     except OSError:
         return []
+    return [p for p in named if p.is_file() and not p.is_symlink()]
 
 
-def _dead(path: Path) -> bool:
-    found = _TEMP.fullmatch(path.name)
+def _dead(name: str) -> bool:
+    found = _TEMP.fullmatch(name)
     if found is None or found["host"] != _HOST:
         return False
     pid = int(found["pid"])
