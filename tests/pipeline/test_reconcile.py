@@ -15,6 +15,7 @@ from ent_migrate.model import Person, Profile
 from ent_migrate.pipeline import do_plan, status
 from ent_migrate.pipeline.reconcile import reconcile
 from ent_migrate.pipeline.runner import open_run
+from ent_migrate.state._blocks import RunBlocks
 from tests.pipeline._helpers import UAI, context, district, fill
 
 BORN = dt.date(2014, 1, 1)
@@ -127,6 +128,45 @@ def test_one_person_twice_is_caught_across_batches(tmp_path: Path, monkeypatch: 
         outcomes.append((canon, _blocks(ctx)))
     assert outcomes[0] == outcomes[1]
     assert outcomes[0][1][1] == 0  # nothing left pending
+
+
+def test_keys_of_one_hash_in_the_reconciles_own_index_change_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reconcile's own index keys each digest by its hash(): with every digest of one hash (each
+    lookup brings every identity kept so far back as a candidate), the identities, the blocking keys
+    and the review queue are what distinct hashes give."""
+    monkeypatch.setattr("ent_migrate.state._sql.BATCH", 2)
+    store = MemoryConnector.named_store("src")
+    fill(store, district(pupils=6))
+    fill(store, iter(_extra()))
+    outcomes = []
+    found = {False: 0, True: 0}  # identities the lookups brought back, without and with collisions
+    lookup = RunBlocks.identities
+
+    def counted(self: RunBlocks, digests: Any) -> set[int]:
+        ids = lookup(self, digests)
+        found[colliding] += len(ids)
+        return ids
+
+    monkeypatch.setattr(RunBlocks, "identities", counted)
+    for colliding in (False, True):
+        if colliding:
+            monkeypatch.setattr("ent_migrate.state._blocks.hash", lambda _digest: 7, raising=False)
+        here = tmp_path / str(colliding)
+        here.mkdir()
+        ctx = context(here)
+        do_plan(ctx, open_run(ctx))
+        people = ["p0", "dup-p0", "twin-p0", "clash-p1", "p1", "p2", "p3"]
+        canon = ctx.state.identities.canonical_of(ctx.source_name, people)
+        groups = sorted(sorted(p for p in people if canon[p] == c) for c in set(canon.values()))
+        queue = sorted((e["person_key"], e["candidate_key"], e["reason"]) for e in ctx.state.review.entries())
+        blocks = sorted(b for _, b in _blocks(ctx)[0])
+        outcomes.append((groups, queue, blocks))
+    assert outcomes[0] == outcomes[1]
+    assert found[True] > found[False]  # every key of one hash did bring more candidates back
+    assert ["dup-p0", "p0"] in outcomes[0][0]  # the merge the index is there for still happens
+    assert outcomes[0][1]  # and so does the INE conflict's review entry
 
 
 def test_keys_a_stopped_reconcile_left_pending_are_indexed_by_the_next(tmp_path: Path) -> None:
