@@ -186,6 +186,11 @@ class Connector:
     location_help: ClassVar[str] = ""
     #: how many writes apply may send at once; 1 unless the connector is safe to call from threads
     max_concurrency: ClassVar[int] = 1
+    #: True when reading leaves nothing behind but ``self.problems``: no state a later call reads (a
+    #: delta flag, a spool), nothing opened before the read that the read goes on using. Extract may
+    #: then run the readers in a forked child, on the second core, while this process stores what they
+    #: yield, and take the problems back (pipeline/extract.py). False unless the connector is sure.
+    reads_in_child: ClassVar[bool] = False
     #: ``("module:function", consumes)``: the function that writes a generated district in this connector's
     #: format (``ent-migrate fixtures generate``), consuming "records", "batches" (one SchoolBatch per
     #: school) or "per-degree" (1D/ and 2D/ feeds). It lives beside the reader, with its projection.

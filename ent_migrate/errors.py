@@ -14,7 +14,7 @@ and an exit code, never a traceback::
     │   │                                or input problems over [safety] max_input_errors
     │   └── UnsafeArchiveError           zip-slip, link, bomb, tampered manifest member
     ├── ThresholdExceededError           exit 1: plan or apply over a safety threshold
-    ├── ReportReaderError                exit 4: the report's reader process died (killed, out of memory)
+    ├── ReaderProcessError               exit 4: a forked reader (report rows, a source) died (killed, OOM)
     └── ConnectorError                   a source or target failed
         ├── UnreachableError             exit 3: cannot connect or authenticate
         ├── TransientError               retried with backoff (carries an optional retry_after)
@@ -31,8 +31,8 @@ __all__ = [
     "EntMigrateError",
     "InputError",
     "NoPlanError",
+    "ReaderProcessError",
     "RegistryError",
-    "ReportReaderError",
     "SchemaOutdatedError",
     "SpecError",
     "StateLockedError",
@@ -105,9 +105,10 @@ class ThresholdExceededError(EntMigrateError):
         self.listed: list[dict[str, str]] = []
 
 
-class ReportReaderError(EntMigrateError):
-    """The process reading a report's rows (:mod:`ent_migrate.pipeline._forked`) stopped without saying
-    why (killed, out of memory). Nothing is lost: the same command writes the report again."""
+class ReaderProcessError(EntMigrateError):
+    """A forked process reading for this one (:mod:`ent_migrate.pipeline._forked`: a report's rows, a
+    source's records) stopped without saying why (killed, out of memory). Nothing is lost: the same
+    command writes the report again, or resumes the extract."""
 
     exit_code = 4  # as an interrupted command
 

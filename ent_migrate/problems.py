@@ -129,6 +129,11 @@ class Problems:
         if detail and detail not in problem.details and len(problem.details) < _MAX_EXAMPLES * 4:
             problem.details.append(detail)
 
+    def replace(self, other: Problems) -> None:
+        """Hold what *other* holds, in place (whoever holds this collector sees it): the problems a
+        child process read into its copy of this one (pipeline/extract.py)."""
+        self._by_code = dict(other._by_code)
+
     def __iter__(self) -> Iterator[Problem]:
         return iter(sorted(self._by_code.values(), key=lambda p: p.code))
 

@@ -121,6 +121,8 @@ class MemoryConnector(Connector):
     capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
     location_help: ClassVar[str] = "memory: or memory:NAME (a named in-process store)"
     max_concurrency: ClassVar[int] = 8
+    # Its readers only walk the store (a fork's copy of it, read in a child): nothing is left behind.
+    reads_in_child: ClassVar[bool] = True
     Options: ClassVar[type[ConnectorOptions]] = MemoryOptions
 
     _stores: ClassVar[dict[str, MemoryStore]] = {}

@@ -87,6 +87,9 @@ class PackageConnector(Connector):
         }
     )
     location_help: ClassVar[str] = "package:/path/to/dir or package:/path/to/file.zip"
+    # Its reader opens the package itself, on the first read, and keeps nothing a later call needs
+    # (open_blob opens it again): what a read finds goes to self.problems.
+    reads_in_child: ClassVar[bool] = True
     Options: ClassVar[type[ConnectorOptions]] = PackageOptions
     options: PackageOptions
     fixture_writer: ClassVar[tuple[str, str] | None] = (

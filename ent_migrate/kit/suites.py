@@ -13,6 +13,8 @@ import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from sqlalchemy import create_engine
+
 from ent_migrate.contract import (
     CAPABILITY_KINDS,
     DATA_CAPABILITIES,
@@ -32,7 +34,8 @@ from ent_migrate.kit.harness import (
     read_snapshot,
 )
 from ent_migrate.kit.memory import MemoryHarness
-from ent_migrate.model import Document, Message, Production, Record, RecordKind
+from ent_migrate.model import Document, Message, Production, Record, RecordKind, record_from_dict
+from ent_migrate.pipeline._forked import forked_rows
 from ent_migrate.problems import Severity
 
 __all__ = ["KIT_TESTS", "Kit", "KitTest", "compare", "kit_test"]
@@ -246,6 +249,47 @@ def test_source_blob_sha256(self: object, kit: Kit, case: str) -> None:
         for record in dataset.blob_records():
             real = hashlib.sha256(dataset.blobs[record.sha256]).hexdigest()
             assert source.blob_sha256(record) == real, f"{record.kind} {record.key!r}: blob_sha256 is wrong"
+
+
+def _by_case_read_in_child(cls: type[Connector]) -> Params:
+    return _by_case(cls) if cls.reads_in_child else []
+
+
+def _answers(connector: Connector) -> tuple[bool, bool | None]:
+    """What later stages ask a source once it has been read."""
+    partial = connector.is_partial() if Capability.DELTA in connector.capabilities else None
+    return connector.person_ids_are_jointures(), partial
+
+
+@kit_test(roles=[Role.SOURCE], argnames=("case",), params=_by_case_read_in_child)
+def test_source_read_in_a_child(self: object, kit: Kit, case: str) -> None:
+    """A connector that says ``reads_in_child``, read in a forked child as extract reads it and handed
+    the child's problems, is one that read here: the same records, problems and answers (jointures,
+    delta), and its blobs still open."""
+    endpoint = kit.harness.source(kit.dataset(case))
+    with kit.harness.open(endpoint) as here:
+        # Whatever problems the case gives this connector (a format that cannot carry a field): the
+        # same ones either way is what is asked here.
+        expected, _ = read_snapshot(here, kit.capabilities)
+        problems, answers = here.problems.to_list(), _answers(here)
+    engine = create_engine("sqlite://")  # forked_rows lets a store's connections go; this one has none
+    with kit.harness.open(endpoint) as there:
+        caps = kit.capabilities
+        rows = forked_rows(
+            engine,
+            lambda: (record for cap in caps for record in there.read(cap)),
+            lambda record: (record.to_dict(),),
+            lambda row: record_from_dict(row[0]),
+            finish=lambda: there.problems,
+            on_end=there.problems.replace,
+            what="the source",
+        )
+        actual = {(record.kind, record.key): record for record in rows}
+        _check(compare(actual, expected, f"{case} read in a child vs read here"))
+        assert there.problems.to_list() == problems, f"{case}: the child's problems are not the ones read here"
+        assert _answers(there) == answers, f"{case}: a source read in a child answers otherwise"
+        _check(_blob_differences(there, list(actual.values())))
+    engine.dispose()
 
 
 @kit_test(

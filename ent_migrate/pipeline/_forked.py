@@ -1,10 +1,12 @@
-"""Read a report's rows in a forked child while this process writes them: the report on two cores.
+"""Read in a forked child while this process writes what it reads: a report, and an extract, on two cores.
 
 A plan report reads every item back (the scan, each payload decoded, each person's match explained)
 and writes it (pseudonyms, the CSV, the capped lists). At a million accounts reading was 61% of the
 report's 107 s and writing 36%, one after the other on one core (issue 15). With :func:`forked_rows`
 a child process reads and this one writes what it sends, batch by batch: the same rows in the same
-order, so the same bytes (tests/pipeline/test_forked_report.py).
+order, so the same bytes (tests/pipeline/test_forked_report.py). An extract does the same with a
+source that says its read leaves nothing behind but its problems (``Connector.reads_in_child``): the
+child reads and prepares each record's row, this process stores them (pipeline/extract.py).
 
 The child is a fork: it has the store's engine and keys, the mapping's weights and whatever the
 caller set up, without pickling any of it. Its engine drops the connections it inherited, unclosed
@@ -13,11 +15,12 @@ parent stops it), and a parent that dies leaves it a broken pipe at its next bat
 exits. It leaves with ``os._exit``: nothing of the parent's (files, atexit hooks) is flushed twice.
 
 Errors: what the child raises is sent, and raised here as it was raised there (an ``OSError`` for a
-full disk keeps its errno); a child that dies without a word (killed, out of memory) is an
-:class:`ReportReaderError`. Either way the caller's report is not written (its temporary files go).
+full disk keeps its errno); a child that dies without a word (killed, out of memory) is a
+:class:`ReaderProcessError`. Either way the caller's report is not written (its temporary files go),
+or its extract stops where a re-run resumes.
 
-Only where ``fork`` exists (Linux and the BSDs, where ent-migrate runs) and for runs of at least
-:data:`FORK_MIN_ROWS` items: under that, starting a process costs more than it gives.
+Only where ``fork`` exists (Linux and the BSDs, where ent-migrate runs), and for a report only for
+runs of at least :data:`FORK_MIN_ROWS` items: under that, starting a process costs more than it gives.
 """
 
 from __future__ import annotations
@@ -28,14 +31,17 @@ import gc
 import multiprocessing
 import os
 import pickle
+import queue
 import signal
+import threading
 from collections.abc import Callable, Generator, Iterator
 from multiprocessing.connection import Connection
+from multiprocessing.reduction import ForkingPickler
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, event
 
-from ent_migrate.errors import ReportReaderError
+from ent_migrate.errors import ReaderProcessError
 
 __all__ = ["FORK_MIN_ROWS", "can_fork", "forked_rows"]
 
@@ -43,7 +49,8 @@ __all__ = ["FORK_MIN_ROWS", "can_fork", "forked_rows"]
 #: 10,000 items, half a second). The demo's run is over it: the CLI's end-to-end tests take this path.
 FORK_MIN_ROWS = 10_000
 _CHILD_CACHE_KIB = -2048  # PRAGMA cache_size of the child's connection (negative: KiB)
-_BATCH = 1000  # rows a message: the pipe's cost is per message, and the child runs a batch ahead at most
+_BATCH = 1000  # rows a message: the pipe's cost is per message
+_AHEAD = 16  # messages the child may have queued for the pipe: a few MB, and the parent never waits on it
 
 _T = TypeVar("_T")
 
@@ -60,14 +67,15 @@ def forked_rows(
     *,
     finish: Callable[[], Any],
     on_end: Callable[[Any], None],
+    what: str = "the report's rows",
 ) -> Generator[_T, None, None]:
     """What ``produce()`` yields, produced in a forked child: each row ``pack``-ed there (to a plain
     tuple, cheap to pickle) and ``unpack``-ed here. When the child's iterator is done, ``finish()``
     (there) gives a value that ``on_end`` receives (here) before this iterator ends: what the child's
-    rows added up on the way."""
+    rows added up on the way. *what* the child reads, for the messages."""
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=_child, args=(engine, produce, pack, finish, sender, receiver), daemon=True)
+    child = context.Process(target=_child, args=(engine, produce, pack, finish, sender, receiver, what), daemon=True)
     # The idle connections closed: each held a page cache the earlier stages filled (SQLite's own heap
     # was 28 MiB at 100k accounts), which this process would keep through the report while the child
     # reads with its own. The next query here opens a fresh one; a connection in use (PostgreSQL's
@@ -86,16 +94,16 @@ def forked_rows(
     try:
         while True:
             try:
-                what, value = receiver.recv()
+                message, value = receiver.recv()
             except EOFError:
                 child.join()
-                raise ReportReaderError(
-                    f"the process reading the report's rows stopped (exit code {child.exitcode}) before "
+                raise ReaderProcessError(
+                    f"the process reading {what} stopped (exit code {child.exitcode}) before "
                     "it finished: run the same command again"
                 ) from None
-            if what == "rows":
+            if message == "rows":
                 yield from map(unpack, value)
-            elif what == "error":
+            elif message == "error":
                 raise value
             else:
                 on_end(value)
@@ -125,12 +133,14 @@ def _child(
     finish: Callable[[], Any],
     sender: Connection,
     receiver: Connection,
+    what: str,
 ) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent decides
     # The parent's end, inherited: held open here, a dead parent's pipe would never break, and a full
     # pipe would keep this process (and the store's lock it inherited) forever.
     receiver.close()
     code = 0
+    ahead = _Ahead(sender)
     try:
         engine.dispose(close=False)  # the inherited connections are the parent's: never used, never closed
         if engine.dialect.name == "sqlite":
@@ -141,20 +151,66 @@ def _child(
         for row in produce():
             batch.append(pack(row))
             if len(batch) >= _BATCH:
-                sender.send(("rows", batch))
+                ahead.send(("rows", batch))
                 batch = []
         if batch:
-            sender.send(("rows", batch))
-        sender.send(("end", finish()))
+            ahead.send(("rows", batch))
+        ahead.send(("end", finish()))
+        ahead.close()
     except (BrokenPipeError, ConnectionResetError):
         code = 1  # the parent is gone or stopped reading: nothing to tell
     except BaseException as exc:  # every error goes to the parent, which raises it
         code = 1
         with contextlib.suppress(OSError):
-            sender.send(("error", _picklable(exc)))
+            ahead.send(("error", _picklable(exc, what)))
+            ahead.close()
     finally:
+        ahead.abandon()
         sender.close()
         os._exit(code)  # not the parent's atexit hooks and buffers, which are the parent's to run
+
+
+class _Ahead:
+    """The child's messages, sent by a thread from a queue of up to :data:`_AHEAD` of them: the child
+    goes on reading while the pipe is full. Sent straight, a message of a thousand rows (hundreds of
+    kB) waited for the parent to take it, and the parent took it only once it had written the last
+    ones: the two processes took turns, and an extract on two cores took as long as on one."""
+
+    def __init__(self, sender: Connection) -> None:
+        self._sender = sender
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=_AHEAD)
+        self._failed: OSError | None = None
+        self._thread = threading.Thread(target=self._run, name="ent-migrate-sender", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (data := self._queue.get()) is not None:
+            if self._failed is None:  # once failed, drained without sending: send() never blocks for good
+                try:
+                    self._sender.send_bytes(data)
+                except OSError as exc:  # BrokenPipeError: the parent is gone
+                    self._failed = exc
+
+    def send(self, message: tuple[str, Any]) -> None:
+        """Queue *message* (pickled here, as ``Connection.send`` would); the thread's error if it failed."""
+        if self._failed is not None:
+            raise self._failed
+        self._queue.put(bytes(ForkingPickler.dumps(message)))
+
+    def close(self) -> None:
+        """Wait until every queued message is sent; the thread's error if one was not."""
+        self._queue.put(None)
+        self._thread.join()
+        if self._failed is not None:
+            raise self._failed
+
+    def abandon(self) -> None:
+        """Stop the thread if :meth:`close` did not (an error on the way): what is queued is dropped."""
+        if self._thread.is_alive():
+            self._failed = self._failed or BrokenPipeError()
+            with contextlib.suppress(queue.Full):
+                self._queue.put_nowait(None)
+            self._thread.join(timeout=1)
 
 
 def _small_page_cache(dbapi_connection: Any, _record: Any) -> None:
@@ -165,12 +221,12 @@ def _small_page_cache(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
-def _picklable(exc: BaseException) -> BaseException:
+def _picklable(exc: BaseException, what: str) -> BaseException:
     """*exc* if it survives pickling (most do: OSError, SQLAlchemy's errors); else one that says it."""
     try:
         # Our own bytes, made and read back in this process: nothing untrusted is unpickled.
         pickle.loads(pickle.dumps(exc))  # noqa: S301
     except Exception:  # any failure to pickle means: send a plain one
         # Its type only: an error's text may quote a statement's parameters (personal data).
-        return ReportReaderError(f"reading the report's rows failed ({type(exc).__name__}): run the same command again")
+        return ReaderProcessError(f"reading {what} failed ({type(exc).__name__}): run the same command again")
     return exc

@@ -3,18 +3,24 @@
 Rows are upserted in batches, so an interrupted extract re-run simply overwrites what it had written;
 nothing is held whole in memory. Blob-carrying records also get a source-side row in the content
 ledger. Every problem the source met is kept, one row per occurrence, for the reports and verdicts.
+
+On two cores: a source whose read leaves nothing behind but its problems (``reads_in_child``) is read
+in a forked child, which also makes each record its row (canonical dict and fingerprint), while this
+process stores the rows; the child's problems come back at the end (``_forked``). The rows, their
+order and the problems are the same either way (tests/pipeline/test_forked_extract.py).
 """
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Iterator
 from typing import Any
 
 from ent_migrate.errors import InputError
-from ent_migrate.model import Record
+from ent_migrate.pipeline._forked import can_fork, forked_rows
 from ent_migrate.pipeline.context import PipelineContext
-from ent_migrate.problems import Occurrence, Severity
-from ent_migrate.state.items import BATCH
+from ent_migrate.problems import Occurrence, Problems, Severity
+from ent_migrate.state.items import BATCH, ExtractedRow, extracted_row
 
 __all__ = ["extract"]
 
@@ -24,10 +30,10 @@ __all__ = ["extract"]
 _EXTRACT_BATCH = 5 * BATCH
 
 
-def _batches(records: Iterator[Record]) -> Iterator[list[Record]]:
-    batch: list[Record] = []
-    for record in records:
-        batch.append(record)
+def _batches(rows: Iterator[ExtractedRow]) -> Iterator[list[ExtractedRow]]:
+    batch: list[ExtractedRow] = []
+    for row in rows:
+        batch.append(row)
         if len(batch) >= _EXTRACT_BATCH:
             yield batch
             batch = []
@@ -35,21 +41,64 @@ def _batches(records: Iterator[Record]) -> Iterator[list[Record]]:
         yield batch
 
 
+def _read(ctx: PipelineContext, failed: list[InputError]) -> Iterator[ExtractedRow]:
+    """The source's rows, capability by capability; a source that stops being readable ends them, its
+    error in *failed*."""
+    try:
+        for capability in ctx.capabilities:
+            for record in ctx.source.read(capability):
+                yield extracted_row(record)
+    except InputError as exc:
+        failed.append(exc)
+
+
+def _source_rows(ctx: PipelineContext, failed: list[InputError]) -> Iterator[ExtractedRow]:
+    """:func:`_read` here, or in a forked child when the source allows it; then the source's problems
+    and *failed* are what the child's were."""
+    if not (type(ctx.source).reads_in_child and can_fork()):
+        return _read(ctx, failed)
+
+    def finish() -> tuple[Problems, InputError | None]:
+        return ctx.source.problems, (_picklable(failed[0]) if failed else None)
+
+    def on_end(value: tuple[Problems, InputError | None]) -> None:
+        problems, error = value
+        ctx.source.problems.replace(problems)  # in place: the child's copy grew, this one did not
+        if error is not None:
+            failed.append(error)
+
+    return forked_rows(
+        ctx.state.engine, lambda: _read(ctx, failed), _same, _same, finish=finish, on_end=on_end, what="the source"
+    )
+
+
+def _picklable(error: InputError) -> InputError:
+    """*error* if it comes back from pickling as it is (InputError and UnsafeArchiveError do: their
+    ``where`` with them); else a plain InputError of the same text."""
+    try:
+        # Our own bytes, made and read back in this process: nothing untrusted is unpickled.
+        back = pickle.loads(pickle.dumps(error))  # noqa: S301
+    except Exception:  # any failure to pickle: the text is what the user reads
+        return InputError(str(error))
+    return error if str(back) == str(error) else InputError(str(error))
+
+
+def _same(row: ExtractedRow) -> ExtractedRow:
+    return row
+
+
 def extract(ctx: PipelineContext, run_id: str) -> dict[str, Any]:
     counts: dict[str, int] = {}
-    failure: InputError | None = None
+    failed: list[InputError] = []
     with ctx.progress("extract", None) as advance:
-        try:
-            for capability in ctx.capabilities:
-                for batch in _batches(ctx.source.read(capability)):
-                    ctx.state.items.put_extracted(run_id, batch)
-                    for record in batch:
-                        counts[str(record.kind)] = counts.get(str(record.kind), 0) + 1
-                    advance(len(batch))
-        except InputError as exc:
-            # A source that stops being readable (a tampered package, an archive bomb) is a problem
-            # like the others: recorded, so that no report of this run can be green.
-            failure = exc
+        for batch in _batches(_source_rows(ctx, failed)):
+            ctx.state.items.put_extracted_rows(run_id, batch)
+            for row in batch:
+                counts[row[0]] = counts.get(row[0], 0) + 1
+            advance(len(batch))
+    # A source that stops being readable (a tampered package, an archive bomb) is a problem like the
+    # others: recorded, so that no report of this run can be green.
+    failure = failed[0] if failed else None
     ctx.state.problems.clear(run_id)
     occurrences: list[Occurrence] = list(ctx.source.problems.occurrences())
     if failure is not None:
@@ -62,5 +111,4 @@ def extract(ctx: PipelineContext, run_id: str) -> dict[str, Any]:
     if failure is not None:
         raise failure
     ctx.state.refresh_statistics()  # the run's items were just loaded: reconcile's queries plan on them
-    people = counts.get("person", 0)
-    return {"records": counts, "problems": problems, "people": people}
+    return {"records": counts, "problems": problems, "people": counts.get("person", 0)}

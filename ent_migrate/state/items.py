@@ -32,7 +32,7 @@ from ent_migrate.state._sql import (
     upsert,
 )
 
-__all__ = ["BATCH", "Decision", "ExpectedRow", "Items", "PlannedRow", "ReportRow"]
+__all__ = ["BATCH", "Decision", "ExpectedRow", "ExtractedRow", "Items", "PlannedRow", "ReportRow", "extracted_row"]
 
 _BLOB_TYPES = (Message, Document, Production)
 _PREFIX_BATCH = 200  # key ranges per query: an OR of index ranges, kept to a short statement
@@ -50,6 +50,18 @@ _NO_SCHOOL_KINDS = sorted(
     for kind, cls in RECORD_TYPES.items()
     if kind != RecordKind.PERSON and "uai" not in {f.name for f in dataclasses.fields(cls)}
 )
+
+#: One source record as extract stores it: (kind, key, fingerprint, canonical dict, and for a record with
+#: bytes their SHA-256 and size, else None and None). A plain tuple: a child process reading the source
+#: sends these through a pipe, and a tuple is the cheapest thing to pickle.
+ExtractedRow = tuple[str, str, str, dict[str, Any], str | None, int | None]
+
+
+def extracted_row(record: Record) -> ExtractedRow:
+    payload = record.to_dict()
+    if isinstance(record, _BLOB_TYPES):
+        return str(record.kind), record.key, fingerprint_of(payload), payload, record.sha256, record.size
+    return str(record.kind), record.key, fingerprint_of(payload), payload, None, None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -117,31 +129,35 @@ class Items:
     # -- extract -------------------------------------------------------------------------------
     def put_extracted(self, run_id: str, records: Sequence[Record]) -> None:
         """Upsert a batch of source records (re-running an interrupted extract overwrites)."""
+        self.put_extracted_rows(run_id, [extracted_row(record) for record in records])
+
+    def put_extracted_rows(self, run_id: str, extracted: Sequence[ExtractedRow]) -> None:
+        """:meth:`put_extracted` of records already made into rows by :func:`extracted_row` (by a child
+        process reading the source: pipeline/extract.py)."""
         rows, blobs = [], []
         stamp = now()  # one transaction, one time: and the store converts one datetime, not one per row
-        for record in records:
-            payload = record.to_dict()
+        for kind, key, fingerprint, payload, sha256, size in extracted:
             rows.append(
                 {
                     "run_id": run_id,
-                    "kind": str(record.kind),
-                    "key": record.key,
+                    "kind": kind,
+                    "key": key,
                     "state": ItemState.EXTRACTED,
-                    "source_fingerprint": fingerprint_of(payload),
+                    "source_fingerprint": fingerprint,
                     "payload": payload,
                     "attempts": 0,
                     "updated_at": stamp,
                 }
             )
-            if isinstance(record, _BLOB_TYPES):
+            if sha256 is not None:
                 blobs.append(
                     {
                         "run_id": run_id,
-                        "kind": str(record.kind),
-                        "key": record.key,
+                        "kind": kind,
+                        "key": key,
                         "side": "source",
-                        "sha256": record.sha256,
-                        "size": record.size,
+                        "sha256": sha256,
+                        "size": size,
                         "created_at": stamp,
                     }
                 )

@@ -18,7 +18,7 @@ from sqlalchemy.pool import QueuePool
 import ent_migrate.pipeline.reports as reports
 import ent_migrate.report.writers as writers
 from ent_migrate.connectors.memory import MemoryConnector
-from ent_migrate.errors import ReportReaderError
+from ent_migrate.errors import ReaderProcessError
 from ent_migrate.pipeline import PipelineContext, do_plan
 from ent_migrate.pipeline.reports import write_run_report
 from ent_migrate.pipeline.runner import open_run
@@ -110,7 +110,7 @@ def test_a_child_that_fails_fails_the_report_and_leaves_nothing(
     monkeypatch.setattr(reports, "FORK_MIN_ROWS", 1)
     folder = tmp_path / "failed"
     if fault == "killed":
-        with pytest.raises(ReportReaderError, match="run the same command again"):
+        with pytest.raises(ReaderProcessError, match="run the same command again"):
             _report(ctx, run_id, folder)
     else:
         with pytest.raises(OSError, match="No space left") as caught:
