@@ -11,8 +11,9 @@ child reads and prepares each record's row, this process stores them (pipeline/e
 The child is a fork: it has the store's engine and keys, the mapping's weights and whatever the
 caller set up, without pickling any of it. Its engine drops the connections it inherited, unclosed
 (they are the parent's), and opens its own: SQLAlchemy's advice for a fork. It ignores Ctrl-C (the
-parent stops it), and a parent that dies leaves it a broken pipe at its next batch, on which it
-exits. It leaves with ``os._exit``: nothing of the parent's (files, atexit hooks) is flushed twice.
+parent stops it), and a parent that dies takes it along at once (Linux's PR_SET_PDEATHSIG; elsewhere,
+the broken pipe at its next batch). It leaves with ``os._exit``: nothing of the parent's (files,
+atexit hooks) is flushed twice.
 
 Errors: what the child raises is sent, and raised here as it was raised there (an ``OSError`` for a
 full disk keeps its errno); a child that dies without a word (killed, out of memory) is a
@@ -50,6 +51,7 @@ __all__ = ["FORK_MIN_ROWS", "can_fork", "forked_rows"]
 FORK_MIN_ROWS = 10_000
 _CHILD_CACHE_KIB = -2048  # PRAGMA cache_size of the child's connection (negative: KiB)
 _BATCH = 1000  # rows a message: the pipe's cost is per message
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 _AHEAD = 16  # messages the child may have queued for the pipe: a few MB, and the parent never waits on it
 
 _T = TypeVar("_T")
@@ -75,7 +77,8 @@ def forked_rows(
     rows added up on the way. *what* the child reads, for the messages."""
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=_child, args=(engine, produce, pack, finish, sender, receiver, what), daemon=True)
+    args = (engine, produce, pack, finish, sender, receiver, what, os.getpid())
+    child = context.Process(target=_child, args=args, daemon=True)
     # The idle connections closed: each held a page cache the earlier stages filled (SQLite's own heap
     # was 28 MiB at 100k accounts), which this process would keep through the report while the child
     # reads with its own. The next query here opens a fresh one; a connection in use (PostgreSQL's
@@ -134,7 +137,9 @@ def _child(
     sender: Connection,
     receiver: Connection,
     what: str,
+    parent: int,
 ) -> None:
+    _die_with(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent decides
     # The parent's end, inherited: held open here, a dead parent's pipe would never break, and a full
     # pipe would keep this process (and the store's lock it inherited) forever.
@@ -168,6 +173,21 @@ def _child(
         ahead.abandon()
         sender.close()
         os._exit(code)  # not the parent's atexit hooks and buffers, which are the parent's to run
+
+
+def _die_with(parent: int) -> None:
+    """Be killed when *parent* dies (Linux's PR_SET_PDEATHSIG). Without it, a killed parent's child
+    read on until its next message failed, which can be minutes away (a package's hashes are checked
+    before its first record), and it held what it inherited meanwhile: the SQLite store's lock file
+    (one flock for both), a PostgreSQL session's socket (the advisory lock stays while it is open).
+    A re-run was refused as "in use" until then."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return  # not Linux: the broken pipe at the next message still ends it
+    prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it died before the prctl: no signal will come
+        os._exit(1)
 
 
 class _Ahead:

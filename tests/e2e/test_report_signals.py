@@ -70,7 +70,7 @@ def test_a_plan_stopped_in_its_report_leaves_nothing_behind(tmp_path: Path, how:
         assert "Traceback" not in err
     else:
         assert proc.returncode == -signal.SIGKILL
-    # The reader goes too: stopped by the plan, or, the plan killed, at its next batch (a broken pipe).
+    # The reader goes too: stopped by the plan, or, the plan killed, killed with it (PR_SET_PDEATHSIG).
     deadline = time.monotonic() + 30
     while _alive(reader) and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -10,6 +10,8 @@ import multiprocessing
 import os
 import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -197,3 +199,46 @@ def test_the_child_reads_on_while_this_process_writes(tmp_path: Path) -> None:
     assert made.value <= (forked._AHEAD + 3) * forked._BATCH  # ...and no further: its memory is bounded
     assert [n for _, n in rows] == list(range(1, total))
     engine.dispose()
+
+
+_SILENT_CHILD = """
+import time
+from sqlalchemy import create_engine
+from ent_migrate.pipeline._forked import forked_rows
+
+def produce():
+    time.sleep(120)  # reading for long without a message: a package's hashes, checked at open
+    yield (1,)
+
+rows = forked_rows(create_engine("sqlite://"), produce, tuple, tuple, finish=lambda: None, on_end=lambda _: None)
+next(rows)
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False  # reaped
+    return state not in ("Z", "X")  # a zombie has exited; whoever adopted it may not reap it at once
+
+
+def test_a_child_goes_at_once_with_its_killed_parent(tmp_path: Path) -> None:
+    """A killed command's reader must not outlive it until its next message: it holds the store's lock
+    it inherited (the flock's file, a PostgreSQL socket), and a re-run is refused meanwhile."""
+    parent = subprocess.Popen([sys.executable, "-c", _SILENT_CHILD])
+    try:
+        children = Path(f"/proc/{parent.pid}/task/{parent.pid}/children")
+        deadline = time.monotonic() + 30
+        while not children.read_text().split() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        (child,) = (int(pid) for pid in children.read_text().split())
+        time.sleep(0.5)  # past the child's start, into its read
+        parent.kill()
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while _running(child) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not _running(child)  # gone, not reading on for the two minutes it was asked to
+    finally:
+        parent.kill()
