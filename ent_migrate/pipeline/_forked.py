@@ -44,7 +44,7 @@ from sqlalchemy import Engine, event
 
 from ent_migrate.errors import ReaderProcessError
 
-__all__ = ["FORK_MIN_ROWS", "can_fork", "forked_rows"]
+__all__ = ["FORK_MIN_ROWS", "can_fork", "forked_rows", "round_trip"]
 
 #: the fewest items a report reads in a child for (a fork and its pipe cost milliseconds; a report of
 #: 10,000 items, half a second). The demo's run is over it: the CLI's end-to-end tests take this path.
@@ -198,7 +198,7 @@ class _Ahead:
 
     def __init__(self, sender: Connection) -> None:
         self._sender = sender
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=_AHEAD)
+        self._queue: queue.Queue[memoryview | None] = queue.Queue(maxsize=_AHEAD)
         self._failed: OSError | None = None
         self._thread = threading.Thread(target=self._run, name="ent-migrate-sender", daemon=True)
         self._thread.start()
@@ -215,7 +215,7 @@ class _Ahead:
         """Queue *message* (pickled here, as ``Connection.send`` would); the thread's error if it failed."""
         if self._failed is not None:
             raise self._failed
-        self._queue.put(bytes(ForkingPickler.dumps(message)))
+        self._queue.put(ForkingPickler.dumps(message))
 
     def close(self) -> None:
         """Wait until every queued message is sent; the thread's error if one was not."""
@@ -241,12 +241,20 @@ def _small_page_cache(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
-def _picklable(exc: BaseException, what: str) -> BaseException:
-    """*exc* if it survives pickling (most do: OSError, SQLAlchemy's errors); else one that says it."""
+def round_trip(value: _T) -> _T | None:
+    """*value* pickled and read back, as the other process would read it; None if it does not survive
+    (an exception whose ``__init__`` takes other arguments than it keeps does not unpickle)."""
     try:
         # Our own bytes, made and read back in this process: nothing untrusted is unpickled.
-        pickle.loads(pickle.dumps(exc))  # noqa: S301
-    except Exception:  # any failure to pickle means: send a plain one
+        back: _T = pickle.loads(pickle.dumps(value))  # noqa: S301
+    except Exception:  # any failure to pickle or unpickle: the caller sends something plainer
+        return None
+    return back
+
+
+def _picklable(exc: BaseException, what: str) -> BaseException:
+    """*exc* if it survives pickling (most do: OSError, SQLAlchemy's errors); else one that says it."""
+    if round_trip(exc) is None:
         # Its type only: an error's text may quote a statement's parameters (personal data).
         return ReaderProcessError(f"reading {what} failed ({type(exc).__name__}): run the same command again")
     return exc

@@ -12,12 +12,11 @@ order and the problems are the same either way (tests/pipeline/test_forked_extra
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Iterator
 from typing import Any
 
 from ent_migrate.errors import InputError
-from ent_migrate.pipeline._forked import can_fork, forked_rows
+from ent_migrate.pipeline._forked import can_fork, forked_rows, round_trip
 from ent_migrate.pipeline.context import PipelineContext
 from ent_migrate.problems import Occurrence, Problems, Severity
 from ent_migrate.state.items import BATCH, ExtractedRow, extracted_row
@@ -75,12 +74,8 @@ def _source_rows(ctx: PipelineContext, failed: list[InputError]) -> Iterator[Ext
 def _picklable(error: InputError) -> InputError:
     """*error* if it comes back from pickling as it is (InputError and UnsafeArchiveError do: their
     ``where`` with them); else a plain InputError of the same text."""
-    try:
-        # Our own bytes, made and read back in this process: nothing untrusted is unpickled.
-        back = pickle.loads(pickle.dumps(error))  # noqa: S301
-    except Exception:  # any failure to pickle: the text is what the user reads
-        return InputError(str(error))
-    return error if str(back) == str(error) else InputError(str(error))
+    back = round_trip(error)
+    return error if back is not None and str(back) == str(error) else InputError(str(error))
 
 
 def _same(row: ExtractedRow) -> ExtractedRow:

@@ -31,6 +31,7 @@ from ent_migrate.pipeline.runner import open_run
 from ent_migrate.state import make_engine
 from ent_migrate.state.items import ExtractedRow
 from tests.connectors.package.helpers import reseal, sha, write
+from tests.e2e.test_report_signals import _alive, _children
 from tests.pipeline._helpers import context, district
 
 
@@ -215,30 +216,21 @@ next(rows)
 """
 
 
-def _running(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False  # reaped
-    return state not in ("Z", "X")  # a zombie has exited; whoever adopted it may not reap it at once
-
-
 def test_a_child_goes_at_once_with_its_killed_parent(tmp_path: Path) -> None:
     """A killed command's reader must not outlive it until its next message: it holds the store's lock
     it inherited (the flock's file, a PostgreSQL socket), and a re-run is refused meanwhile."""
     parent = subprocess.Popen([sys.executable, "-c", _SILENT_CHILD])
     try:
-        children = Path(f"/proc/{parent.pid}/task/{parent.pid}/children")
         deadline = time.monotonic() + 30
-        while not children.read_text().split() and time.monotonic() < deadline:
+        while not _children(parent.pid) and time.monotonic() < deadline:
             time.sleep(0.01)
-        (child,) = (int(pid) for pid in children.read_text().split())
+        (child,) = _children(parent.pid)
         time.sleep(0.5)  # past the child's start, into its read
         parent.kill()
         parent.wait(timeout=10)
         deadline = time.monotonic() + 10
-        while _running(child) and time.monotonic() < deadline:
+        while _alive(child) and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert not _running(child)  # gone, not reading on for the two minutes it was asked to
+        assert not _alive(child)  # gone, not reading on for the two minutes it was asked to
     finally:
         parent.kill()
