@@ -186,10 +186,11 @@ class Connector:
     location_help: ClassVar[str] = ""
     #: how many writes apply may send at once; 1 unless the connector is safe to call from threads
     max_concurrency: ClassVar[int] = 1
-    #: True when reading leaves nothing behind but ``self.problems``: no state a later call reads (a
-    #: delta flag, a spool), nothing opened before the read that the read goes on using. Extract may
-    #: then run the readers in a forked child, on the second core, while this process stores what they
-    #: yield, and take the problems back (pipeline/extract.py). False unless the connector is sure.
+    #: True when all a read leaves behind that a later call reads is in :meth:`read_outcome` (the
+    #: problems; a delta flag), and nothing opened before the read is used by it. Extract may then run
+    #: the readers in a forked child, on the second core, while this process stores what they yield,
+    #: and hand the child's outcome to this instance (pipeline/extract.py). False unless the connector
+    #: is sure; the kit's ``test_source_read_in_a_child`` checks it.
     reads_in_child: ClassVar[bool] = False
     #: ``("module:function", consumes)``: the function that writes a generated district in this connector's
     #: format (``ent-migrate fixtures generate``), consuming "records", "batches" (one SchoolBatch per
@@ -264,6 +265,20 @@ class Connector:
     def open_blob(self, record: Message | Document | Production) -> IO[bytes]:
         """The bytes of a message, document or production, as a readable binary stream."""
         raise NotImplementedError
+
+    def read_outcome(self) -> object:
+        """What the reads so far left behind that later calls read, picklable: for a read in a forked
+        child (``reads_in_child``), whose outcome :meth:`adopt_read_outcome` hands to the instance of
+        the process that forked it. The default: the problems. A connector that keeps more (AAF's delta
+        flag, decided by the file names it read) overrides both."""
+        return self.problems
+
+    def adopt_read_outcome(self, outcome: object) -> None:
+        """Hold what a child's :meth:`read_outcome` gave, as if this instance had read. The problems are
+        replaced in place: whoever holds this collector sees them."""
+        if not isinstance(outcome, Problems):  # the default read_outcome gives the problems alone
+            raise TypeError(f"{type(self).__name__}: a read outcome of {type(outcome).__name__}, not Problems")
+        self.problems.replace(outcome)
 
     def person_ids_are_jointures(self) -> bool:
         """True when the person ids this source reads are académie jointures (``ENTPersonJointure``):

@@ -130,6 +130,9 @@ class AafConnector(Connector):
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {Capability.ACCOUNTS, Capability.GROUPS, Capability.RELATIONS, Capability.DELTA}
     )
+    #: the delta flag the first pass decides comes back with the problems (read_outcome); the spools
+    #: do not (a later read in this process makes its own pass)
+    reads_in_child: ClassVar[bool] = True
     location_help: ClassVar[str] = "aaf:/path/to/folder, aaf:/path/ENT2D.20240916.tgz or aaf:/path/bundle.zip"
     fixture_writer: ClassVar[tuple[str, str] | None] = ("ent_migrate.connectors.aaf.writer:write_aaf", "per-degree")
     Options: ClassVar[type[ConnectorOptions]] = AafOptions
@@ -179,6 +182,16 @@ class AafConnector(Connector):
         if known is not self._known_people:
             self._known_people = known
             self._complete = None  # a spooled pass was resolved against the previous lookup
+
+    def read_outcome(self) -> object:
+        """The problems, and whether the pass read the bundle as a delta (its file names may say so)."""
+        return self.problems, self._read_as_delta
+
+    def adopt_read_outcome(self, outcome: object) -> None:
+        problems, delta = cast(tuple[Problems, bool | None], outcome)
+        super().adopt_read_outcome(problems)
+        self._read_as_delta = delta
+        self._complete = None  # the child's spools stayed with it
 
     # -- source side ---------------------------------------------------------------------------
     def read_accounts(self) -> Iterator[Structure | Person | Function]:

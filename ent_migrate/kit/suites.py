@@ -280,8 +280,8 @@ def test_source_read_in_a_child(self: object, kit: Kit, case: str) -> None:
             lambda: (record for cap in caps for record in there.read(cap)),
             lambda record: (record.to_dict(),),
             lambda row: record_from_dict(row[0]),
-            finish=lambda: there.problems,
-            on_end=there.problems.replace,
+            finish=there.read_outcome,
+            on_end=there.adopt_read_outcome,
             what="the source",
         )
         actual = {(record.kind, record.key): record for record in rows}

@@ -53,7 +53,11 @@ _CHILD_CACHE_KIB = -2048  # PRAGMA cache_size of the child's connection (negativ
 _BATCH = 1000  # rows a message: the pipe's cost is per message
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 _AHEAD = 16  # messages the child may have queued for the pipe: a few MB, and the parent never waits on it
+#: with fewer messages than this queued, the parent is keeping up: the child sends its next batch
+#: ``lighter`` (the parent does that batch's packing work), so the slower side gets the lighter load
+_LIGHTER_BELOW = 4
 
+_S = TypeVar("_S")
 _T = TypeVar("_T")
 
 
@@ -63,21 +67,28 @@ def can_fork() -> bool:
 
 def forked_rows(
     engine: Engine,
-    produce: Callable[[], Iterator[_T]],
-    pack: Callable[[_T], tuple[Any, ...]],
-    unpack: Callable[[tuple[Any, ...]], _T],
+    produce: Callable[[], Iterator[_S]],
+    pack: Callable[[_S], Any],
+    unpack: Callable[[Any], _T],
     *,
     finish: Callable[[], Any],
     on_end: Callable[[Any], None],
     what: str = "the report's rows",
+    lighter: tuple[Callable[[_S], Any], Callable[[Any], _T]] | None = None,
 ) -> Generator[_T, None, None]:
     """What ``produce()`` yields, produced in a forked child: each row ``pack``-ed there (to a plain
     tuple, cheap to pickle) and ``unpack``-ed here. When the child's iterator is done, ``finish()``
     (there) gives a value that ``on_end`` receives (here) before this iterator ends: what the child's
-    rows added up on the way. *what* the child reads, for the messages."""
+    rows added up on the way. *what* the child reads, for the messages.
+
+    *lighter*, a second (pack, unpack) pair that gives the same rows with less of the work done there:
+    a batch the child makes while this process keeps up (fewer than :data:`_LIGHTER_BELOW` messages
+    waiting) is packed with it, so whichever side is slower does less. Extract: a slow reader (AAF's
+    XML) sends the records themselves and this process makes their rows; a fast one (a package's JSON
+    Lines) makes the rows there."""
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
-    args = (engine, produce, pack, finish, sender, receiver, what, os.getpid())
+    args = (engine, produce, pack, lighter[0] if lighter else None, finish, sender, receiver, what, os.getpid())
     child = context.Process(target=_child, args=args, daemon=True)
     # The idle connections closed: each held a page cache the earlier stages filled (SQLite's own heap
     # was 28 MiB at 100k accounts), which this process would keep through the report while the child
@@ -106,6 +117,8 @@ def forked_rows(
                 ) from None
             if message == "rows":
                 yield from map(unpack, value)
+            elif message == "lighter" and lighter is not None:
+                yield from map(lighter[1], value)
             elif message == "error":
                 raise value
             else:
@@ -132,7 +145,8 @@ def _return_free_heap() -> None:
 def _child(
     engine: Engine,
     produce: Callable[[], Iterator[Any]],
-    pack: Callable[[Any], tuple[Any, ...]],
+    pack: Callable[[Any], Any],
+    pack_lighter: Callable[[Any], Any] | None,
     finish: Callable[[], Any],
     sender: Connection,
     receiver: Connection,
@@ -152,14 +166,18 @@ def _child(
             # Its own connection only reads, mostly in order: SQLite's default 2 MB page cache, not the
             # store's 16 MB (the parent's pages and this one's add up while the report is written).
             event.listen(engine, "connect", _small_page_cache)
-        batch: list[tuple[Any, ...]] = []
+        batch: list[Any] = []
+        message, packing = "rows", pack
         for row in produce():
-            batch.append(pack(row))
+            if not batch and pack_lighter is not None:  # each batch decided as it starts
+                lighter = ahead.pending() < _LIGHTER_BELOW
+                message, packing = ("lighter", pack_lighter) if lighter else ("rows", pack)
+            batch.append(packing(row))
             if len(batch) >= _BATCH:
-                ahead.send(("rows", batch))
+                ahead.send((message, batch))
                 batch = []
         if batch:
-            ahead.send(("rows", batch))
+            ahead.send((message, batch))
         ahead.send(("end", finish()))
         ahead.close()
     except (BrokenPipeError, ConnectionResetError):
@@ -210,6 +228,10 @@ class _Ahead:
                     self._sender.send_bytes(data)
                 except OSError as exc:  # BrokenPipeError: the parent is gone
                     self._failed = exc
+
+    def pending(self) -> int:
+        """Messages queued, not yet taken by the thread (the one it is sending is not counted)."""
+        return self._queue.qsize()
 
     def send(self, message: tuple[str, Any]) -> None:
         """Queue *message* (pickled here, as ``Connection.send`` would); the thread's error if it failed."""

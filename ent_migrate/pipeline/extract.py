@@ -4,24 +4,28 @@ Rows are upserted in batches, so an interrupted extract re-run simply overwrites
 nothing is held whole in memory. Blob-carrying records also get a source-side row in the content
 ledger. Every problem the source met is kept, one row per occurrence, for the reports and verdicts.
 
-On two cores: a source whose read leaves nothing behind but its problems (``reads_in_child``) is read
-in a forked child, which also makes each record its row (canonical dict and fingerprint), while this
-process stores the rows; the child's problems come back at the end (``_forked``). The rows, their
+On two cores: a source whose read leaves nothing behind but its ``read_outcome`` (``reads_in_child``:
+its problems, AAF's delta flag) is read in a forked child, which also makes each record its row
+(canonical dict and fingerprint), while this process stores the rows; the child's outcome comes back at
+the end (``_forked``). The rows, their
 order and the problems are the same either way (tests/pipeline/test_forked_extract.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from ent_migrate.errors import InputError
+from ent_migrate.model import Record
 from ent_migrate.pipeline._forked import can_fork, forked_rows, round_trip
 from ent_migrate.pipeline.context import PipelineContext
-from ent_migrate.problems import Occurrence, Problems, Severity
+from ent_migrate.problems import Occurrence, Severity
 from ent_migrate.state.items import BATCH, ExtractedRow, extracted_row
 
 __all__ = ["extract"]
+
+_V = TypeVar("_V")
 
 
 # Records per upsert transaction: a commit per thousand rows was a tenth of plan's time (issue 15),
@@ -40,34 +44,41 @@ def _batches(rows: Iterator[ExtractedRow]) -> Iterator[list[ExtractedRow]]:
         yield batch
 
 
-def _read(ctx: PipelineContext, failed: list[InputError]) -> Iterator[ExtractedRow]:
-    """The source's rows, capability by capability; a source that stops being readable ends them, its
-    error in *failed*."""
+def _read(ctx: PipelineContext, failed: list[InputError]) -> Iterator[Record]:
+    """The source's records, capability by capability; a source that stops being readable ends them,
+    its error in *failed*."""
     try:
         for capability in ctx.capabilities:
-            for record in ctx.source.read(capability):
-                yield extracted_row(record)
+            yield from ctx.source.read(capability)
     except InputError as exc:
         failed.append(exc)
 
 
 def _source_rows(ctx: PipelineContext, failed: list[InputError]) -> Iterator[ExtractedRow]:
-    """:func:`_read` here, or in a forked child when the source allows it; then the source's problems
-    and *failed* are what the child's were."""
+    """:func:`_read`'s records made rows, here or in a forked child when the source allows it; then the
+    source's outcome (its problems) and *failed* are what the child's were. Each batch's rows are made
+    by whichever process has time for it: a child that reads slowly (XML) sends the records."""
     if not (type(ctx.source).reads_in_child and can_fork()):
-        return _read(ctx, failed)
+        return map(extracted_row, _read(ctx, failed))
 
-    def finish() -> tuple[Problems, InputError | None]:
-        return ctx.source.problems, (_picklable(failed[0]) if failed else None)
+    def finish() -> tuple[object, InputError | None]:
+        return ctx.source.read_outcome(), (_picklable(failed[0]) if failed else None)
 
-    def on_end(value: tuple[Problems, InputError | None]) -> None:
-        problems, error = value
-        ctx.source.problems.replace(problems)  # in place: the child's copy grew, this one did not
+    def on_end(value: tuple[object, InputError | None]) -> None:
+        outcome, error = value
+        ctx.source.adopt_read_outcome(outcome)  # the problems (in place), and what else the read left
         if error is not None:
             failed.append(error)
 
     return forked_rows(
-        ctx.state.engine, lambda: _read(ctx, failed), _same, _same, finish=finish, on_end=on_end, what="the source"
+        ctx.state.engine,
+        lambda: _read(ctx, failed),
+        extracted_row,
+        _same,
+        finish=finish,
+        on_end=on_end,
+        what="the source",
+        lighter=(_same, extracted_row),  # a record pickles as itself
     )
 
 
@@ -78,8 +89,8 @@ def _picklable(error: InputError) -> InputError:
     return error if back is not None and str(back) == str(error) else InputError(str(error))
 
 
-def _same(row: ExtractedRow) -> ExtractedRow:
-    return row
+def _same(value: _V) -> _V:
+    return value
 
 
 def extract(ctx: PipelineContext, run_id: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from ent_migrate.connectors.aaf.connector import AafConnector
 from ent_migrate.connectors.aaf.writer import write_aaf
 from ent_migrate.connectors.memory import MemoryConnector
 from ent_migrate.model import (
@@ -86,3 +87,24 @@ def test_delta_guardian_unknown_anywhere_is_dangling(tmp_path: Path) -> None:
     codes = {p["code"] for p in refused.value.result["problems"]}
     assert "ref.dangling" in codes  # an input error: plan stops (exit 1), nothing is written
     assert not MemoryConnector.named_store("dst").writes
+
+
+@pytest.mark.parametrize("in_child", [True, False], ids=["read in a child", "read here"])
+def test_a_bundle_only_its_file_names_call_a_delta_deletes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_child: bool
+) -> None:
+    """The folder's name does not say Delta, its files' names do: the reader decides it is a delta as it
+    reads, and a read in extract's forked child brings that decision back with its problems, so the
+    plan still never disables what the delta lacks."""
+    monkeypatch.setattr(AafConnector, "reads_in_child", in_child)
+    records = _district()
+    write_aaf(records, tmp_path / "feed-0901", file_prefix="ENT2D")
+    db = engine(tmp_path)
+    do_run(context(tmp_path, db=db, source=f"aaf:{tmp_path / 'feed-0901'}"))
+    without_guardian = [r for r in records if not (isinstance(r, Person) and r.id == "2001")]
+    write_aaf(without_guardian, tmp_path / "feed-0902", file_prefix="ENT2D", delta=True)
+    assert all("_Delta_" in p.name for p in (tmp_path / "feed-0902").glob("*.xml"))
+    second = do_run(context(tmp_path, db=db, source=f"aaf:{tmp_path / 'feed-0902'}"))
+    assert second["plan"]["actions"]["disable"] == 0
+    assert second["plan"]["actions"]["delete"] == 0
+    assert "2001" not in MemoryConnector.named_store("dst").disabled

@@ -71,13 +71,17 @@ def _noting_the_reader(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     readers = tmp_path / "readers"
     read = extract_module._read
 
-    def _read(*args: Any) -> Iterator[ExtractedRow]:
+    def _read(*args: Any) -> Iterator[Record]:
         with readers.open("a") as fh:
             fh.write(f"{os.getpid()}\n")
         yield from read(*args)
 
     monkeypatch.setattr(extract_module, "_read", _read)
     return readers
+
+
+#: read here; in a child that makes every row there; in a child that sends every record lighter
+_WAYS = ((False, 0), (True, 0), (True, forked._AHEAD + 1))
 
 
 @pytest.mark.parametrize("unreadable", [False, True], ids=["whole", "stops half-way"])
@@ -87,10 +91,11 @@ def test_a_source_read_in_a_child_is_the_source_read_here(
     package = _package(tmp_path, unreadable=unreadable)
     readers = _noting_the_reader(monkeypatch, tmp_path)
     outcomes = []
-    for in_child in (False, True):
+    for in_child, lighter_below in _WAYS:
         monkeypatch.setattr(PackageConnector, "reads_in_child", in_child)
+        monkeypatch.setattr(forked, "_LIGHTER_BELOW", lighter_below)
         readers.unlink(missing_ok=True)
-        ctx = context(tmp_path / str(in_child), source=f"package:{package}")
+        ctx = context(tmp_path / f"{in_child}-{lighter_below}", source=f"package:{package}")
         run_id = open_run(ctx)
         error: tuple[type[BaseException], str] | None = None
         if unreadable:
@@ -103,6 +108,7 @@ def test_a_source_read_in_a_child_is_the_source_read_here(
         assert (os.getpid() in pids) is not in_child  # read there, or here
         outcomes.append((*_stored(ctx, run_id), ctx.source.problems.to_list(), error))
     assert outcomes[1] == outcomes[0]
+    assert outcomes[2] == outcomes[0]
     items, problems, listed, error = outcomes[0]
     # A school's worth, several messages from the child; stopped half-way, what came before the bad line.
     assert len(items) > (20 if unreadable else 200)
@@ -199,6 +205,64 @@ def test_the_child_reads_on_while_this_process_writes(tmp_path: Path) -> None:
     assert made.value >= 12 * forked._BATCH  # read on, a dozen messages ahead...
     assert made.value <= (forked._AHEAD + 3) * forked._BATCH  # ...and no further: its memory is bounded
     assert [n for _, n in rows] == list(range(1, total))
+    engine.dispose()
+
+
+def _sides(rows: Iterator[tuple[str, int]]) -> tuple[list[str], list[int]]:
+    """Which process made each batch's rows, and the rows' numbers in the order they came."""
+    out = list(rows)
+    return [side for side, _ in out[:: forked._BATCH]], [n for _, n in out]
+
+
+def _both_ways(engine: Any, produce: Any, *, slow_here: bool = False) -> Iterator[tuple[str, int]]:
+    """forked_rows of numbered rows, each row marked by the process that made it (lighter: here)."""
+    rows = forked.forked_rows(
+        engine,
+        produce,
+        lambda row: ("made there", row[1]),
+        tuple,
+        finish=lambda: None,
+        on_end=lambda _: None,
+        lighter=(lambda row: row, lambda row: ("made here", row[1])),
+    )
+    for n, row in enumerate(rows):
+        if slow_here and n % forked._BATCH == 0:
+            time.sleep(0.05)  # this process storing a batch, slowly
+        yield row
+
+
+def _numbered(total: int, *, slow: bool = False) -> Iterator[tuple[str, int]]:
+    for n in range(total):
+        if slow and n % forked._BATCH == 0:
+            time.sleep(0.02)  # a slow reader (XML)
+        yield str(n).rjust(300, "x"), n  # a message of a thousand: more than the pipe holds
+
+
+def test_batches_made_there_or_here_give_the_same_rows_in_the_same_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = iter(range(10**6))  # the child's copy: one call per batch it starts
+    monkeypatch.setattr(forked._Ahead, "pending", lambda self: 0 if next(calls) % 2 else 99)
+    engine = make_engine(f"sqlite:///{tmp_path}/state.db")
+    total = 6 * forked._BATCH + 7
+    sides, numbers = _sides(_both_ways(engine, lambda: _numbered(total)))
+    assert numbers == list(range(total))
+    assert sides == ["made there", "made here"] * 3 + ["made there"]
+    engine.dispose()
+
+
+def test_the_slower_process_makes_fewer_rows(tmp_path: Path) -> None:
+    """A child that reads slowly sends its records for this process to make their rows; a child that
+    waits on this process makes them itself, once a few messages are queued."""
+    engine = make_engine(f"sqlite:///{tmp_path}/state.db")
+    total = 30 * forked._BATCH
+    sides, numbers = _sides(_both_ways(engine, lambda: _numbered(8 * forked._BATCH, slow=True)))
+    assert numbers == list(range(8 * forked._BATCH))
+    assert set(sides) == {"made here"}  # this process waited for every batch
+    sides, numbers = _sides(_both_ways(engine, lambda: _numbered(total), slow_here=True))
+    assert numbers == list(range(total))
+    assert sides[0] == "made here"  # nothing queued yet
+    assert sides.count("made there") >= 20  # then the queue filled: the child did the work
     engine.dispose()
 
 
