@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
+import sqlalchemy.exc
 import typer
 from rich.table import Table
 
@@ -256,9 +258,14 @@ def run_cmd(
 
 
 def _interrupted(ctx: PipelineContext) -> None:
-    run_id = ctx.state.runs.current(ctx.source_name, ctx.target_name)
-    if run_id is not None:
-        ctx.state.runs.set_status(run_id, RunStatus.INTERRUPTED)
+    """Mark the run interrupted, if the store lets us: only a label, since a re-run resumes from the
+    stages' own checkpoints either way. Never in place of the Ctrl-C: once a trial's Ctrl-C (1 in ~30)
+    ended as "the state store is locked by another process" (exit 2) because this write found the
+    store busy, and the user was sent to wait for a process that did not exist."""
+    with contextlib.suppress(sqlalchemy.exc.SQLAlchemyError, OSError):
+        run_id = ctx.state.runs.current(ctx.source_name, ctx.target_name)
+        if run_id is not None:
+            ctx.state.runs.set_status(run_id, RunStatus.INTERRUPTED)
 
 
 @app.command("extract")

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 SCRIPT = textwrap.dedent(
     """
@@ -68,3 +70,51 @@ def test_a_ctrl_c_after_the_command_ended_leaves_its_exit_code() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith("exit 0"), done.stdout
     assert "Traceback" not in done.stderr
+
+
+BUSY = textwrap.dedent(
+    """
+    import sys
+    import sqlalchemy.exc
+    import ent_migrate.cli._pipeline as commands
+    from ent_migrate.cli._common import Interrupted
+    from ent_migrate.cli.app import main
+    from ent_migrate.state.runs import Runs
+
+    def busy(self, run_id, status):
+        # The store busy when the interrupted command marks its run (1 trial in ~30, cause not found).
+        raise sqlalchemy.exc.OperationalError("UPDATE runs", {}, Exception("database is locked"))
+
+    def ctrl_c(ctx, run_id, **kw):
+        raise Interrupted  # what the SIGINT handler raises, in the middle of the plan
+
+    config = sys.argv[1]
+    for argv in (["db", "upgrade"], ["plan"]):
+        sys.argv = ["ent-migrate", "-c", config, *argv]
+        if argv == ["plan"]:
+            Runs.set_status, commands.do_plan = busy, ctrl_c
+        try:
+            main()
+        except SystemExit as done:
+            print("exit", argv[0], done.code)
+    """
+)
+
+
+def test_a_ctrl_c_stays_a_ctrl_c_when_the_store_is_busy(tmp_path: Path) -> None:
+    """Exit 4 and "re-run to resume", not "the store is locked by another process" (exit 2)."""
+    config = tmp_path / "ent-migrate.toml"
+    config.write_text(
+        f'[state]\nurl = "sqlite:///{tmp_path}/state.db"\n'
+        '[source.a]\nspec = "memory:a"\n[target.b]\nspec = "memory:b"\n'
+        f'[report]\ndir = "{tmp_path}/reports"\n',
+        encoding="utf-8",
+    )
+    env = {**os.environ, "ENT_MIGRATE_PSEUDONYM_KEY": "0123456789abcdef" * 4}
+    done = subprocess.run(
+        [sys.executable, "-c", BUSY, str(config)], capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env
+    )
+    exits = [line.split()[1:] for line in done.stdout.splitlines() if line.startswith("exit ")]
+    assert exits == [["db", "0"], ["plan", "4"]], (done.stdout, done.stderr)
+    assert "re-run the same command to resume" in done.stderr
+    assert "locked" not in done.stderr
