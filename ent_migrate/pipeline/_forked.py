@@ -5,8 +5,9 @@ and writes it (pseudonyms, the CSV, the capped lists). At a million accounts rea
 report's 107 s and writing 36%, one after the other on one core (issue 15). With :func:`forked_rows`
 a child process reads and this one writes what it sends, batch by batch: the same rows in the same
 order, so the same bytes (tests/pipeline/test_forked_report.py). An extract does the same with a
-source that says its read leaves nothing behind but its problems (``Connector.reads_in_child``): the
-child reads and prepares each record's row, this process stores them (pipeline/extract.py).
+source that says its read leaves nothing behind but its ``read_outcome`` (``Connector.reads_in_child``): the
+child reads, this process stores, and each batch's rows are prepared by whichever of the two is ahead
+(``lighter``: pipeline/extract.py).
 
 The child is a fork: it has the store's engine and keys, the mapping's weights and whatever the
 caller set up, without pickling any of it. Its engine drops the connections it inherited, unclosed
@@ -76,8 +77,8 @@ def forked_rows(
     what: str = "the report's rows",
     lighter: tuple[Callable[[_S], Any], Callable[[Any], _T]] | None = None,
 ) -> Generator[_T, None, None]:
-    """What ``produce()`` yields, produced in a forked child: each row ``pack``-ed there (to a plain
-    tuple, cheap to pickle) and ``unpack``-ed here. When the child's iterator is done, ``finish()``
+    """What ``produce()`` yields, produced in a forked child: each row ``pack``-ed there (to plain
+    values, cheap to pickle) and ``unpack``-ed here. When the child's iterator is done, ``finish()``
     (there) gives a value that ``on_end`` receives (here) before this iterator ends: what the child's
     rows added up on the way. *what* the child reads, for the messages.
 

@@ -5,10 +5,11 @@ nothing is held whole in memory. Blob-carrying records also get a source-side ro
 ledger. Every problem the source met is kept, one row per occurrence, for the reports and verdicts.
 
 On two cores: a source whose read leaves nothing behind but its ``read_outcome`` (``reads_in_child``:
-its problems, AAF's delta flag) is read in a forked child, which also makes each record its row
-(canonical dict and fingerprint), while this process stores the rows; the child's outcome comes back at
-the end (``_forked``). The rows, their
-order and the problems are the same either way (tests/pipeline/test_forked_extract.py).
+its problems, AAF's delta flag) is read in a forked child while this process stores what it reads;
+the child's outcome comes back at the end (``_forked``). Each batch's rows (canonical dict and
+fingerprint) are made by whichever process has time: the child while this one is behind, this one
+while the child is (a slow XML reader). The rows, their order and the problems are the same either
+way (tests/pipeline/test_forked_extract.py).
 """
 
 from __future__ import annotations
