@@ -98,7 +98,7 @@ def _plan_row(accounts: int, backend: str, server_url: str) -> dict[str, object]
     bare = measure("bench.plan_bench", "bare_loop", package)
     ours = measure("bench.plan_bench", "our_plan", package, *([server_url] if server_url else []))
     # The state store's floor (bench/store_floor.py): each record stored, expected and decided once.
-    floor = measure("bench.store_floor", "store_floor", package)
+    floor = measure("bench.store_floor", "store_floor", package, *([server_url] if server_url else []))
     row = {
         "bench": "plan",
         "backend": backend,
