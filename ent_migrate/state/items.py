@@ -35,7 +35,6 @@ from ent_migrate.state._sql import (
 
 __all__ = ["BATCH", "Decision", "ExpectedRow", "ExtractedRow", "Items", "PlannedRow", "ReportRow", "extracted_row"]
 
-_BLOB_TYPES = (Message, Document, Production)
 _PREFIX_BATCH = 200  # key ranges per query: an OR of index ranges, kept to a short statement
 #: children_of on PostgreSQL: each (lo, hi) range of the arrays is one index probe (keys are "C"-collated).
 #: The subquery's OFFSET 0 keeps it one probe per range: joined flat, the planner guesses each range
